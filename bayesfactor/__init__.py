@@ -1,0 +1,52 @@
+"""bayesfactor: matrix and tensor factorization as probabilistic (MAP) inference."""
+
+from bayesfactor import likelihoods as likelihoods, priors as priors
+from bayesfactor.likelihoods import (
+    Bernoulli as Bernoulli,
+    Gaussian as Gaussian,
+    Laplace as LaplaceLikelihood,
+    Poisson as Poisson,
+    VonMises as VonMises,
+)
+from bayesfactor.model import Model as Model
+from bayesfactor.priors import (
+    Exponential as Exponential,
+    Flat as Flat,
+    HalfNormal as HalfNormal,
+    Laplace as Laplace,
+    NonNegative as NonNegative,
+    Normal as Normal,
+    OneHot as OneHot,
+    Smooth as Smooth,
+)
+from bayesfactor.result import (
+    ConvergenceWarning as ConvergenceWarning,
+    FitResult as FitResult,
+    RankWarning as RankWarning,
+)
+from bayesfactor.solvers import fit as fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Model",
+    "fit",
+    "FitResult",
+    "ConvergenceWarning",
+    "RankWarning",
+    "Gaussian",
+    "Poisson",
+    "Bernoulli",
+    "LaplaceLikelihood",
+    "VonMises",
+    "Flat",
+    "Normal",
+    "Laplace",
+    "NonNegative",
+    "Exponential",
+    "HalfNormal",
+    "Smooth",
+    "OneHot",
+    "likelihoods",
+    "priors",
+]

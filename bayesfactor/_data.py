@@ -1,0 +1,117 @@
+"""Conversion and checks of user input at the public boundary (NumPy, before any jit)."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["Data", "as_data", "as_key"]
+
+
+class Data:
+    """Observed array (missing entries zeroed), mask, and the input's labels."""
+
+    def __init__(self, x: np.ndarray, mask: np.ndarray, labels: tuple, dims: tuple, kind: str):
+        self.x, self.mask, self.labels, self.dims, self.kind = x, mask, labels, dims, kind
+
+    @property
+    def shape(self) -> tuple[int, ...]:  # noqa: D102
+        return self.x.shape
+
+    @property
+    def dense(self) -> bool:
+        """Every entry is observed."""
+        return bool(self.mask.all())
+
+
+def _unwrap(X: Any) -> tuple[np.ndarray, tuple, tuple, str]:
+    """Array, per-mode labels, dim names, and the container kind of ``X``."""
+    module = type(X).__module__
+    if module.startswith("pandas") and hasattr(X, "columns"):
+        return (
+            X.to_numpy(dtype=float, na_value=np.nan),
+            (X.index, X.columns),
+            (X.index.name, X.columns.name),
+            "pandas",
+        )
+    if module.startswith("xarray") and hasattr(X, "dims"):
+        labels = tuple(X.indexes[d] if d in X.indexes else None for d in X.dims)
+        return np.asarray(X.values), labels, tuple(X.dims), "xarray"
+    x = np.asarray(X)
+    return x, (None,) * x.ndim, (None,) * x.ndim, "numpy"
+
+
+def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
+    """Check ``X`` and ``mask`` and return a :class:`Data`; clear errors otherwise."""
+    x, labels, dims, kind = _unwrap(X)
+    if x.dtype == object or not (
+        np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)
+    ):
+        raise TypeError(
+            f"{name} must be a numeric array; got dtype {x.dtype}. "
+            "Convert it first, e.g. np.asarray(X, dtype=float)."
+        )
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must be real-valued; got dtype {x.dtype}.")
+    if x.ndim < 2:
+        raise ValueError(
+            f"{name} must have at least 2 dimensions (a matrix or a tensor); got a "
+            f"{x.ndim}-D array of shape {x.shape}. Reshape it, e.g. X.reshape(-1, 1) "
+            "for a single column."
+        )
+    if 0 in x.shape:
+        raise ValueError(f"{name} has an empty mode: shape {x.shape}. Every mode needs entries.")
+    x = x.astype(float)
+    nan = np.isnan(x)
+    if mask is None:
+        mask = ~nan
+    else:
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(
+                f"mask must be a boolean array (True = observed); got dtype {mask.dtype}. "
+                "Use e.g. mask=(M != 0)."
+            )
+        if mask.shape != x.shape:
+            raise ValueError(f"mask has shape {mask.shape} but {name} has shape {x.shape}.")
+        if (nan & mask).any():
+            raise ValueError(
+                f"{name} has {(nan & mask).sum()} NaN entries that mask marks as observed. "
+                "Set mask to False there (or pass mask=None: NaN then means missing)."
+            )
+    if not mask.any():
+        raise ValueError(
+            f"all entries of {name} are missing (NaN or masked); there is nothing to fit."
+        )
+    inf = np.isinf(x) & mask
+    if inf.any():
+        raise ValueError(
+            f"{name} has {inf.sum()} infinite entries, e.g. at index "
+            f"{tuple(int(i) for i in np.argwhere(inf)[0])}. Replace them, or mark them "
+            "missing (NaN or mask=False)."
+        )
+    x = np.where(mask, x, 0.0)  # missing entries never reach a log-prob or a gradient
+    return Data(x, mask, labels, dims, kind)
+
+
+def as_key(key: Any) -> jax.Array:
+    """A ``jax.random`` key from an int seed or a key (typed or raw uint32)."""
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    if isinstance(key, jax.Array):
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            return key
+        if key.dtype == np.uint32 and key.shape == (2,):
+            return jax.random.wrap_key_data(key)
+    raise TypeError(
+        f"key must be an int seed or a jax.random key; got {key!r}. Use e.g. key=0."
+    )
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Warn from the user's call site (three frames up: fit -> helper -> here)."""
+    warnings.warn(message, category, stacklevel=4)

@@ -1,0 +1,159 @@
+r"""The model: a likelihood, a rank and a prior per mode.
+
+Data :math:`X` is an N-way array. With one factor matrix :math:`F_k` of shape
+``(X.shape[k], rank)`` per mode, the natural parameter is the CP product
+
+.. math:: \eta_{i_1 \dots i_N} = \sum_r F_1[i_1, r] \cdots F_N[i_N, r]
+
+(a matrix is :math:`\eta = U V^\top`) and the MAP objective is the negative
+log posterior :math:`-\sum_{i \in \Omega} \log p(X_i \mid \eta_i) - \sum_k \log p_k(F_k)`.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+from jax import Array
+
+from bayesfactor._pytree import pytree_dataclass, static_field
+from bayesfactor.likelihoods import Likelihood
+from bayesfactor.priors import Prior
+
+__all__ = ["Model", "cp_product"]
+
+_LETTERS = string.ascii_lowercase[:-1]  # "z" is the component index
+
+
+def cp_product(factors: Sequence[Array]) -> Array:
+    r"""The CP product :math:`\eta = \sum_r F_1[:, r] \circ \cdots \circ F_N[:, r]`.
+
+    Parameters
+    ----------
+    factors : sequence of arrays, shape (n_k, rank)
+        One factor matrix per mode.
+
+    Returns
+    -------
+    Array of shape ``(n_1, ..., n_N)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesfactor.model import cp_product
+    >>> cp_product([np.ones((2, 1)), np.arange(3.0)[:, None]]).tolist()
+    [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]]
+    """
+    modes = _LETTERS[: len(factors)]
+    spec = ",".join(f"{m}z" for m in modes) + "->" + modes
+    return jnp.einsum(spec, *factors)
+
+
+@pytree_dataclass
+class Model:
+    r"""A factorization model: likelihood + rank + priors.
+
+    .. math::
+        X_i \sim p(\,\cdot \mid \eta_i), \qquad
+        \eta = \textstyle\sum_r F_1[:, r] \circ \cdots \circ F_N[:, r],
+        \qquad F_k \sim p_k
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+        The observation model, e.g. ``bf.Gaussian()`` or ``bf.Poisson()``.
+    rank : int
+        Number of components :math:`R` (a positive int).
+    priors : Prior or tuple of Prior, default=Flat()
+        One prior used for every mode, or a tuple with one prior per mode
+        (its length must equal ``X.ndim`` when fitting).
+
+    Raises
+    ------
+    TypeError
+        If ``rank`` is not an int or the likelihood/priors have the wrong type.
+    ValueError
+        If ``rank < 1`` or a prior's support does not suit the likelihood
+        (identity-link Poisson needs non-negative priors on every mode).
+
+    Examples
+    --------
+    >>> import bayesfactor as bf
+    >>> nmf = bf.Model(likelihood=bf.Gaussian(), rank=5, priors=bf.NonNegative())
+    >>> semi_nmf = bf.Model(bf.Gaussian(), rank=5, priors=(bf.NonNegative(), bf.Flat()))
+    >>> kl_nmf = bf.Model(bf.Poisson(link="identity"), rank=5, priors=bf.Exponential(1.0))
+    """
+
+    likelihood: Likelihood
+    rank: int = static_field()
+    priors: Prior | tuple[Prior, ...] = None
+
+    def __post_init__(self):
+        if not isinstance(self.likelihood, Likelihood):
+            raise TypeError(
+                f"likelihood must be a bayesfactor likelihood such as bf.Gaussian(); "
+                f"got {self.likelihood!r}."
+            )
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int):
+            raise TypeError(
+                f"rank must be a positive int; got {self.rank!r} "
+                f"({type(self.rank).__name__}). Use e.g. rank=3."
+            )
+        if self.rank < 1:
+            raise ValueError(f"rank must be a positive int; got rank={self.rank}. Use rank >= 1.")
+        priors = self.priors
+        if priors is None:
+            from bayesfactor.priors import Flat
+
+            priors = Flat()
+        if isinstance(priors, list):
+            priors = tuple(priors)
+        items = priors if isinstance(priors, tuple) else (priors,)
+        if not items or not all(isinstance(p, Prior) for p in items):
+            raise TypeError(
+                "priors must be a bayesfactor prior (e.g. bf.Flat()) or a tuple with "
+                f"one prior per mode; got {self.priors!r}."
+            )
+        object.__setattr__(self, "priors", priors)
+        for k, prior in enumerate(items):
+            if not self.likelihood.accepts_factor_support(prior.support):
+                where = f"mode {k}" if isinstance(priors, tuple) else "every mode"
+                raise ValueError(
+                    f"{self.likelihood!r} needs non-negative factors, but the prior on "
+                    f"{where} is {prior!r} (support: {prior.support}). Use NonNegative(), "
+                    "Exponential(rate), HalfNormal(scale) or Smooth(scale, nonnegative=True) "
+                    "on every mode, or link='log'."
+                )
+
+    def mode_priors(self, ndim: int) -> tuple[Prior, ...]:
+        """The prior of each of the ``ndim`` modes.
+
+        Raises ``ValueError`` if a per-mode tuple does not have ``ndim`` entries.
+        """
+        if not isinstance(self.priors, tuple):
+            return (self.priors,) * ndim
+        if len(self.priors) != ndim:
+            raise ValueError(
+                f"the model has {len(self.priors)} priors (one per mode) but X has "
+                f"{ndim} modes. Give one prior per mode, or a single prior for all."
+            )
+        return self.priors
+
+    def eta(self, factors: Sequence[Array]) -> Array:
+        """The natural parameter: the CP product of ``factors``."""
+        return cp_product(factors)
+
+    def log_prior(self, factors: Sequence[Array]) -> Array:
+        """Sum over modes of the priors' log-densities."""
+        priors = self.mode_priors(len(factors))
+        return sum(p.log_prob(f) for p, f in zip(priors, factors, strict=True))
+
+    def log_likelihood(self, x: Array, mask: Array, factors: Sequence[Array]) -> Array:
+        """Pointwise log-likelihood, 0 where ``mask`` is False."""
+        lp = self.likelihood.log_prob(x, self.eta(factors))
+        return jnp.where(mask, lp, 0.0)
+
+    def objective(self, x: Array, mask: Array, factors: Sequence[Array]) -> Array:
+        """The negative log posterior (the one minimised quantity)."""
+        return -jnp.sum(self.log_likelihood(x, mask, factors)) - self.log_prior(factors)

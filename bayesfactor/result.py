@@ -1,0 +1,142 @@
+"""The result of a fit: factors on the host, convergence information, predictions."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesfactor._data import as_data
+from bayesfactor.model import Model
+
+__all__ = ["FitResult", "ConvergenceWarning", "RankWarning"]
+
+
+class ConvergenceWarning(UserWarning):
+    """The solver stopped at ``max_iter`` before meeting ``tol``."""
+
+
+class RankWarning(UserWarning):
+    """The rank exceeds what the data can identify."""
+
+
+@functools.partial(jax.jit)
+def _pointwise(model, x, mask, factors):
+    return model.log_likelihood(x, mask, factors)
+
+
+@jax.jit
+def _mean(model, factors):
+    return model.likelihood.mean(model.eta(factors))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class FitResult:
+    """A fitted model (MAP estimate).
+
+    Attributes
+    ----------
+    model : Model
+        The model that was fitted.
+    factors : tuple of numpy arrays, shape (X.shape[k], rank)
+        One factor matrix per mode.
+    objective : float
+        Final negative log posterior of the kept restart.
+    history : numpy array, shape (n_iter,)
+        Objective after each iteration.
+    n_iter : int
+        Number of iterations run.
+    converged : bool
+        Whether the relative change of the objective fell below ``tol``.
+    restart_objectives : numpy array, shape (restarts,)
+        Final objective of every restart (the minimum was kept).
+    labels, dims : tuple
+        Per-mode labels (pandas index / xarray coordinate or None) and dim names.
+    kind : {"numpy", "pandas", "xarray"}
+        The container type of the fitted data; ``predict`` returns the same.
+    """
+
+    model: Model
+    factors: tuple[np.ndarray, ...]
+    objective: float
+    history: np.ndarray
+    n_iter: int
+    converged: bool
+    restart_objectives: np.ndarray
+    labels: tuple = ()
+    dims: tuple = ()
+    kind: str = "numpy"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the fitted data."""
+        return tuple(f.shape[0] for f in self.factors)
+
+    def eta(self) -> np.ndarray:
+        """The natural parameter (CP product of the factors)."""
+        return np.asarray(self.model.eta(tuple(jnp.asarray(f) for f in self.factors)))
+
+    def predict(self) -> Any:
+        """``E[X]`` under the fitted model (the inverse link of ``eta``), shaped like ``X``.
+
+        Returns a NumPy array, or a pandas DataFrame / xarray DataArray with the
+        input's labels when the model was fitted on one.
+        """
+        mean = np.asarray(_mean(self.model, tuple(jnp.asarray(f) for f in self.factors)))
+        if self.kind == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(mean, index=self.labels[0], columns=self.labels[1])
+        if self.kind == "xarray":
+            import xarray as xr
+
+            coords = {d: lab for d, lab in zip(self.dims, self.labels, strict=True) if lab is not None}
+            return xr.DataArray(mean, dims=self.dims, coords=coords)
+        return mean
+
+    def log_likelihood(self, X: Any, *, mask: Any = None, pointwise: bool = False) -> Any:
+        """Log-likelihood of data ``X`` (same shape as the fit) under the fitted model.
+
+        Parameters
+        ----------
+        X : array_like
+            Data of the fitted shape; NaN entries are missing.
+        mask : array_like of bool, optional
+            True where observed; only these entries count.
+        pointwise : bool, default=False
+            Return the per-entry values (NaN where unobserved) instead of the total.
+        """
+        data = as_data(X, mask)
+        if data.shape != self.shape:
+            raise ValueError(f"X has shape {data.shape}; the model was fitted to {self.shape}.")
+        self.model.likelihood.validate(data.x[data.mask])
+        dtype = self.factors[0].dtype
+        lp = np.asarray(
+            _pointwise(
+                self.model,
+                jnp.asarray(data.x, dtype),
+                jnp.asarray(data.mask),
+                tuple(jnp.asarray(f) for f in self.factors),
+            )
+        )
+        if pointwise:
+            return np.where(data.mask, lp, np.nan)
+        return float(lp.sum())
+
+    def __repr__(self) -> str:
+        status = "converged" if self.converged else "not converged"
+        r = self.restart_objectives
+        lines = [
+            f"FitResult({self.model!r})",
+            f"  shape       {self.shape}",
+            f"  objective   {self.objective:.6g}   (negative log posterior)",
+            f"  n_iter      {self.n_iter} ({status})",
+            f"  factors     {', '.join(str(f.shape) for f in self.factors)}",
+        ]
+        if r.size > 1:
+            lines.append(f"  restarts    {r.size} (objectives {np.nanmin(r):.6g} .. {np.nanmax(r):.6g})")
+        return "\n".join(lines)

@@ -1,0 +1,9 @@
+"""Alternating-MAP fitting: the driver and the block updates it chooses."""
+
+from bayesfactor.solvers._driver import SolverState as SolverState, Status as Status, fit as fit
+from bayesfactor.solvers.updates import (
+    describe_update as describe_update,
+    select_update as select_update,
+)
+
+__all__ = ["fit", "Status", "SolverState", "describe_update", "select_update"]

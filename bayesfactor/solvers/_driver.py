@@ -1,0 +1,288 @@
+"""The alternating-MAP driver: one jitted ``lax.while_loop``, restarts vmapped."""
+
+from __future__ import annotations
+
+import enum
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array, lax
+
+from bayesfactor._data import as_data, as_key, warn
+from bayesfactor.model import Model
+from bayesfactor.priors import OneHot
+from bayesfactor.result import ConvergenceWarning, FitResult, RankWarning
+from bayesfactor.solvers.updates import _line_search, select_update
+
+__all__ = ["fit", "Status", "SolverState"]
+
+
+class Status(enum.IntEnum):
+    """Why the solver stopped."""
+
+    RUNNING = -1  # internal only: never leaves the solver
+    CONVERGED = 0
+    MAX_ITER = 1
+    NONFINITE = 2
+
+
+MESSAGES = {
+    Status.MAX_ITER: (
+        "stopped after max_iter={max_iter} iterations without meeting tol={tol} "
+        "(last relative change {change:.2g}); raise max_iter or loosen tol."
+    ),
+    Status.NONFINITE: (
+        "the objective became non-finite at iteration {n_iter} in every restart; "
+        "check the data scaling, the prior scales (a very small scale or a large "
+        "rate), or try another key."
+    ),
+}
+
+
+class SolverState(NamedTuple):
+    """Carry of the alternating loop."""
+
+    factors: tuple[Array, ...]  # one (X.shape[k], rank) array per mode
+    step: Array  # shape=(), int32
+    objective: Array  # shape=(), negative log posterior
+    change: Array  # shape=(), last relative decrease of the objective
+    history: Array  # shape=(max_iter,), NaN past `step`
+    status: Array  # shape=(), int32 code of `Status`
+
+
+def _mode_order(priors) -> tuple[int, ...]:
+    # OneHot modes last: each iteration updates the centres, then assigns (Lloyd).
+    return tuple(sorted(range(len(priors)), key=lambda k: isinstance(priors[k], OneHot)))
+
+
+def _random_init(model: Model, shape, key: Array, scale: Array, dtype) -> tuple[Array, ...]:
+    priors = model.mode_priors(len(shape))
+    rank = model.rank
+    # Each product of N factors then has magnitude ~ scale / sqrt(rank).
+    s = (scale / np.sqrt(rank)) ** (1.0 / len(shape))
+    keys = jax.random.split(key, len(shape))
+    factors = []
+    for k, (n, prior) in enumerate(zip(shape, priors, strict=True)):
+        if isinstance(prior, OneHot):
+            # Forgy seeding: `rank` distinct rows alone, so the first centre update
+            # puts the centres on those rows (the assignment step fills the rest).
+            rows = jax.random.permutation(keys[k], n)[:rank]
+            factors.append(jnp.zeros((n, rank), dtype).at[rows, jnp.arange(rank)].set(1.0))
+        else:
+            factors.append(prior.init(s * jax.random.normal(keys[k], (n, rank), dtype)))
+    return tuple(factors)
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter", "dense"))
+def _fit(model, x, mask, factors0, tol, *, max_iter: int, dense: bool) -> SolverState:
+    priors = model.mode_priors(x.ndim)
+    plan = [(k, *select_update(model.likelihood, priors[k])) for k in _mode_order(priors)]
+
+    def objective(factors):
+        return model.objective(x, mask, factors)
+
+    def body(s: SolverState) -> SolverState:
+        factors = s.factors
+        for k, update, _, line_search in plan:  # static: unrolled at trace time
+            new = update(model, priors[k], x, mask, factors, k, dense)
+            if line_search:
+                new = _line_search(model, x, mask, factors, k, new, objective(factors))
+            factors = factors[:k] + (new,) + factors[k + 1 :]
+        obj = objective(factors)
+        change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
+        status = jnp.where(
+            ~jnp.isfinite(obj),
+            Status.NONFINITE,
+            jnp.where(jnp.abs(change) <= tol, Status.CONVERGED, Status.RUNNING),
+        )
+        status = jnp.where((status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status)
+        return SolverState(factors, s.step + 1, obj, change, s.history.at[s.step].set(obj), status)
+
+    def cond(s: SolverState) -> Array:
+        return s.status == Status.RUNNING
+
+    def run(f0):
+        obj0 = objective(f0)
+        init = SolverState(
+            f0,
+            jnp.zeros((), jnp.int32),
+            obj0,
+            jnp.full((), jnp.inf, obj0.dtype),
+            jnp.full((max_iter,), jnp.nan, obj0.dtype),
+            jnp.asarray(Status.RUNNING, jnp.int32),
+        )
+        return lax.while_loop(cond, body, init)
+
+    return jax.vmap(run)(factors0)
+
+
+@functools.partial(jax.jit, static_argnames=("model_shape",))
+def _init_many(model, keys, scale, model_shape):
+    shape, dtype = model_shape
+    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
+
+
+def _check_model(model: Model, shape: tuple[int, ...]) -> None:
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a bf.Model; got {model!r}.")
+    priors = model.mode_priors(len(shape))
+    for k, prior in enumerate(priors):
+        if isinstance(prior, OneHot) and model.rank > shape[k]:
+            raise ValueError(
+                f"rank={model.rank} clusters need at least as many rows: mode {k} of X "
+                f"has {shape[k]}. Use rank <= {shape[k]}."
+            )
+    if len(shape) == 2 and model.rank > min(shape):
+        warn(
+            f"rank={model.rank} is larger than the data allows: min(X.shape)={min(shape)} "
+            f"for X of shape {shape}; the extra components are not identifiable. "
+            f"Use rank <= {min(shape)}.",
+            RankWarning,
+        )
+
+
+def _as_init(init: Any, model: Model, shape: tuple[int, ...], dtype) -> tuple[Array, ...]:
+    factors = init.factors if isinstance(init, FitResult) else init
+    if not isinstance(factors, (tuple, list)) or len(factors) != len(shape):
+        raise TypeError(
+            f"init must be a FitResult or a tuple of {len(shape)} factor matrices; got {init!r}."
+        )
+    out = []
+    for k, (f, n) in enumerate(zip(factors, shape, strict=True)):
+        f = np.asarray(f, dtype=float)
+        if f.shape != (n, model.rank):
+            raise ValueError(
+                f"init factor {k} has shape {f.shape}; expected {(n, model.rank)} "
+                f"(X.shape[{k}], rank)."
+            )
+        if not np.isfinite(f).all():
+            raise ValueError(f"init factor {k} has non-finite entries.")
+        out.append(jnp.asarray(f, dtype))
+    return tuple(out)
+
+
+def fit(
+    model: Model,
+    X: Any,
+    *,
+    mask: Any = None,
+    key: int | Array = 0,
+    restarts: int = 1,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    init: Any = None,
+) -> FitResult:
+    r"""Fit a model by alternating MAP: minimise the negative log posterior.
+
+    .. math::
+        \hat F = \arg\min_{F_1..F_N} -\sum_{i \in \Omega} \log p(X_i \mid \eta_i)
+        - \sum_k \log p_k(F_k), \qquad \eta = \textstyle\sum_r F_1[:, r] \circ
+        \cdots \circ F_N[:, r]
+
+    Each iteration updates one factor matrix at a time with the block update
+    chosen for its (likelihood, prior) pair (see :mod:`bayesfactor.solvers.updates`),
+    all inside one compiled ``lax.while_loop``. Restarts run as one vmapped
+    program; the one with the lowest objective is kept.
+
+    Parameters
+    ----------
+    model : Model
+        Likelihood, rank and priors.
+    X : array_like, shape (n_1, ..., n_N), N >= 2
+        Data: NumPy, JAX, pandas (labels kept) or xarray. NaN entries are missing.
+    mask : array_like of bool, optional
+        True where observed (same shape as ``X``); masked entries never touch the
+        objective. Combined with NaN-as-missing.
+    key : int or jax.random key, default=0
+        Seed of the random initializations; same key, same result.
+    restarts : int, default=1
+        Number of random initializations, run in parallel (vmapped).
+    max_iter : int, default=500
+        Maximum number of alternating iterations.
+    tol : float, default=1e-6
+        Stop when the relative change of the objective is at most ``tol``.
+    init : FitResult or tuple of arrays, optional
+        Start from these factors instead of random ones (warm start).
+
+    Returns
+    -------
+    FitResult
+        Factors, objective, history, convergence information.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad input (named, with the fix), before any compilation.
+    FloatingPointError
+        If the objective became non-finite in every restart.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If the kept restart stopped at ``max_iter``.
+    RankWarning
+        If ``rank`` exceeds ``min(X.shape)`` for a matrix.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> X = np.random.default_rng(0).poisson(3.0, size=(20, 15))
+    >>> model = bf.Model(bf.Poisson(link="identity"), rank=2, priors=bf.NonNegative())
+    >>> result = bf.fit(model, X, key=0, max_iter=1000, tol=1e-5)
+    >>> [f.shape for f in result.factors]
+    [(20, 2), (15, 2)]
+    >>> bool((result.factors[0] >= 0).all())
+    True
+    """
+    data = as_data(X, mask)
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a bf.Model; got {model!r}.")
+    model.likelihood.validate(data.x[data.mask])
+    _check_model(model, data.shape)
+    for name, value in (("restarts", restarts), ("max_iter", max_iter)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    if not (isinstance(tol, (int, float)) and tol >= 0):
+        raise ValueError(f"tol must be a number >= 0; got {tol!r}.")
+    key = as_key(key)
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    x = jnp.asarray(data.x, dtype)
+    mask_ = jnp.asarray(data.mask)
+    if init is None:
+        scale = model.likelihood.init_scale(data.x[data.mask])
+        factors0 = _init_many(
+            model, jax.random.split(key, restarts), jnp.asarray(scale, dtype), (data.shape, dtype)
+        )
+    else:
+        factors0 = tuple(f[None] for f in _as_init(init, model, data.shape, dtype))
+    state = jax.device_get(
+        _fit(model, x, mask_, factors0, jnp.asarray(tol, dtype), max_iter=max_iter, dense=data.dense)
+    )
+    objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
+    best = int(np.argmin(objectives))
+    status = Status(int(state.status[best]))
+    n_iter = int(state.step[best])
+    if status == Status.NONFINITE or not np.isfinite(objectives[best]):
+        raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=n_iter))
+    if status == Status.MAX_ITER:
+        warn(
+            MESSAGES[Status.MAX_ITER].format(
+                max_iter=max_iter, tol=tol, change=float(state.change[best])
+            ),
+            ConvergenceWarning,
+        )
+    return FitResult(
+        model=model,
+        factors=tuple(np.asarray(f[best]) for f in state.factors),
+        objective=float(state.objective[best]),
+        history=np.asarray(state.history[best][:n_iter]),
+        n_iter=n_iter,
+        converged=status == Status.CONVERGED,
+        restart_objectives=np.asarray(state.objective),
+        labels=data.labels,
+        dims=data.dims,
+        kind=data.kind,
+    )

@@ -1,0 +1,231 @@
+r"""Block updates: minimise the objective over one factor matrix, the others fixed.
+
+For mode :math:`k` the data enter only through two contractions with the other
+factors (no Khatri–Rao product is formed): the MTTKRP
+:math:`G = A_{(k)} (\odot_{j \ne k} F_j)` of an elementwise array :math:`A`, and
+the per-row Gram matrices :math:`H_i = \sum_j W_{ij} z_j z_j^\top` (a single
+Hadamard product of the :math:`F_j^\top F_j` when every entry is observed and
+the weights are constant).
+
+Which update a (likelihood, prior) pair gets (:func:`select_update`):
+
+============================  ===================================  ==============
+pair                          update                               guarantee
+============================  ===================================  ==============
+any + ``OneHot``              Lloyd assignment (best component)    exact
+Poisson(identity) + NonNeg,   multiplicative (Lee & Seung 2001)    MM (monotone)
+Exponential
+Gaussian + Flat/Normal        ridge: per-row solve (ALS)           exact
+Gaussian + prox priors        HALS: coordinate descent on columns  exact
+Bernoulli, VonMises + any     the same on the curvature bound      MM (monotone)
+Gaussian/any + Smooth         the same with the bound 4/s^2        MM (monotone)
+Poisson, Laplace + any        Newton / IRLS step + backtracking    monotone
+============================  ===================================  ==============
+
+"Exact" minimises the objective over the block (one coordinate sweep for
+HALS); MM minimises a majorizer, so the objective never increases; the rest
+take the proposal through a backtracking line search that only accepts a
+non-increasing objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import Array, lax
+
+from bayesfactor.likelihoods import Gaussian, Likelihood, Poisson
+from bayesfactor.model import _LETTERS, Model
+from bayesfactor.priors import Exponential, NonNegative, OneHot, Prior
+
+__all__ = ["mttkrp", "row_grams", "select_update", "describe_update"]
+
+#: Halvings tried by the backtracking line search before keeping the old block.
+_MAX_BACKTRACK = 12
+#: Coordinate-descent sweeps over the columns per block update (HALS uses one).
+_CD_SWEEPS = 1
+
+
+def _specs(ndim: int, k: int) -> tuple[str, list[str]]:
+    modes = _LETTERS[:ndim]
+    return modes, [f"{m}z" for j, m in enumerate(modes) if j != k]
+
+
+def mttkrp(a: Array, factors: tuple[Array, ...], k: int) -> Array:
+    r"""Matricized tensor times Khatri–Rao product :math:`A_{(k)} (\odot_{j\ne k} F_j)`.
+
+    Returns an array of shape ``(a.shape[k], rank)``.
+    """
+    modes, others = _specs(a.ndim, k)
+    spec = ",".join([modes, *others]) + f"->{modes[k]}z"
+    return jnp.einsum(spec, a, *(f for j, f in enumerate(factors) if j != k))
+
+
+def row_grams(w: Array, factors: tuple[Array, ...], k: int) -> Array:
+    r"""Weighted per-row Gram matrices :math:`H_i = \sum_j W_{ij} z_j z_j^\top`.
+
+    Returns an array of shape ``(w.shape[k], rank, rank)``.
+    """
+    modes, others = _specs(w.ndim, k)
+    twice = [s.replace("z", "y") for s in others]
+    spec = ",".join([modes, *others, *twice]) + f"->{modes[k]}zy"
+    rest = [f for j, f in enumerate(factors) if j != k]
+    return jnp.einsum(spec, w, *rest, *rest)
+
+
+def _full_gram(factors: tuple[Array, ...], k: int) -> Array:
+    gram = None
+    for j, f in enumerate(factors):
+        if j != k:
+            gram = f.T @ f if gram is None else gram * (f.T @ f)
+    return gram
+
+
+def _replace(factors: tuple[Array, ...], k: int, f: Array) -> tuple[Array, ...]:
+    return factors[:k] + (f,) + factors[k + 1 :]
+
+
+def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
+    """Gradient ``G`` (n, R) of the objective in ``F_k`` and curvature ``H`` (n|1, R, R)."""
+    lik = model.likelihood
+    f0 = factors[k]
+    if dense and isinstance(lik, Gaussian):
+        # Constant weights, no mask: (F_k Gram - X_(k) Z) / sigma^2, eta never formed.
+        gram = _full_gram(factors, k) / lik.scale**2
+        grad = f0 @ gram - mttkrp(x, factors, k) / lik.scale**2
+        hess = gram[None]
+    else:
+        eta = model.eta(factors)
+        g = jax.grad(lambda e: -jnp.sum(jnp.where(mask, lik.log_prob(x, e), 0.0)))(eta)
+        w = jnp.where(mask, lik.weight(x, eta), 0.0)
+        grad = mttkrp(g, factors, k)
+        hess = row_grams(w, factors, k)
+    grad = grad + jax.grad(prior.penalty)(f0)
+    return grad, hess
+
+
+def _psd_solve(h: Array, g: Array) -> Array:
+    """Minimum-norm solution of ``h @ d = g`` for batched PSD ``h`` (eigh pseudo-inverse)."""
+    evals, evecs = jnp.linalg.eigh(h)
+    # numpy.linalg.pinv's rcond convention: rank * eps * largest eigenvalue.
+    cutoff = h.shape[-1] * jnp.finfo(h.dtype).eps * jnp.max(evals, axis=-1, keepdims=True)
+    inv = jnp.where(evals > cutoff, 1.0 / jnp.where(evals > cutoff, evals, 1.0), 0.0)
+    coef = jnp.einsum("...rs,...r->...s", evecs, g) * inv
+    return jnp.einsum("...rs,...s->...r", evecs, coef)
+
+
+def _newton_update(model, prior, x, mask, factors, k, dense):
+    """Per-row minimiser of the quadratic model (ridge / IRLS / Newton)."""
+    grad, hess = _gradient_and_curvature(model, prior, x, mask, factors, k, dense)
+    eye = jnp.eye(hess.shape[-1], dtype=hess.dtype)
+    hess = hess + prior.curvature() * eye
+    return factors[k] - _psd_solve(hess, grad)
+
+
+def _cd_update(model, prior, x, mask, factors, k, dense):
+    """Proximal coordinate descent over columns on the quadratic model (HALS)."""
+    grad, hess = _gradient_and_curvature(model, prior, x, mask, factors, k, dense)
+    f0 = factors[k]
+    c = prior.curvature()
+
+    def column(r, f):
+        d = f - f0
+        g_r = grad[:, r] + jnp.sum(hess[:, r, :] * d, axis=-1) + c * d[:, r]
+        h = hess[:, r, r] + c
+        ok = h > 0
+        h = jnp.where(ok, h, 1.0)
+        new = prior.prox(f[:, r] - g_r / h, 1.0 / h)
+        return f.at[:, r].set(jnp.where(ok, new, f[:, r]))
+
+    return lax.fori_loop(0, _CD_SWEEPS * f0.shape[1], lambda i, f: column(i % f0.shape[1], f), f0)
+
+
+def _multiplicative_update(model, prior, x, mask, factors, k, dense):
+    """Lee–Seung KL update, with the prior's (constant, >= 0) gradient in the denominator."""
+    eta = model.eta(factors)
+    ratio = jnp.where(mask, x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
+    num = mttkrp(ratio, factors, k)
+    den = mttkrp(mask.astype(eta.dtype), factors, k) + jax.grad(prior.penalty)(factors[k])
+    return factors[k] * num / jnp.where(den > 0, den, 1.0)
+
+
+def _lloyd_update(model, prior, x, mask, factors, k, dense):
+    """Assign each row to the component with the highest log-likelihood (exact)."""
+    n, rank = factors[k].shape
+    lik = model.likelihood
+
+    def cost(r):
+        indicator = jnp.zeros((n, rank), factors[k].dtype).at[:, r].set(1.0)
+        eta = model.eta(_replace(factors, k, indicator))
+        lp = jnp.where(mask, lik.log_prob(x, eta), 0.0)
+        return -jnp.sum(jnp.moveaxis(lp, k, 0).reshape(n, -1), axis=1)
+
+    costs = lax.map(cost, jnp.arange(rank))  # (rank, n)
+    return jax.nn.one_hot(jnp.argmin(costs, axis=0), rank, dtype=factors[k].dtype)
+
+
+def _line_search(model, x, mask, factors, k, proposal, objective):
+    """Backtrack from ``proposal`` towards the old block until the objective does not rise."""
+    f0 = factors[k]
+
+    def value(t):
+        return model.objective(x, mask, _replace(factors, k, (1 - t) * f0 + t * proposal))
+
+    def cond(carry):
+        t, obj, i = carry
+        return (i < _MAX_BACKTRACK) & ~(obj <= objective)
+
+    def body(carry):
+        t, obj, i = carry
+        return t / 2, value(t / 2), i + 1
+
+    one = jnp.ones((), f0.dtype)
+    t, obj, _ = lax.while_loop(cond, body, (one, value(one), 0))
+    return jnp.where(obj <= objective, (1 - t) * f0 + t * proposal, f0)
+
+
+BlockUpdate = Callable[..., Array]
+
+
+def select_update(likelihood: Likelihood, prior: Prior) -> tuple[BlockUpdate, str, bool]:
+    """The block update for a (likelihood, prior) pair.
+
+    Returns
+    -------
+    update : callable
+        ``update(model, prior, x, mask, factors, k, dense) -> new F_k``.
+    name : str
+        Short name of the update (for reports).
+    line_search : bool
+        Whether the proposal must go through the backtracking line search
+        (the update is neither exact nor a majorization step).
+    """
+    if isinstance(prior, OneHot):
+        return _lloyd_update, "lloyd", False
+    if (
+        isinstance(likelihood, Poisson)
+        and likelihood.link == "identity"
+        and isinstance(prior, (NonNegative, Exponential))
+    ):
+        return _multiplicative_update, "multiplicative", False
+    update, name = (_newton_update, "row-solve") if prior.prox is None else (_cd_update, "hals")
+    if likelihood.exact_quadratic and prior.exact_curvature:
+        return update, f"{name} (exact)", False
+    if likelihood.majorizes:
+        return update, f"{name} (majorized)", False
+    return update, f"{name} (newton + line search)", True
+
+
+def describe_update(model: Model, ndim: int = 2) -> tuple[str, ...]:
+    """Names of the block update used for each mode of ``model``.
+
+    Examples
+    --------
+    >>> import bayesfactor as bf
+    >>> from bayesfactor.solvers import describe_update
+    >>> describe_update(bf.Model(bf.Gaussian(), rank=2, priors=bf.NonNegative()))
+    ('hals (exact)', 'hals (exact)')
+    """
+    return tuple(select_update(model.likelihood, p)[1] for p in model.mode_priors(ndim))
