@@ -307,6 +307,7 @@ class VonMises(Likelihood):
     """
 
     concentration: float = 1.0
+    majorizes: ClassVar[bool] = True
 
     def __post_init__(self):
         _check_positive("concentration", self.concentration, "VonMises")
