@@ -24,6 +24,7 @@ from bayesfactor.result import (
     FitResult as FitResult,
     RankWarning as RankWarning,
 )
+from bayesfactor.selection import similarity as similarity
 from bayesfactor.solvers import fit as fit
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Model",
     "fit",
+    "similarity",
     "FitResult",
     "ConvergenceWarning",
     "RankWarning",

@@ -83,7 +83,7 @@ class Likelihood(abc.ABC):
 
 def _first_bad(x: np.ndarray, bad: np.ndarray) -> str:
     values = x[bad]
-    return f"found {values.size} such values (first: {values[0]!r})"
+    return f"found {values.size} such values (first: {values[0].item()!r})"
 
 
 @pytree_dataclass

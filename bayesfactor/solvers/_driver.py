@@ -98,7 +98,9 @@ def _fit(model, x, mask, factors0, tol, *, max_iter: int, dense: bool) -> Solver
             Status.NONFINITE,
             jnp.where(jnp.abs(change) <= tol, Status.CONVERGED, Status.RUNNING),
         )
-        status = jnp.where((status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status)
+        status = jnp.where(
+            (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
+        ).astype(jnp.int32)
         return SolverState(factors, s.step + 1, obj, change, s.history.at[s.step].set(obj), status)
 
     def cond(s: SolverState) -> Array:

@@ -120,7 +120,7 @@ def _newton_update(model, prior, x, mask, factors, k, dense):
     """Per-row minimiser of the quadratic model (ridge / IRLS / Newton)."""
     grad, hess = _gradient_and_curvature(model, prior, x, mask, factors, k, dense)
     eye = jnp.eye(hess.shape[-1], dtype=hess.dtype)
-    hess = hess + prior.curvature() * eye
+    hess = hess + prior.curvature() * eye[None]
     return factors[k] - _psd_solve(hess, grad)
 
 

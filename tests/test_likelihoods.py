@@ -1,0 +1,110 @@
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import bayesfactor as bf
+
+# (likelihood, data draw, eta draw, scipy reference log-density)
+CASES = [
+    (
+        bf.Gaussian(0.7),
+        lambda r: r.normal(size=20),
+        lambda r: r.normal(size=20),
+        lambda x, eta: stats.norm.logpdf(x, eta, 0.7),
+    ),
+    (
+        bf.LaplaceLikelihood(1.3),
+        lambda r: r.normal(size=20),
+        lambda r: r.normal(size=20),
+        lambda x, eta: stats.laplace.logpdf(x, eta, 1.3),
+    ),
+    (
+        bf.Bernoulli(),
+        lambda r: r.integers(0, 2, size=20).astype(float),
+        lambda r: 3 * r.normal(size=20),
+        lambda x, eta: stats.bernoulli.logpmf(x, 1 / (1 + np.exp(-eta))),
+    ),
+    (
+        bf.Poisson(),
+        lambda r: r.poisson(3.0, size=20).astype(float),
+        lambda r: r.normal(size=20),
+        lambda x, eta: stats.poisson.logpmf(x, np.exp(eta)),
+    ),
+    (
+        bf.Poisson(link="identity"),
+        lambda r: r.poisson(3.0, size=20).astype(float),
+        lambda r: r.gamma(2.0, size=20),
+        lambda x, eta: stats.poisson.logpmf(x, eta),
+    ),
+    (
+        bf.VonMises(2.5),
+        lambda r: r.uniform(-10, 10, size=20),
+        lambda r: r.normal(size=20),
+        lambda x, eta: stats.vonmises.logpdf(np.angle(np.exp(1j * (x - eta))), 2.5),
+    ),
+]
+
+
+@pytest.mark.parametrize("lik, draw_x, draw_eta, reference", CASES, ids=[repr(c[0]) for c in CASES])
+def test_log_prob_matches_scipy_and_numpyro(rng, lik, draw_x, draw_eta, reference):
+    x, eta = draw_x(rng), draw_eta(rng)
+    ours = np.asarray(lik.log_prob(jnp.asarray(x), jnp.asarray(eta)))
+    np.testing.assert_allclose(ours, reference(x, eta), rtol=1e-10, atol=1e-10)
+    if not isinstance(lik, bf.VonMises):  # numpyro's VonMises support is [-pi, pi)
+        via_numpyro = np.asarray(lik.distribution(jnp.asarray(eta)).log_prob(jnp.asarray(x)))
+        np.testing.assert_allclose(ours, via_numpyro, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("lik, draw_x, draw_eta, reference", CASES, ids=[repr(c[0]) for c in CASES])
+def test_weight_bounds_or_matches_curvature(rng, lik, draw_x, draw_eta, reference):
+    """``weight`` is the exact second derivative (Newton) or an upper bound (MM)."""
+    import jax
+
+    x, eta = jnp.asarray(draw_x(rng)), jnp.asarray(draw_eta(rng))
+    nll = lambda e: -jnp.sum(lik.log_prob(x, e))
+    hess_diag = jax.jvp(jax.grad(nll), (eta,), (jnp.ones_like(eta),))[1]
+    w = lik.weight(x, eta)
+    if lik.majorizes:
+        assert np.all(np.asarray(w) >= np.asarray(hess_diag) - 1e-12)
+    elif isinstance(lik, bf.Poisson):
+        np.testing.assert_allclose(w, hess_diag, rtol=1e-10)
+
+
+def test_mean_is_inverse_link():
+    eta = jnp.array([-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(bf.Poisson().mean(eta), np.exp(eta))
+    np.testing.assert_allclose(bf.Poisson(link="identity").mean(eta), eta)
+    np.testing.assert_allclose(bf.Bernoulli().mean(eta), 1 / (1 + np.exp(-eta)))
+    np.testing.assert_allclose(bf.VonMises().mean(jnp.array([3 * np.pi])), [np.pi], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make, value, message",
+    [
+        (bf.Gaussian, 0.0, "scale must be a finite number > 0; got 0.0"),
+        (bf.Gaussian, -1.0, "scale must be a finite number > 0"),
+        (bf.LaplaceLikelihood, float("nan"), "scale must be a finite number > 0"),
+        (bf.VonMises, 0, "concentration must be a finite number > 0"),
+    ],
+)
+def test_bad_parameters_raise(make, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make(value)
+
+
+def test_bad_parameter_types_and_links():
+    with pytest.raises(TypeError, match="scale must be a positive number"):
+        bf.Gaussian("1")
+    with pytest.raises(ValueError, match="link must be 'log' or 'identity'"):
+        bf.Poisson(link="sqrt")
+
+
+def test_validate_names_problem_and_fix():
+    with pytest.raises(ValueError, match=r"non-negative counts; found 1 such values \(first: -1\.0\)"):
+        bf.Poisson().validate(np.array([0.0, 2.0, -1.0]))
+    with pytest.raises(ValueError, match="must be 0 or 1 where observed.*Binarise X"):
+        bf.Bernoulli().validate(np.array([0.0, 1.0, 0.5]))
+    bf.Poisson().validate(np.array([0.0, 2.5]))  # non-integers allowed: the KL view
