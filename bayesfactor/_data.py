@@ -112,6 +112,6 @@ def as_key(key: Any) -> jax.Array:
     )
 
 
-def warn(message: str, category: type[Warning]) -> None:
-    """Warn from the user's call site (three frames up: fit -> helper -> here)."""
-    warnings.warn(message, category, stacklevel=4)
+def warn(message: str, category: type[Warning], stacklevel: int = 3) -> None:
+    """Warn from the user's call site (``stacklevel`` frames above this helper's caller)."""
+    warnings.warn(message, category, stacklevel=stacklevel)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jax import Array
-from jax.scipy.special import gammaln, i0e, xlogy
+from jax.scipy.special import gammaln, i0e
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
@@ -253,7 +253,8 @@ class Poisson(Likelihood):
     def log_prob(self, x, eta):  # noqa: D102
         if self.link == "log":
             return x * eta - jnp.exp(eta) - gammaln(x + 1.0)
-        return xlogy(x, eta) - eta - gammaln(x + 1.0)
+        # x log(eta), with a zero gradient (not 0/0) where x = 0 and eta = 0.
+        return x * jnp.log(jnp.where(x > 0, eta, 1.0)) - eta - gammaln(x + 1.0)
 
     def mean(self, eta):  # noqa: D102
         return jnp.exp(eta) if self.link == "log" else eta

@@ -53,12 +53,12 @@ class Bunch(types.SimpleNamespace):
 
 
 def _file(name: str):
-    """The bundled file ``data/<name>`` (a ``Traversable``: ``.open("rb")``, ``.read_text()``)."""
+    """Locate the bundled file ``data/<name>`` (a ``Traversable``: open it with ``.open("rb")``)."""
     return resources.files(__name__) / "data" / name
 
 
 def _description(dataset: str) -> str:
-    """Summary, source, citation and license line of ``data/<dataset>.LICENSE.txt``."""
+    """Return the summary, source, citation and license of ``data/<dataset>.LICENSE.txt``."""
     text = _file(f"{dataset}.LICENSE.txt").read_text(encoding="utf-8")
     summary = text.split(_SEPARATOR)[0].strip()
     return f"{summary}\nFull license text: bayesfactor/datasets/data/{dataset}.LICENSE.txt"
@@ -286,7 +286,9 @@ def load_wind() -> Bunch:
         data=xr.DataArray(
             angle, dims=dims, coords=coords, name="wind_direction", attrs={"units": "rad"}
         ),
-        speed=xr.DataArray(speed, dims=dims, coords=coords, name="wind_speed", attrs={"units": "m/s"}),
+        speed=xr.DataArray(
+            speed, dims=dims, coords=coords, name="wind_speed", attrs={"units": "m/s"}
+        ),
         description=_description("wind"),
     )
 

@@ -143,6 +143,7 @@ def _check_model(model: Model, shape: tuple[int, ...]) -> None:
             f"for X of shape {shape}; the extra components are not identifiable. "
             f"Use rank <= {min(shape)}.",
             RankWarning,
+            stacklevel=4,
         )
 
 
@@ -240,10 +241,8 @@ def fit(
     True
     """
     data = as_data(X, mask)
-    if not isinstance(model, Model):
-        raise TypeError(f"model must be a bf.Model; got {model!r}.")
-    model.likelihood.validate(data.x[data.mask])
     _check_model(model, data.shape)
+    model.likelihood.validate(data.x[data.mask])
     for name, value in (("restarts", restarts), ("max_iter", max_iter)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}.")

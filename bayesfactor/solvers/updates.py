@@ -9,23 +9,26 @@ the weights are constant).
 
 Which update a (likelihood, prior) pair gets (:func:`select_update`):
 
-============================  ===================================  ==============
-pair                          update                               guarantee
-============================  ===================================  ==============
-any + ``OneHot``              Lloyd assignment (best component)    exact
-Poisson(identity) + NonNeg,   multiplicative (Lee & Seung 2001)    MM (monotone)
-Exponential
-Gaussian + Flat/Normal        ridge: per-row solve (ALS)           exact
-Gaussian + prox priors        HALS: coordinate descent on columns  exact
-Bernoulli, VonMises + any     the same on the curvature bound      MM (monotone)
-Gaussian/any + Smooth         the same with the bound 4/s^2        MM (monotone)
-Poisson, Laplace + any        Newton / IRLS step + backtracking    monotone
-============================  ===================================  ==============
+=================================  ======================================  =============
+pair                               update                                  guarantee
+=================================  ======================================  =============
+any likelihood + ``OneHot``        Lloyd: assign each row to the best      exact
+                                   component
+Gaussian + Flat/Normal             ridge: per-row solve (ALS)              exact
+Gaussian + NonNegative,            HALS: proximal coordinate descent on    exact
+Exponential, HalfNormal, Laplace   columns (Gram matrix formed once)
+Bernoulli, VonMises + Flat/Normal  per-row solve on the curvature bound    MM (monotone)
+other likelihoods + Flat/Normal    per-row Newton / IRLS + line search     monotone
+non-Gaussian + prox priors         coordinate Newton on columns with eta   MM, or line
+(KL-NMF, Poisson NMF, ...)         kept current (Hsieh & Dhillon 2011)     search per column
+any + ``Smooth``                   the above with the bound 4/s^2          MM / monotone
+=================================  ======================================  =============
 
 "Exact" minimises the objective over the block (one coordinate sweep for
-HALS); MM minimises a majorizer, so the objective never increases; the rest
-take the proposal through a backtracking line search that only accepts a
-non-increasing objective.
+HALS); MM minimises a majorizer (the curvature bound of Bernoulli 1/4, von
+Mises :math:`\kappa`, the random-walk penalty :math:`4/s^2`), so the objective
+never increases; the rest take their step through a backtracking line search
+that only accepts a non-increasing objective.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ import jax
 import jax.numpy as jnp
 from jax import Array, lax
 
-from bayesfactor.likelihoods import Gaussian, Likelihood, Poisson
+from bayesfactor.likelihoods import Gaussian, Likelihood
 from bayesfactor.model import _LETTERS, Model
-from bayesfactor.priors import Exponential, NonNegative, OneHot, Prior
+from bayesfactor.priors import OneHot, Prior
 
 __all__ = ["mttkrp", "row_grams", "select_update", "describe_update"]
 
@@ -106,6 +109,12 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
     return grad, hess
 
 
+def _floor(h: Array) -> Array:
+    """Floor a coordinate curvature: where a column has no curvature (a dead
+    component) the prox step becomes huge and lands on the prior's minimiser."""
+    return jnp.maximum(h, jnp.sqrt(jnp.finfo(h.dtype).tiny))
+
+
 def _psd_solve(h: Array, g: Array) -> Array:
     """Minimum-norm solution of ``h @ d = g`` for batched PSD ``h`` (eigh pseudo-inverse)."""
     evals, evecs = jnp.linalg.eigh(h)
@@ -133,22 +142,54 @@ def _cd_update(model, prior, x, mask, factors, k, dense):
     def column(r, f):
         d = f - f0
         g_r = grad[:, r] + jnp.sum(hess[:, r, :] * d, axis=-1) + c * d[:, r]
-        h = hess[:, r, r] + c
-        ok = h > 0
-        h = jnp.where(ok, h, 1.0)
-        new = prior.prox(f[:, r] - g_r / h, 1.0 / h)
-        return f.at[:, r].set(jnp.where(ok, new, f[:, r]))
+        h = _floor(hess[:, r, r] + c)
+        return f.at[:, r].set(prior.prox(f[:, r] - g_r / h, 1.0 / h))
 
     return lax.fori_loop(0, _CD_SWEEPS * f0.shape[1], lambda i, f: column(i % f0.shape[1], f), f0)
 
 
-def _multiplicative_update(model, prior, x, mask, factors, k, dense):
-    """Lee–Seung KL update, with the prior's (constant, >= 0) gradient in the denominator."""
+def _coordinate_newton_update(model, prior, x, mask, factors, k, dense):
+    """Coordinate descent over columns with ``eta`` kept current (Hsieh & Dhillon 2011).
+
+    Each column takes one proximal Newton step on the exact objective, with the
+    curvature from ``weight``; unless the likelihood's weight is a majorizer, the
+    step goes through a backtracking line search on that column.
+    """
+    lik = model.likelihood
+    line_search = not lik.majorizes
+    ones = jnp.ones((1, 1), factors[k].dtype)
+
+    def column(r, carry):
+        fs, eta = carry
+        f = fs[k]
+        cols = tuple(ones if j == k else lax.dynamic_slice_in_dim(m, r, 1, 1) for j, m in enumerate(fs))
+        z = model.eta(cols)  # the other modes' outer product; size 1 along mode k
+        axes = tuple(j for j in range(x.ndim) if j != k)
+        g = jax.grad(lambda e: -jnp.sum(jnp.where(mask, lik.log_prob(x, e), 0.0)))(eta)
+        w = jnp.where(mask, lik.weight(x, eta), 0.0)
+        c = lax.dynamic_slice_in_dim(f, r, 1, 1)[:, 0]
+        grad = jnp.sum(g * z, axis=axes) + lax.dynamic_slice_in_dim(
+            jax.grad(prior.penalty)(f), r, 1, 1
+        )[:, 0]
+        h = _floor(jnp.sum(w * z * z, axis=axes) + prior.curvature())
+        new = prior.prox(c - grad / h, 1.0 / h)
+        new = jnp.where(jnp.isfinite(new), new, c)
+
+        def at(t):
+            col = (1 - t) * c + t * new
+            f_t = lax.dynamic_update_slice_in_dim(f, col[:, None], r, 1)
+            shape = [1] * x.ndim
+            shape[k] = -1
+            return _replace(fs, k, f_t), eta + ((col - c).reshape(shape)) * z
+
+        if line_search:
+            t = _backtrack(lambda t: model.objective(x, mask, at(t)[0]), model.objective(x, mask, fs))
+            return at(t)
+        return at(jnp.ones((), f.dtype))
+
     eta = model.eta(factors)
-    ratio = jnp.where(mask, x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
-    num = mttkrp(ratio, factors, k)
-    den = mttkrp(mask.astype(eta.dtype), factors, k) + jax.grad(prior.penalty)(factors[k])
-    return factors[k] * num / jnp.where(den > 0, den, 1.0)
+    out, _ = lax.fori_loop(0, factors[k].shape[1], column, (factors, eta))
+    return out[k]
 
 
 def _lloyd_update(model, prior, x, mask, factors, k, dense):
@@ -164,6 +205,22 @@ def _lloyd_update(model, prior, x, mask, factors, k, dense):
 
     costs = lax.map(cost, jnp.arange(rank))  # (rank, n)
     return jax.nn.one_hot(jnp.argmin(costs, axis=0), rank, dtype=factors[k].dtype)
+
+
+def _backtrack(value, objective):
+    """Largest t in 1, 1/2, 1/4, ... with ``value(t) <= objective``; 0 if none."""
+
+    def cond(carry):
+        t, obj, i = carry
+        return (i < _MAX_BACKTRACK) & ~(obj <= objective)
+
+    def body(carry):
+        t, obj, i = carry
+        return t / 2, value(t / 2), i + 1
+
+    one = jnp.ones((), objective.dtype)
+    t, obj, _ = lax.while_loop(cond, body, (one, value(one), 0))
+    return jnp.where(obj <= objective, t, 0.0)
 
 
 def _line_search(model, x, mask, factors, k, proposal, objective):
@@ -204,18 +261,14 @@ def select_update(likelihood: Likelihood, prior: Prior) -> tuple[BlockUpdate, st
     """
     if isinstance(prior, OneHot):
         return _lloyd_update, "lloyd", False
-    if (
-        isinstance(likelihood, Poisson)
-        and likelihood.link == "identity"
-        and isinstance(prior, (NonNegative, Exponential))
-    ):
-        return _multiplicative_update, "multiplicative", False
-    update, name = (_newton_update, "row-solve") if prior.prox is None else (_cd_update, "hals")
-    if likelihood.exact_quadratic and prior.exact_curvature:
-        return update, f"{name} (exact)", False
-    if likelihood.majorizes:
-        return update, f"{name} (majorized)", False
-    return update, f"{name} (newton + line search)", True
+    exact = likelihood.exact_quadratic and prior.exact_curvature
+    suffix = "exact" if exact else "majorized" if likelihood.majorizes else "line search"
+    if prior.prox is None:
+        return _newton_update, f"row-solve ({suffix})", suffix == "line search"
+    if isinstance(likelihood, Gaussian):
+        return _cd_update, f"hals ({suffix})", False
+    # Columns with eta kept current; the line search, if any, is per column inside.
+    return _coordinate_newton_update, f"coordinate-newton ({suffix})", False
 
 
 def describe_update(model: Model, ndim: int = 2) -> tuple[str, ...]:
