@@ -1,6 +1,10 @@
 """bayesfactor: matrix and tensor factorization as probabilistic (MAP) inference."""
 
-from bayesfactor import likelihoods as likelihoods, priors as priors
+from bayesfactor import (
+    datasets as datasets,  # noqa: E402  (uses the names above)
+    likelihoods as likelihoods,
+    priors as priors,
+)
 from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
     Gaussian as Gaussian,
@@ -51,4 +55,5 @@ __all__ = [
     "OneHot",
     "likelihoods",
     "priors",
+    "datasets",
 ]

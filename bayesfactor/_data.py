@@ -107,9 +107,7 @@ def as_key(key: Any) -> jax.Array:
             return key
         if key.dtype == np.uint32 and key.shape == (2,):
             return jax.random.wrap_key_data(key)
-    raise TypeError(
-        f"key must be an int seed or a jax.random key; got {key!r}. Use e.g. key=0."
-    )
+    raise TypeError(f"key must be an int seed or a jax.random key; got {key!r}. Use e.g. key=0.")
 
 
 def warn(message: str, category: type[Warning], stacklevel: int = 3) -> None:

@@ -55,7 +55,7 @@ class Likelihood(abc.ABC):
 
     @abc.abstractmethod
     def log_prob(self, x: Array, eta: Array) -> Array:
-        """Elementwise log-density :math:`\\log p(x \\mid \\eta)`."""
+        r"""Elementwise log-density :math:`\log p(x \mid \eta)`."""
 
     @abc.abstractmethod
     def mean(self, eta: Array) -> Array:
@@ -67,7 +67,7 @@ class Likelihood(abc.ABC):
 
     @abc.abstractmethod
     def weight(self, x: Array, eta: Array) -> Array:
-        """Curvature of :math:`-\\log p` in ``eta`` used by the block updates."""
+        r"""Curvature of :math:`-\log p` in ``eta`` used by the block updates."""
 
     def accepts_factor_support(self, support: constraints.Constraint) -> bool:
         """Whether a prior with this support gives valid parameters."""
@@ -77,8 +77,12 @@ class Likelihood(abc.ABC):
         """Typical magnitude of ``eta`` for random initialization (observed ``x``)."""
         return float(np.sqrt(np.mean(x**2))) or 1.0
 
-    def validate(self, x: np.ndarray) -> None:
+    def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
+
+
+def _floor(eta: Array) -> Array:
+    return jnp.maximum(eta, jnp.finfo(eta.dtype).eps)
 
 
 def _first_bad(x: np.ndarray, bad: np.ndarray) -> str:
@@ -246,15 +250,15 @@ class Poisson(Likelihood):
 
     def __post_init__(self):
         if self.link not in ("log", "identity"):
-            raise ValueError(
-                f"Poisson: link must be 'log' or 'identity'; got {self.link!r}."
-            )
+            raise ValueError(f"Poisson: link must be 'log' or 'identity'; got {self.link!r}.")
 
     def log_prob(self, x, eta):  # noqa: D102
         if self.link == "log":
             return x * eta - jnp.exp(eta) - gammaln(x + 1.0)
-        # x log(eta), with a zero gradient (not 0/0) where x = 0 and eta = 0.
-        return x * jnp.log(jnp.where(x > 0, eta, 1.0)) - eta - gammaln(x + 1.0)
+        # x log(eta), with eta floored at machine epsilon inside the log (as
+        # scikit-learn's beta divergence does): a zero rate where a count is positive
+        # costs a large finite penalty, and x = 0 contributes no 0/0 gradient.
+        return x * jnp.log(jnp.where(x > 0, _floor(eta), 1.0)) - eta - gammaln(x + 1.0)
 
     def mean(self, eta):  # noqa: D102
         return jnp.exp(eta) if self.link == "log" else eta
@@ -265,8 +269,8 @@ class Poisson(Likelihood):
     def weight(self, x, eta):  # noqa: D102
         if self.link == "log":
             return jnp.exp(eta)
-        # Newton curvature x / eta^2, with eta floored so empty bins stay finite.
-        return x / jnp.maximum(eta, 1e-8) ** 2
+        # Newton curvature x / eta^2, with the same floor as in log_prob.
+        return x / _floor(eta) ** 2
 
     def accepts_factor_support(self, support):  # noqa: D102
         return self.link == "log" or support in NONNEGATIVE_SUPPORTS

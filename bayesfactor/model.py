@@ -149,11 +149,19 @@ class Model:
         priors = self.mode_priors(len(factors))
         return sum(p.log_prob(f) for p, f in zip(priors, factors, strict=True))
 
-    def log_likelihood(self, x: Array, mask: Array, factors: Sequence[Array]) -> Array:
-        """Pointwise log-likelihood, 0 where ``mask`` is False."""
-        lp = self.likelihood.log_prob(x, self.eta(factors))
+    def log_likelihood(
+        self, x: Array, mask: Array, factors: Sequence[Array], eta: Array | None = None
+    ) -> Array:
+        """Pointwise log-likelihood, 0 where ``mask`` is False.
+
+        ``eta`` may be passed when it is already known (it must equal ``eta(factors)``).
+        """
+        lp = self.likelihood.log_prob(x, self.eta(factors) if eta is None else eta)
         return jnp.where(mask, lp, 0.0)
 
-    def objective(self, x: Array, mask: Array, factors: Sequence[Array]) -> Array:
+    def objective(
+        self, x: Array, mask: Array, factors: Sequence[Array], eta: Array | None = None
+    ) -> Array:
         """The negative log posterior (the one minimised quantity)."""
-        return -jnp.sum(self.log_likelihood(x, mask, factors)) - self.log_prior(factors)
+        loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
+        return -loglik - self.log_prior(factors)

@@ -46,6 +46,8 @@ class Prior(abc.ABC):
     support: ClassVar[constraints.Constraint] = constraints.real
     #: ``curvature`` is the exact Hessian of ``penalty`` (not just a bound).
     exact_curvature: ClassVar[bool] = True
+    #: ``log_prob`` is a sum of independent terms, one per entry.
+    separable: ClassVar[bool] = True
 
     @abc.abstractmethod
     def log_prob(self, f: Array) -> Array:
@@ -282,6 +284,7 @@ class Smooth(Prior):
     scale: float = 1.0
     nonnegative: bool = static_field(default=False)
     exact_curvature: ClassVar[bool] = False
+    separable: ClassVar[bool] = False
 
     def __post_init__(self):
         _check_positive("scale", self.scale, "Smooth")
@@ -330,6 +333,7 @@ class OneHot(Prior):
     """
 
     support: ClassVar = constraints.simplex
+    separable: ClassVar[bool] = False
 
     def log_prob(self, f):  # noqa: D102
         onehot = jnp.all((f == 0) | (f == 1)) & jnp.all(jnp.sum(f, axis=-1) == 1)

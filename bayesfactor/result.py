@@ -94,7 +94,9 @@ class FitResult:
         if self.kind == "xarray":
             import xarray as xr
 
-            coords = {d: lab for d, lab in zip(self.dims, self.labels, strict=True) if lab is not None}
+            coords = {
+                d: lab for d, lab in zip(self.dims, self.labels, strict=True) if lab is not None
+            }
             return xr.DataArray(mean, dims=self.dims, coords=coords)
         return mean
 
@@ -138,5 +140,7 @@ class FitResult:
             f"  factors     {', '.join(str(f.shape) for f in self.factors)}",
         ]
         if r.size > 1:
-            lines.append(f"  restarts    {r.size} (objectives {np.nanmin(r):.6g} .. {np.nanmax(r):.6g})")
+            lines.append(
+                f"  restarts    {r.size} (objectives {np.nanmin(r):.6g} .. {np.nanmax(r):.6g})"
+            )
         return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Side-by-side timings of bayesfactor against peer libraries on planted problems.
 
-    python benchmarks/run.py [--quick] [--out PATH] [--only NAME]
+    python benchmarks/run.py [--quick] [--out PATH] [--only NAME] [--all-threads]
 
 Every problem is generated from a fixed seed, every method runs in this one
 process, in JAX's default float32 (peers get float32 input too), and the
@@ -10,31 +10,45 @@ columns). Nothing here asserts on timings.
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
-import platform
-import resource
-import subprocess
 import sys
-import tempfile
-import time
-import tracemalloc
-import warnings
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import sklearn
-import tensorly
-import tensorly.decomposition as tld
-from jax import lax
-from scipy.special import gammaln, xlogy
-from sklearn.decomposition import NMF, PCA
-from sklearn.decomposition._nmf import _beta_divergence
+# Single-threaded by default: on a small shared machine multi-threaded BLAS and XLA
+# thread pools make timings swing by 10x or more (OpenBLAS with 2 threads on 2 busy
+# cores ran sklearn's NMF 30x slower than with 1). These must be set before numpy,
+# scipy and jax load their thread pools; --all-threads keeps the libraries' defaults.
+SINGLE_THREAD = "--all-threads" not in sys.argv[1:]
+if SINGLE_THREAD:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ).strip()
 
-import bayesfactor as bf
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+import warnings  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+import tensorly  # noqa: E402
+import tensorly.decomposition as tld  # noqa: E402
+from jax import lax  # noqa: E402
+from scipy.special import gammaln, xlogy  # noqa: E402
+from sklearn.decomposition import NMF, PCA  # noqa: E402
+from sklearn.decomposition._nmf import _beta_divergence  # noqa: E402
+
+import bayesfactor as bf  # noqa: E402
 
 warnings.simplefilter("ignore")  # bf.ConvergenceWarning, sklearn/tensorly convergence chatter
 tensorly.set_backend("numpy")
@@ -45,6 +59,10 @@ LOG_2PI_HALF = 0.5 * np.log(2 * np.pi)
 #: (float32 resolution of the objective is ~1e-7 relative).
 REACH_RTOL = 1e-6
 ADAM_STEPS, ADAM_LR = 1000, 0.02
+#: When bf stops (tol) above a peer's loss, rerun it with tol=0 up to EXTEND * max_iter.
+EXTEND = 4
+#: ... but never for longer than about this many seconds (at the warm run's pace).
+EXTEND_BUDGET_S = 120.0
 
 SIZES = {
     #            full                  quick
@@ -84,25 +102,60 @@ def bf_timed(model, X, **kwargs):
     return warm, t_warm, compile_s
 
 
-def reach(history_loss, target, t_warm, n_iter):
-    """Estimated seconds (and iteration) at which bf first reached ``target``."""
-    hit = np.nonzero(history_loss <= target + REACH_RTOL * abs(target))[0]
-    if hit.size == 0:
-        return "not reached"
-    it = int(hit[0]) + 1
-    return f"{t_warm * it / n_iter:.3g} s (it {it})"
+def reach(model, X, res, t_warm, target, offset=0.0, extend_to=None):
+    """Estimated seconds (and iteration) at which bf first reached the peer's ``target``.
 
-
-def shifted_history(result, final_loss):
-    """bf history in the peer's units: shifted so its last entry is ``final_loss``.
-
-    history - history[-1] + final_loss removes the data-only constant that
-    separates the negative log posterior from the peer's loss (e.g.
-    |Omega| * 0.5 log 2 pi for Gaussian(scale=1)) and the float32 summation bias
-    of the objective at once; the analytic constant is checked in `const_gap`.
+    The warm run's history (objective per iteration) minus ``offset`` is in the
+    peer's units; the time is t_warm * it / n_iter. If the warm run stopped (tol)
+    before reaching the target, the same start (key=1) is rerun with tol=0 up
+    to ``extend_to`` iterations (fewer if that would take over EXTEND_BUDGET_S at
+    the warm run's pace) and the time extrapolated the same way.
     """
-    h = np.asarray(result.history, np.float64)
-    return h - h[-1] + final_loss
+
+    def first_hit(history):
+        loss = np.asarray(history, np.float64) - offset
+        hit = np.nonzero(loss <= target + REACH_RTOL * abs(target))[0]
+        return int(hit[0]) + 1 if hit.size else None
+
+    per_iter = t_warm / max(res.n_iter, 1)
+    it = first_hit(res.history)
+    if it is not None:
+        return f"{per_iter * it:.3g} s (it {it})"
+    if extend_to is None:
+        return "not reached"
+    if res.converged:  # stopped by tol (not max_iter): continue the same run with tol=0
+        extend_to = min(extend_to, int(EXTEND_BUDGET_S / per_iter))
+        if extend_to > res.n_iter:
+            ext = bf.fit(model, X, key=1, max_iter=extend_to, tol=0.0)
+            it = first_hit(ext.history)
+            if it is not None:
+                return f"≈{per_iter * it:.3g} s (it {it}, tol=0 rerun)"
+            return f"not reached in {ext.n_iter} its (tol=0 rerun)"
+    return f"not reached in {res.n_iter} its"
+
+
+def history_offset(res, final_loss):
+    """What to subtract from bf's history to get the peer's loss.
+
+    history[-1] - final_loss (the float64 loss of the returned factors): it is the
+    data-only constant between the negative log posterior and the peer's loss
+    (e.g. |Omega| * 0.5 log 2 pi for Gaussian(scale=1)) plus the float32 summation
+    error of the objective; `const_gap` reports how far it is from the analytic one.
+    """
+    return float(res.history[-1]) - final_loss
+
+
+def const_gap(res, final_loss, const):
+    """Note: the analytic constant vs the offset actually used."""
+    g = history_offset(res, final_loss) - const
+    return f"offset − analytic constant = {g:+.3g} ({g / final_loss:+.1e} of loss)"
+
+
+def warm_up(fn, *args, **kwargs):
+    """One call on a small problem so one-time library set-up is not timed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fn(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- losses (float64)
@@ -123,12 +176,26 @@ def cp_numpy(factors):
 
 def kl_loss(X, W, H):
     """Generalized KL divergence D(X || W H) in float64 (sklearn's beta=1)."""
-    return float(_beta_divergence(np.asarray(X, np.float64), np.asarray(W, np.float64),
-                                  np.asarray(H, np.float64), 1))
+    return float(
+        _beta_divergence(
+            np.asarray(X, np.float64), np.asarray(W, np.float64), np.asarray(H, np.float64), 1
+        )
+    )
 
 
-def row(problem, loss_name, ours, settings, peer, peer_settings, peer_s, peer_n, peer_loss,
-        reach_str, note=""):
+def row(
+    problem,
+    loss_name,
+    ours,
+    settings,
+    peer,
+    peer_settings,
+    peer_s,
+    peer_n,
+    peer_loss,
+    reach_str,
+    note="",
+):
     """One table row: bf (`ours` dict) vs one peer."""
     return {
         "problem": problem,
@@ -177,7 +244,7 @@ def planted_spikes(n_neurons, n_bins, r, seed=1):
     rng = np.random.default_rng(seed)
     W = rng.gamma(1.0, 1.0, (n_neurons, r)) * (rng.random((n_neurons, r)) < 0.3)
     H = rng.gamma(0.2, 1.0, (r, n_bins))  # mostly near 0, occasional bursts
-    rate = 0.02 + 1.5 * (W @ H) / r  # mean ~0.05 + baseline
+    rate = 0.02 + 1.5 * (W @ H) / r  # ~0.1 spikes per bin on average, ~90% empty bins
     return rng.poisson(rate).astype(DTYPE)
 
 
@@ -226,25 +293,31 @@ def problem_nmf(quick):
     ours = bf_summary(model, res, t_warm, t_comp, loss)
 
     sk = NMF(r, solver="cd", init="random", max_iter=max_iter, tol=tol, random_state=0)
+    warm_up(NMF(r, solver="cd", init="random", max_iter=5).fit, X[:50, :50])
     W, t_sk = timed(sk.fit_transform, X)
     assert W.dtype == DTYPE  # sklearn keeps float32
     sk_loss = half_sq_loss(X, (W, sk.components_.T))
-    hist = shifted_history(res, loss)
-    gap = _const_gap(res, loss, X.size * LOG_2PI_HALF)
-    rows = [row(name, "0.5‖X−WHᵀ‖²", ours, f"max_iter={max_iter}, tol={tol:g}",
-                'NMF(solver="cd", init="random")', f"max_iter={max_iter}, tol={tol:g}",
-                t_sk, sk.n_iter_, sk_loss, reach(hist, sk_loss, t_warm, res.n_iter), gap)]
-    diag = nmf_diagnostics(quick, X, model, res, t_warm, t_sk)
+    when = reach(model, X, res, t_warm, sk_loss, history_offset(res, loss), EXTEND * max_iter)
+    rows = [
+        row(
+            name,
+            "0.5‖X−WHᵀ‖²",
+            ours,
+            f"max_iter={max_iter}, tol={tol:g}",
+            'NMF(solver="cd", init="random")',
+            f"max_iter={max_iter}, tol={tol:g}",
+            t_sk,
+            sk.n_iter_,
+            sk_loss,
+            when,
+            const_gap(res, loss, X.size * LOG_2PI_HALF),
+        )
+    ]
+    diag = nmf_diagnostics(quick, X, model, res, t_warm, t_sk, sk.n_iter_)
     return rows, diag
 
 
-def _const_gap(result, final_loss, const):
-    """Note: how far the analytic constant is from (last objective - float64 loss)."""
-    g = float(result.history[-1]) - const - final_loss
-    return f"analytic-constant gap {g:+.3g} ({g / final_loss:+.1e} rel)"
-
-
-def nmf_diagnostics(quick, X, model, res, t_warm, t_sk):
+def nmf_diagnostics(quick, X, model, res, t_warm, t_sk, sk_iter):
     """Per-iteration time vs GEMMs and the objective; memory; restarts=10 vs 1."""
     n, m, r = SIZES["nmf"][quick]
     out = []
@@ -262,6 +335,18 @@ def nmf_diagnostics(quick, X, model, res, t_warm, t_sk):
     out.append(("per iteration / (both GEMMs)", f"{per_iter / (gemm1 + gemm2):.2f}"))
     out.append(("model.objective once (jit, median of 5; forms W Hᵀ)", f"{obj * 1e3:.2f} ms"))
     out.append(("per iteration / objective", f"{per_iter / obj:.2f}"))
+    out.append(("sklearn time per iteration (fit / n_iter_)", f"{t_sk / sk_iter * 1e3:.2f} ms"))
+
+    # Compile cost of one random draw like the ones bf's init makes (one per mode).
+    t0 = time.perf_counter()
+    jax.jit(lambda k: jax.random.normal(k, (n, r))).lower(jax.random.key(0)).compile()
+    out.append(
+        (
+            "XLA compile of one jax.random.normal((n, r)) "
+            f"(jax_threefry_partitionable={jax.config.jax_threefry_partitionable})",
+            f"{time.perf_counter() - t0:.2f} s",
+        )
+    )
 
     # Memory: peak RSS increase in a fresh subprocess that only loads X and fits.
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,7 +354,7 @@ def nmf_diagnostics(quick, X, model, res, t_warm, t_sk):
         np.save(path, X)
         for who in ("bf", "sklearn"):
             mb = _rss_probe(who, path, r)
-            out.append((f"peak RSS increase, {who} fit (fresh subprocess, ru_maxrss)", mb))
+            out.append((f"peak RSS increase, {who} fit (fresh subprocess)", mb))
     tracemalloc.start()
     NMF(r, solver="cd", init="random", max_iter=200, tol=1e-4, random_state=0).fit_transform(X)
     peak = tracemalloc.get_traced_memory()[1]
@@ -282,10 +367,13 @@ def nmf_diagnostics(quick, X, model, res, t_warm, t_sk):
     for restarts in (1, 10):
         res_r, t, c = bf_timed(model, X, max_iter=50, tol=0.0, restarts=restarts)
         times[restarts] = t
-        out.append((f"bf restarts={restarts}, 50 iterations (tol=0): warm / compile",
-                    f"{t:.3g} s / {c:.2f} s"))
+        out.append(
+            (
+                f"bf restarts={restarts}, 50 iterations (tol=0): warm / compile",
+                f"{t:.3g} s / {c:.2f} s",
+            )
+        )
     out.append(("restarts=10 / restarts=1 (warm)", f"{times[10] / times[1]:.2f}"))
-    out.append(("sklearn NMF fit (for scale)", f"{t_sk:.3g} s"))
     return out
 
 
@@ -294,22 +382,44 @@ def _rss_probe(who, path, r):
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True)
         d = json.loads(p.stdout.strip().splitlines()[-1])
-        return f"{(d['after'] - d['before']) / 1024:.1f} MiB"
+        return f"{(d['peak'] - d['before']) / 1024:.1f} MiB ({d['method']})"
     except Exception as e:  # noqa: BLE001 - report, never fail the benchmark
         return f"failed ({type(e).__name__})"
 
 
+def _proc_status_kib(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(field)
+
+
 def rss_probe_main(who, path, r):
-    """Subprocess body: ru_maxrss (KiB on Linux) before and after one fit."""
+    """Subprocess body: resident set before one fit and its peak during the fit (KiB).
+
+    Linux: VmRSS before, VmHWM after, with the high-water mark reset to the current
+    RSS first (write "5" to /proc/self/clear_refs). Not ru_maxrss: a subprocess
+    inherits its parent's RSS at fork as its starting ru_maxrss, which hides the fit.
+    """
     X = np.load(path)
     jax.block_until_ready(jnp.zeros(1))  # start the JAX runtime before the baseline
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before, method = _proc_status_kib("VmRSS"), "VmHWM - VmRSS, HWM reset"
+    except OSError:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        method = "ru_maxrss delta"
     if who == "bf":
         bf.fit(bf.Model(bf.Gaussian(), r, bf.NonNegative()), X, key=0, max_iter=200, tol=1e-4)
     else:
         NMF(r, solver="cd", init="random", max_iter=200, tol=1e-4, random_state=0).fit_transform(X)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"before": before, "after": after}))
+    if method.startswith("VmHWM"):
+        peak = _proc_status_kib("VmHWM")
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before": before, "peak": peak, "method": method}))
 
 
 def problem_klnmf(quick):
@@ -317,24 +427,48 @@ def problem_klnmf(quick):
     n, m, r = SIZES["klnmf"][quick]
     X = planted_spikes(n, m, r)
     max_iter, tol = 200, 1e-4
-    name = f"2. KL-NMF spikes {n}x{m} r={r} (mean {X.mean():.2f}, {100 * (X == 0).mean():.0f}% zeros)"
+    name = (
+        f"2. KL-NMF spikes {n}x{m} r={r} (mean {X.mean():.2f}, {100 * (X == 0).mean():.0f}% zeros)"
+    )
 
     model = bf.Model(bf.Poisson(link="identity"), r, bf.NonNegative())
     res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
     loss = kl_loss(X, res.factors[0], res.factors[1].T)
     ours = bf_summary(model, res, t_warm, t_comp, loss)
 
-    sk = NMF(r, solver="mu", beta_loss="kullback-leibler", init="random", max_iter=max_iter,
-             tol=tol, random_state=0)
+    sk = NMF(
+        r,
+        solver="mu",
+        beta_loss="kullback-leibler",
+        init="random",
+        max_iter=max_iter,
+        tol=tol,
+        random_state=0,
+    )
+    warm_up(
+        NMF(r, solver="mu", beta_loss="kullback-leibler", init="random", max_iter=5).fit,
+        X[:50, :50] + 1,
+    )
     W, t_sk = timed(sk.fit_transform, X)
     sk_loss = kl_loss(X, W, sk.components_)
     x64 = X.astype(np.float64)
     const = float(np.sum(gammaln(x64 + 1) - xlogy(x64, x64) + x64))  # -log p - KL
-    hist = shifted_history(res, loss)
-    return [row(name, "KL(X‖WHᵀ)", ours, f"max_iter={max_iter}, tol={tol:g}",
-                'NMF(solver="mu", beta_loss="kullback-leibler", init="random")',
-                f"max_iter={max_iter}, tol={tol:g}", t_sk, sk.n_iter_, sk_loss,
-                reach(hist, sk_loss, t_warm, res.n_iter), _const_gap(res, loss, const))], []
+    when = reach(model, X, res, t_warm, sk_loss, history_offset(res, loss), EXTEND * max_iter)
+    return [
+        row(
+            name,
+            "KL(X‖WHᵀ)",
+            ours,
+            f"max_iter={max_iter}, tol={tol:g}",
+            'NMF(solver="mu", beta_loss="kullback-leibler", init="random")',
+            f"max_iter={max_iter}, tol={tol:g}",
+            t_sk,
+            sk.n_iter_,
+            sk_loss,
+            when,
+            const_gap(res, loss, const),
+        )
+    ], []
 
 
 def problem_pca(quick):
@@ -348,23 +482,49 @@ def problem_pca(quick):
     res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
     loss = half_sq_loss(X, res.factors)
     ours = bf_summary(model, res, t_warm, t_comp, loss)
-    hist = shifted_history(res, loss)
-    gap = _const_gap(res, loss, X.size * LOG_2PI_HALF)
+    offset = history_offset(res, loss)
+    gap = const_gap(res, loss, X.size * LOG_2PI_HALF)
     settings = f"max_iter={max_iter}, tol={tol:g}"
     rows = []
 
     pca = PCA(r, svd_solver="randomized", random_state=0)
+    warm_up(PCA(2, svd_solver="randomized").fit, X[:50, :50])
     Z, t_pca = timed(pca.fit_transform, X)
     pca_loss = half_sq_loss(X, (Z, pca.components_.T))  # X is centred: mean_ ~ 0
-    rows.append(row(name, "0.5‖X−UVᵀ‖²", ours, settings, 'PCA(svd_solver="randomized")',
-                    "defaults (n_oversamples=10, n_iter=auto)", t_pca, "-", pca_loss,
-                    reach(hist, pca_loss, t_warm, res.n_iter), gap))
+    rows.append(
+        row(
+            name,
+            "0.5‖X−UVᵀ‖²",
+            ours,
+            settings,
+            'PCA(svd_solver="randomized")',
+            "defaults (n_oversamples=10, n_iter=auto)",
+            t_pca,
+            "-",
+            pca_loss,
+            reach(model, X, res, t_warm, pca_loss, offset, EXTEND * max_iter),
+            gap,
+        )
+    )
 
+    warm_up(np.linalg.svd, X[:50, :50], full_matrices=False)
     (U, s, Vt), t_svd = timed(np.linalg.svd, X, full_matrices=False)
     svd_loss = half_sq_loss(X, (U[:, :r] * s[:r], Vt[:r].T))
-    rows.append(row(name, "0.5‖X−UVᵀ‖²", ours, settings, "numpy.linalg.svd (optimum)",
-                    "full_matrices=False", t_svd, "-", svd_loss,
-                    reach(hist, svd_loss, t_warm, res.n_iter), gap))
+    rows.append(
+        row(
+            name,
+            "0.5‖X−UVᵀ‖²",
+            ours,
+            settings,
+            "numpy.linalg.svd (optimum)",
+            "full_matrices=False",
+            t_svd,
+            "-",
+            svd_loss,
+            reach(model, X, res, t_warm, svd_loss, offset, EXTEND * max_iter),
+            gap,
+        )
+    )
     return rows, []
 
 
@@ -383,53 +543,81 @@ def problem_cp(quick):
         res, t_warm, t_comp = bf_timed(model, T, max_iter=max_iter, tol=tol)
         loss = half_sq_loss(T, res.factors)
         ours = bf_summary(model, res, t_warm, t_comp, loss)
-        hist = shifted_history(res, loss)
-        gap = _const_gap(res, loss, T.size * LOG_2PI_HALF)
+        offset = history_offset(res, loss)
+        gap = const_gap(res, loss, T.size * LOG_2PI_HALF)
         peers = (
-            [("parafac", tld.parafac)] if not nonneg
+            [("parafac", tld.parafac)]
+            if not nonneg
             else [("non_negative_parafac", tld.non_negative_parafac)]
-            + ([("non_negative_parafac_hals", tld.non_negative_parafac_hals)]
-               if hasattr(tld, "non_negative_parafac_hals") else [])
+            + (
+                [("non_negative_parafac_hals", tld.non_negative_parafac_hals)]
+                if hasattr(tld, "non_negative_parafac_hals")
+                else []
+            )
         )
         for peer_name, fn in peers:
-            (cp, errors), t_tl = timed(fn, T, r, n_iter_max=max_iter, init="random", tol=tol,
-                                       random_state=0, return_errors=True)
+            warm_up(fn, T[:10, :10, :10], 2, n_iter_max=3, init="random", random_state=0)
+            (cp, errors), t_tl = timed(
+                fn,
+                T,
+                r,
+                n_iter_max=max_iter,
+                init="random",
+                tol=tol,
+                random_state=0,
+                return_errors=True,
+            )
             weights, factors = cp
             factors = [f * weights if k == 0 else f for k, f in enumerate(factors)]
             tl_loss = half_sq_loss(T, factors)
-            rows.append(row(name, "0.5‖T−[[A,B,C]]‖²", ours, settings,
-                            f'tensorly {peer_name}(init="random")',
-                            f"n_iter_max={max_iter}, tol={tol:g} (abs. change of rel. error)",
-                            t_tl, len(errors), tl_loss, reach(hist, tl_loss, t_warm, res.n_iter),
-                            f"{gap}; tensorly dtype {factors[0].dtype}"))
+            rows.append(
+                row(
+                    name,
+                    "0.5‖T−[[A,B,C]]‖²",
+                    ours,
+                    settings,
+                    f'tensorly {peer_name}(init="random")',
+                    f"n_iter_max={max_iter}, tol={tol:g} (abs. change of rel. error)",
+                    t_tl,
+                    len(errors),
+                    tl_loss,
+                    reach(model, T, res, t_warm, tl_loss, offset, EXTEND * max_iter),
+                    f"{gap}; tensorly dtype {factors[0].dtype}",
+                )
+            )
     return rows, []
 
 
-def adam_fit(model, x, r, steps, lr, seed):
-    """Plain Adam on model.objective from a random start, `steps` steps in one jitted scan."""
-    import optax
+def adam_init(model, X, r, seed):
+    """Random start drawn like bf's own init: each factor ~ N(0, s^2), s^2 = scale/sqrt(r)."""
+    s = (model.likelihood.init_scale(X) / np.sqrt(r)) ** 0.5
+    keys = jax.random.split(jax.random.key(seed), X.ndim)
+    return tuple(
+        s * jax.random.normal(k, (n, r), DTYPE) for k, n in zip(keys, X.shape, strict=True)
+    )
 
-    mask = jnp.ones(x.shape, bool)
-    s = (model.likelihood.init_scale(np.asarray(x)) / np.sqrt(r)) ** 0.5  # as bf's init
-    keys = jax.random.split(jax.random.key(seed), 2)
-    f0 = tuple(s * jax.random.normal(k, (n, r), x.dtype) for k, n in zip(keys, x.shape))
+
+def adam_solver(model, steps, lr):
+    """Plain Adam on ``model.objective``: ``steps`` steps in one jitted ``lax.scan``."""
+    import optax  # pip install optax
+
     opt = optax.adam(lr)
 
-    def objective(f):
-        return model.objective(x, mask, f)
-
     @jax.jit
-    def run(f0):
+    def run(x, f0):
+        mask = jnp.ones(x.shape, bool)
+        objective = lambda f: model.objective(x, mask, f)
+
         def step(carry, _):
             f, state = carry
-            val, g = jax.value_and_grad(objective)(f)
+            g = jax.grad(objective)(f)
             upd, state = opt.update(g, state, f)
-            return (optax.apply_updates(f, upd), state), val
+            return (optax.apply_updates(f, upd), state), None
 
         (f, _), _ = lax.scan(step, (f0, opt.init(f0)), None, length=steps)
         return f, objective(f)
 
-    return run, f0
+    return run
 
 
 def problem_glmpca(quick):
@@ -447,30 +635,48 @@ def problem_glmpca(quick):
         res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
         ours = bf_summary(model, res, t_warm, t_comp, res.objective)
 
-        x = jnp.asarray(X)
-        run, f0 = adam_fit(model, x, r, ADAM_STEPS, ADAM_LR, seed=0)
-        _, t_first = timed(run, f0)
-        run1, f1 = adam_fit(model, x, r, ADAM_STEPS, ADAM_LR, seed=1)
-        (_, adam_obj), t_adam = timed(run, f1)  # same compiled program, new start
+        run, x = adam_solver(model, ADAM_STEPS, ADAM_LR), jnp.asarray(X)
+        _, t_first = timed(run, x, adam_init(model, X, r, seed=0))  # compiles
+        (_, adam_obj), t_adam = timed(run, x, adam_init(model, X, r, seed=1))
         adam_obj = float(adam_obj)
-        rows.append(row(name, "−log posterior", ours, f"max_iter={max_iter}, tol={tol:g}",
-                        "optax.adam on model.objective (jit, lax.scan)",
-                        f"{ADAM_STEPS} steps, lr={ADAM_LR}", t_adam, ADAM_STEPS, adam_obj,
-                        reach(np.asarray(res.history), adam_obj, t_warm, res.n_iter),
-                        f"Adam compile {t_first - t_adam:.2f} s"))
+        rows.append(
+            row(
+                name,
+                "−log posterior",
+                ours,
+                f"max_iter={max_iter}, tol={tol:g}",
+                "optax.adam on model.objective (jit, lax.scan)",
+                f"{ADAM_STEPS} steps, lr={ADAM_LR}",
+                t_adam,
+                ADAM_STEPS,
+                adam_obj,
+                reach(model, X, res, t_warm, adam_obj, 0.0, EXTEND * max_iter),
+                f"Adam compile {t_first - t_adam:.2f} s",
+            )
+        )
     return rows, []
 
 
+#: Run order (the slowest per iteration last, so an interrupted run keeps the rest);
+#: the table is sorted by problem number.
 PROBLEMS = {
     "nmf": problem_nmf,
-    "klnmf": problem_klnmf,
     "pca": problem_pca,
     "cp": problem_cp,
     "glmpca": problem_glmpca,
+    "klnmf": problem_klnmf,
 }
 
 
 # --------------------------------------------------------------------------- report
+
+
+def load_average():
+    try:
+        one, five, fifteen = os.getloadavg()
+        return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
+    except OSError:
+        return "?"
 
 
 def machine_info(quick):
@@ -485,8 +691,11 @@ def machine_info(quick):
     try:
         from threadpoolctl import threadpool_info
 
-        blas = ", ".join(f"{i['internal_api']} ({i['num_threads']} threads)"
-                         for i in threadpool_info() if i["user_api"] == "blas")
+        blas = ", ".join(
+            f"{i['internal_api']} ({i['num_threads']} threads)"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        )
     except Exception:  # noqa: BLE001
         blas = "?"
     return [
@@ -494,13 +703,27 @@ def machine_info(quick):
         ("platform", platform.platform()),
         ("cpu", f"{cpu}; os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"),
         ("python", platform.python_version()),
-        ("versions", f"bayesfactor {bf.__version__}, jax {jax.__version__} "
-                     f"({jax.default_backend()}), numpy {np.__version__}, "
-                     f"scikit-learn {sklearn.__version__}, tensorly {tensorly.__version__}"),
+        (
+            "versions",
+            f"bayesfactor {bf.__version__}, jax {jax.__version__} "
+            f"({jax.default_backend()}), numpy {np.__version__}, "
+            f"scikit-learn {sklearn.__version__}, tensorly {tensorly.__version__}",
+        ),
         ("BLAS (numpy/scipy)", blas),
-        ("dtype", f"float32 everywhere: jax_enable_x64={jax.config.jax_enable_x64}, bf factors "
-                  f"{jnp.zeros(1).dtype}; peers get float32 input. Losses recomputed in float64."),
+        (
+            "threads",
+            "single-threaded (OMP/OPENBLAS/MKL_NUM_THREADS=1, XLA_FLAGS="
+            f"{os.environ.get('XLA_FLAGS', '')!r})"
+            if SINGLE_THREAD
+            else "library defaults (--all-threads)",
+        ),
+        (
+            "dtype",
+            f"float32 everywhere: jax_enable_x64={jax.config.jax_enable_x64}, bf factors "
+            f"{jnp.zeros(1).dtype}; peers get float32 input. Losses recomputed in float64.",
+        ),
         ("size", "quick (--quick)" if quick else "full"),
+        ("load at start", load_average()),
     ]
 
 
@@ -511,33 +734,74 @@ def markdown_table(rows, columns):
     return "\n".join(lines)
 
 
-COLUMNS = ["problem", "loss", "bf update", "bf settings", "bf compile s", "bf warm s",
-           "bf n_iter", "bf loss", "peer", "peer settings", "peer s", "peer n_iter", "peer loss",
-           "time bf/peer", "bf time to peer loss", "note"]
+COLUMNS = [
+    "problem",
+    "loss",
+    "bf update",
+    "bf settings",
+    "bf compile s",
+    "bf warm s",
+    "bf n_iter",
+    "bf loss",
+    "peer",
+    "peer settings",
+    "peer s",
+    "peer n_iter",
+    "peer loss",
+    "time bf/peer",
+    "bf time to peer loss",
+    "note",
+]
 
 
 def report(info, rows, diag, status, elapsed):
-    parts = ["# bayesfactor benchmarks", "", f"**Status:** {status} (wall time {elapsed:.0f} s)",
-             ""]
+    parts = [
+        "# bayesfactor benchmarks",
+        "",
+        f"**Status:** {status} (wall time {elapsed:.0f} s)",
+        "",
+    ]
     parts += [f"- **{k}:** {v}" for k, v in info]
-    parts += ["", "Timings are single runs on a shared machine: treat ratios within ~1.5x as "
-              "noise. See benchmarks/README.md for the columns.", "", "## Results", "",
-              markdown_table(rows, COLUMNS)]
+    parts += [f"- **load at last write:** {load_average()}"]
+    parts += [
+        "",
+        "Timings are single runs on a shared machine: treat ratios within ~1.5x as "
+        "noise. See benchmarks/README.md for the columns.",
+        "",
+        "## Results",
+        "",
+        markdown_table(sorted(rows, key=lambda r: r["problem"].split(" ")[0]), COLUMNS),
+    ]
     if diag:
-        parts += ["", "## Gaussian NMF diagnostics (problem 1)", "",
-                  markdown_table([{"quantity": k, "value": v} for k, v in diag],
-                                 ["quantity", "value"])]
+        parts += [
+            "",
+            "## Gaussian NMF diagnostics (problem 1)",
+            "",
+            markdown_table([{"quantity": k, "value": v} for k, v in diag], ["quantity", "value"]),
+        ]
     return "\n".join(parts) + "\n"
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (~1-2 min in total)")
-    p.add_argument("--out", default=None,
-                   help="Markdown output (default benchmarks/RESULTS.md, "
-                        "or benchmarks/RESULTS_quick.md with --quick)")
-    p.add_argument("--only", choices=sorted(PROBLEMS), action="append",
-                   help="run only this problem (repeatable)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="Markdown output (default benchmarks/RESULTS.md, "
+        "or benchmarks/RESULTS_quick.md with --quick)",
+    )
+    p.add_argument(
+        "--only",
+        choices=sorted(PROBLEMS),
+        action="append",
+        help="run only this problem (repeatable)",
+    )
+    p.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="keep the libraries' default threading (default: everything single-threaded)",
+    )
     p.add_argument("--_rss", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._rss:
@@ -560,9 +824,11 @@ def main(argv=None):
             new_rows, new_diag = [{"problem": name, "note": f"FAILED: {type(e).__name__}: {e}"}], []
         rows += new_rows
         diag += new_diag
-        print(f"[{time.perf_counter() - t0:6.1f} s] {name} done in {time.perf_counter() - t:.1f} s",
-              flush=True)
-        left = names[i + 1:]
+        print(
+            f"[{time.perf_counter() - t0:6.1f} s] {name} done in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
+        left = names[i + 1 :]
         status = "complete" if not left else f"partial: still running {', '.join(left)}"
         # Rewritten after every problem so an interrupted run leaves what it finished.
         text = report(info, rows, diag, status, time.perf_counter() - t0)

@@ -35,16 +35,52 @@ GAUSS = bf.Model(bf.Gaussian(), 2, bf.Flat())
         (bf.Model(bf.Bernoulli(), 2), X, {}, ValueError, "Bernoulli data must be 0 or 1"),
         (GAUSS, np.where(X > 3, np.inf, X), {}, ValueError, "infinite entries, e.g. at index"),
         (GAUSS, np.full((3, 4), np.nan), {}, ValueError, "all entries of X are missing"),
-        (GAUSS, np.arange(5.0), {}, ValueError, "at least 2 dimensions (a matrix or a tensor); got a 1-D"),
+        (
+            GAUSS,
+            np.arange(5.0),
+            {},
+            ValueError,
+            "at least 2 dimensions (a matrix or a tensor); got a 1-D",
+        ),
         (GAUSS, np.array([["a", "b"], ["c", "d"]]), {}, TypeError, "X must be a numeric array"),
         (GAUSS, X, {"mask": np.ones((8, 6))}, TypeError, "mask must be a boolean array"),
-        (GAUSS, X, {"mask": np.ones((6, 8), bool)}, ValueError, "mask has shape (6, 8) but X has shape (8, 6)"),
-        (GAUSS, np.where(X > 3, np.nan, X), {"mask": np.ones(X.shape, bool)}, ValueError, "NaN entries that mask marks as observed"),
-        (bf.Model(bf.Gaussian(), 2, (bf.Flat(),) * 3), X, {}, ValueError, "the model has 3 priors (one per mode) but X has 2 modes"),
-        (bf.Model(bf.Gaussian(), 9, (bf.OneHot(), bf.Flat())), X, {}, ValueError, "rank=9 clusters need at least as many rows"),
+        (
+            GAUSS,
+            X,
+            {"mask": np.ones((6, 8), bool)},
+            ValueError,
+            "mask has shape (6, 8) but X has shape (8, 6)",
+        ),
+        (
+            GAUSS,
+            np.where(X > 3, np.nan, X),
+            {"mask": np.ones(X.shape, bool)},
+            ValueError,
+            "NaN entries that mask marks as observed",
+        ),
+        (
+            bf.Model(bf.Gaussian(), 2, (bf.Flat(),) * 3),
+            X,
+            {},
+            ValueError,
+            "the model has 3 priors (one per mode) but X has 2 modes",
+        ),
+        (
+            bf.Model(bf.Gaussian(), 9, (bf.OneHot(), bf.Flat())),
+            X,
+            {},
+            ValueError,
+            "rank=9 clusters need at least as many rows",
+        ),
         (GAUSS, X, {"key": "seed"}, TypeError, "key must be an int seed or a jax.random key"),
         (GAUSS, X, {"restarts": 0}, ValueError, "restarts must be a positive int; got 0"),
-        (GAUSS, X, {"init": (np.ones((8, 3)), np.ones((6, 3)))}, ValueError, "init factor 0 has shape (8, 3); expected (8, 2)"),
+        (
+            GAUSS,
+            X,
+            {"init": (np.ones((8, 3)), np.ones((6, 3)))},
+            ValueError,
+            "init factor 0 has shape (8, 3); expected (8, 2)",
+        ),
         ("pca", X, {}, TypeError, "model must be a bf.Model"),
     ],
 )
@@ -60,7 +96,11 @@ def test_bad_fit_input(model, x, kwargs, error, message):
         ({"rank": 2.0}, TypeError, "rank must be a positive int; got 2.0 (float)"),
         ({"rank": "3"}, TypeError, "rank must be a positive int; got '3' (str)"),
         ({"rank": True}, TypeError, "rank must be a positive int"),
-        ({"rank": 2, "likelihood": "gaussian"}, TypeError, "likelihood must be a bayesfactor likelihood"),
+        (
+            {"rank": 2, "likelihood": "gaussian"},
+            TypeError,
+            "likelihood must be a bayesfactor likelihood",
+        ),
         ({"rank": 2, "priors": "flat"}, TypeError, "priors must be a bayesfactor prior"),
     ],
 )
@@ -70,7 +110,9 @@ def test_bad_model_declaration(kwargs, error, message):
         bf.Model(**kwargs)
 
 
-@pytest.mark.parametrize("prior", [bf.Flat(), bf.Normal(1.0), bf.Laplace(1.0), bf.Smooth(1.0)], ids=repr)
+@pytest.mark.parametrize(
+    "prior", [bf.Flat(), bf.Normal(1.0), bf.Laplace(1.0), bf.Smooth(1.0)], ids=repr
+)
 def test_identity_poisson_refuses_real_priors(prior):
     msg = "needs non-negative factors, but the prior on every mode is"
     with pytest.raises(ValueError, match=re.escape(msg)) as info:

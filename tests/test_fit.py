@@ -87,8 +87,21 @@ def test_kl_nmf_no_worse_than_sklearn_mu(rng):
     factors, rates = planted(rng, (60, 40), 3, nonnegative=True)
     x = rng.poisson(rates).astype(float)
     peer = min(
-        _kl(x, (m := NMF(3, init="random", solver="mu", beta_loss="kullback-leibler",
-                         max_iter=1000, tol=1e-6, random_state=s)).fit_transform(x) @ m.components_)
+        _kl(
+            x,
+            (
+                m := NMF(
+                    3,
+                    init="random",
+                    solver="mu",
+                    beta_loss="kullback-leibler",
+                    max_iter=1000,
+                    tol=1e-6,
+                    random_state=s,
+                )
+            ).fit_transform(x)
+            @ m.components_,
+        )
         for s in range(3)
     )
     model = bf.Model(bf.Poisson(link="identity"), 3, bf.NonNegative())

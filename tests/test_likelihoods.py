@@ -103,7 +103,9 @@ def test_bad_parameter_types_and_links():
 
 
 def test_validate_names_problem_and_fix():
-    with pytest.raises(ValueError, match=r"non-negative counts; found 1 such values \(first: -1\.0\)"):
+    with pytest.raises(
+        ValueError, match=r"non-negative counts; found 1 such values \(first: -1\.0\)"
+    ):
         bf.Poisson().validate(np.array([0.0, 2.0, -1.0]))
     with pytest.raises(ValueError, match="must be 0 or 1 where observed.*Binarise X"):
         bf.Bernoulli().validate(np.array([0.0, 1.0, 0.5]))

@@ -39,7 +39,9 @@ def test_support_priors_are_minus_inf_outside():
     assert bf.OneHot().log_prob(jnp.array([[1.0, 1.0]])) == -np.inf
 
 
-@pytest.mark.parametrize("prior", [bf.Laplace(0.5), bf.NonNegative(), bf.Exponential(2.0)], ids=repr)
+@pytest.mark.parametrize(
+    "prior", [bf.Laplace(0.5), bf.NonNegative(), bf.Exponential(2.0)], ids=repr
+)
 def test_prox_minimises_its_problem(rng, prior):
     """prox(v, t) = argmin_f g(f) + (f - v)^2 / (2 t), checked by scalar minimisation."""
     v, t = rng.normal(size=5), 0.7
@@ -49,7 +51,9 @@ def test_prox_minimises_its_problem(rng, prior):
     for vi, gi in zip(v, got, strict=True):
         obj = lambda f, vi=vi: g(f) + (f - vi) ** 2 / (2 * t)
         lo, hi = (0.0, 10.0) if prior.support is not bf.Flat.support else (-10.0, 10.0)
-        best = optimize.minimize_scalar(obj, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+        best = optimize.minimize_scalar(
+            obj, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10}
+        )
         assert abs(best.x - gi) < 1e-6
 
 

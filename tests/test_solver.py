@@ -131,3 +131,44 @@ def test_converged_flag_and_history_length():
     _, _, result = _fit("pca", max_iter=500)
     assert result.converged and result.n_iter == len(result.history) < 500
     assert "converged" in repr(result) and "(12, 2), (10, 2)" in repr(result)
+
+
+LIKELIHOODS = {
+    "real": [bf.Gaussian(), bf.LaplaceLikelihood(0.5)],
+    "count": [bf.Poisson(), bf.Poisson(link="identity")],
+    "binary": [bf.Bernoulli()],
+    "angle": [bf.VonMises(4.0)],
+}
+PRIORS = [
+    bf.Flat(),
+    bf.Normal(1.0),
+    bf.Laplace(1.0),
+    bf.NonNegative(),
+    bf.Exponential(1.0),
+    bf.HalfNormal(1.0),
+    bf.Smooth(1.0),
+    bf.Smooth(1.0, nonnegative=True),
+]
+PRODUCT = [
+    (lik, prior, kind, shape)
+    for kind, liks in LIKELIHOODS.items()
+    for lik in liks
+    for prior in PRIORS
+    if lik.accepts_factor_support(prior.support)
+    for shape in (MATRIX, TENSOR)
+]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "lik, prior, kind, shape", PRODUCT, ids=[f"{c[0]}-{c[1]}-{len(c[3])}way" for c in PRODUCT]
+)
+def test_every_pair_descends_and_stays_in_support(lik, prior, kind, shape):
+    model = bf.Model(lik, 2, prior)
+    x = make_data(kind, shape)
+    x[(0,) * len(shape)] = np.nan  # a missing entry exercises the masked path
+    result = bf.fit(model, x, max_iter=60, restarts=2)
+    _assert_monotone(result.history)
+    for f in result.factors:
+        assert np.isfinite(prior.log_prob(jnp.asarray(f)))

@@ -260,7 +260,9 @@ def fit(
     else:
         factors0 = tuple(f[None] for f in _as_init(init, model, data.shape, dtype))
     state = jax.device_get(
-        _fit(model, x, mask_, factors0, jnp.asarray(tol, dtype), max_iter=max_iter, dense=data.dense)
+        _fit(
+            model, x, mask_, factors0, jnp.asarray(tol, dtype), max_iter=max_iter, dense=data.dense
+        )
     )
     objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
     best = int(np.argmin(objectives))

@@ -110,8 +110,11 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
 
 
 def _floor(h: Array) -> Array:
-    """Floor a coordinate curvature: where a column has no curvature (a dead
-    component) the prox step becomes huge and lands on the prior's minimiser."""
+    """Floor a coordinate curvature at a tiny positive value.
+
+    Where a column has no curvature (a dead component) the prox step becomes huge
+    and lands on the prior's minimiser.
+    """
     return jnp.maximum(h, jnp.sqrt(jnp.finfo(h.dtype).tiny))
 
 
@@ -152,8 +155,9 @@ def _coordinate_newton_update(model, prior, x, mask, factors, k, dense):
     """Coordinate descent over columns with ``eta`` kept current (Hsieh & Dhillon 2011).
 
     Each column takes one proximal Newton step on the exact objective, with the
-    curvature from ``weight``; unless the likelihood's weight is a majorizer, the
-    step goes through a backtracking line search on that column.
+    curvature from ``weight``. Unless the likelihood's weight is a majorizer, the
+    step backtracks: row by row when the prior is separable (each row of the
+    column is its own one-dimensional problem), for the whole column otherwise.
     """
     lik = model.likelihood
     line_search = not lik.majorizes
@@ -162,30 +166,40 @@ def _coordinate_newton_update(model, prior, x, mask, factors, k, dense):
     def column(r, carry):
         fs, eta = carry
         f = fs[k]
-        cols = tuple(ones if j == k else lax.dynamic_slice_in_dim(m, r, 1, 1) for j, m in enumerate(fs))
+        cols = tuple(
+            ones if j == k else lax.dynamic_slice_in_dim(m, r, 1, 1) for j, m in enumerate(fs)
+        )
         z = model.eta(cols)  # the other modes' outer product; size 1 along mode k
         axes = tuple(j for j in range(x.ndim) if j != k)
+        shape = tuple(-1 if j == k else 1 for j in range(x.ndim))
         g = jax.grad(lambda e: -jnp.sum(jnp.where(mask, lik.log_prob(x, e), 0.0)))(eta)
         w = jnp.where(mask, lik.weight(x, eta), 0.0)
         c = lax.dynamic_slice_in_dim(f, r, 1, 1)[:, 0]
-        grad = jnp.sum(g * z, axis=axes) + lax.dynamic_slice_in_dim(
-            jax.grad(prior.penalty)(f), r, 1, 1
-        )[:, 0]
+        grad = (
+            jnp.sum(g * z, axis=axes)
+            + lax.dynamic_slice_in_dim(jax.grad(prior.penalty)(f), r, 1, 1)[:, 0]
+        )
         h = _floor(jnp.sum(w * z * z, axis=axes) + prior.curvature())
         new = prior.prox(c - grad / h, 1.0 / h)
         new = jnp.where(jnp.isfinite(new), new, c)
 
-        def at(t):
+        def at(t):  # t: a scalar, or one step per row
             col = (1 - t) * c + t * new
             f_t = lax.dynamic_update_slice_in_dim(f, col[:, None], r, 1)
-            shape = [1] * x.ndim
-            shape[k] = -1
-            return _replace(fs, k, f_t), eta + ((col - c).reshape(shape)) * z
+            return col, _replace(fs, k, f_t), eta + (col - c).reshape(shape) * z
 
-        if line_search:
-            t = _backtrack(lambda t: model.objective(x, mask, at(t)[0]), model.objective(x, mask, fs))
-            return at(t)
-        return at(jnp.ones((), f.dtype))
+        if not line_search:
+            return at(jnp.ones((), f.dtype))[1:]
+        if prior.separable:
+            # Rows are independent problems: each backtracks on its own objective.
+            def value(t):
+                col, _, eta_t = at(t)
+                nll = jnp.sum(jnp.where(mask, -lik.log_prob(x, eta_t), 0.0), axis=axes)
+                return nll - jax.vmap(lambda v: prior.log_prob(v.reshape(1, 1)))(col)
+
+            return at(_backtrack(value, value(jnp.zeros_like(c))))[1:]
+        value = lambda t: model.objective(x, mask, *at(t)[1:])
+        return at(_backtrack(value, value(jnp.zeros((), f.dtype))))[1:]
 
     eta = model.eta(factors)
     out, _ = lax.fori_loop(0, factors[k].shape[1], column, (factors, eta))
@@ -207,40 +221,32 @@ def _lloyd_update(model, prior, x, mask, factors, k, dense):
     return jax.nn.one_hot(jnp.argmin(costs, axis=0), rank, dtype=factors[k].dtype)
 
 
-def _backtrack(value, objective):
-    """Largest t in 1, 1/2, 1/4, ... with ``value(t) <= objective``; 0 if none."""
+def _backtrack(value: Callable[[Array], Array], objective: Array) -> Array:
+    """Largest step in 1, 1/2, 1/4, ... with ``value(t) <= objective``, elementwise; 0 if none.
+
+    ``objective`` is the value at ``t = 0``; ``t`` has its shape (a scalar for a whole
+    block, one entry per row for separable row problems).
+    """
 
     def cond(carry):
-        t, obj, i = carry
-        return (i < _MAX_BACKTRACK) & ~(obj <= objective)
+        t, accepted, i = carry
+        return (i < _MAX_BACKTRACK) & ~jnp.all(accepted)
 
     def body(carry):
-        t, obj, i = carry
-        return t / 2, value(t / 2), i + 1
+        t, accepted, i = carry
+        t = jnp.where(accepted, t, t / 2)
+        return t, accepted | (value(t) <= objective), i + 1
 
-    one = jnp.ones((), objective.dtype)
-    t, obj, _ = lax.while_loop(cond, body, (one, value(one), 0))
-    return jnp.where(obj <= objective, t, 0.0)
+    one = jnp.ones_like(objective)
+    t, accepted, _ = lax.while_loop(cond, body, (one, value(one) <= objective, 0))
+    return jnp.where(accepted, t, 0.0)
 
 
 def _line_search(model, x, mask, factors, k, proposal, objective):
     """Backtrack from ``proposal`` towards the old block until the objective does not rise."""
     f0 = factors[k]
-
-    def value(t):
-        return model.objective(x, mask, _replace(factors, k, (1 - t) * f0 + t * proposal))
-
-    def cond(carry):
-        t, obj, i = carry
-        return (i < _MAX_BACKTRACK) & ~(obj <= objective)
-
-    def body(carry):
-        t, obj, i = carry
-        return t / 2, value(t / 2), i + 1
-
-    one = jnp.ones((), f0.dtype)
-    t, obj, _ = lax.while_loop(cond, body, (one, value(one), 0))
-    return jnp.where(obj <= objective, (1 - t) * f0 + t * proposal, f0)
+    at = lambda t: _replace(factors, k, (1 - t) * f0 + t * proposal)
+    return at(_backtrack(lambda t: model.objective(x, mask, at(t)), objective))[k]
 
 
 BlockUpdate = Callable[..., Array]
