@@ -27,6 +27,11 @@ class Data:
         """Every entry is observed."""
         return bool(self.mask.all())
 
+    @property
+    def observed(self) -> np.ndarray:
+        """The observed entries, flat (a view, not a copy, when all are observed)."""
+        return self.x.ravel() if self.dense else self.x[self.mask]
+
 
 def _unwrap(X: Any) -> tuple[np.ndarray, tuple, tuple, str]:
     """Array, per-mode labels, dim names, and the container kind of ``X``."""
@@ -65,7 +70,8 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
         )
     if 0 in x.shape:
         raise ValueError(f"{name} has an empty mode: shape {x.shape}. Every mode needs entries.")
-    x = x.astype(float)
+    # One host copy, in the input's floating precision (float32 stays float32).
+    x = np.array(x, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
     nan = np.isnan(x)
     if mask is None:
         mask = ~nan
@@ -94,7 +100,7 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
             f"{tuple(int(i) for i in np.argwhere(inf)[0])}. Replace them, or mark them "
             "missing (NaN or mask=False)."
         )
-    x = np.where(mask, x, 0.0)  # missing entries never reach a log-prob or a gradient
+    x[~mask] = 0.0  # missing entries never reach a log-prob or a gradient
     return Data(x, mask, labels, dims, kind)
 
 

@@ -17,7 +17,6 @@ def no_compilation(monkeypatch):
         raise AssertionError("compiled/ran before the input was checked")
 
     monkeypatch.setattr(_driver, "_fit", forbidden)
-    monkeypatch.setattr(_driver, "_init_many", forbidden)
 
 
 def _fit(model, x, **kwargs):

@@ -91,7 +91,7 @@ def test_restarts_keep_the_best_and_finished_restarts_stop():
 
     keys = jax.random.split(jax.random.key(0), 4)
     dtype = jnp.float64
-    inits = _driver._init_many(model, keys, jnp.asarray(1.0), (MATRIX, np.dtype(dtype)))
+    inits = _driver._init_many(model, MATRIX, dtype, keys, jnp.asarray(1.0))
     xj, mask, tol = jnp.asarray(x), jnp.ones(MATRIX, bool), jnp.asarray(1e-6)
     together = _driver._fit(model, xj, mask, inits, tol, max_iter=500, dense=True)
     steps = np.asarray(together.step)

@@ -12,10 +12,11 @@ import numpy as np
 from jax import Array, lax
 
 from bayesfactor._data import as_data, as_key, warn
+from bayesfactor.likelihoods import Gaussian
 from bayesfactor.model import Model
 from bayesfactor.priors import OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, RankWarning
-from bayesfactor.solvers.updates import _line_search, select_update
+from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
 __all__ = ["fit", "Status", "SolverState"]
 
@@ -76,13 +77,37 @@ def _random_init(model: Model, shape, key: Array, scale: Array, dtype) -> tuple[
     return tuple(factors)
 
 
+class RandomStart(NamedTuple):
+    """Random initializations drawn inside the compiled fit, one per key."""
+
+    keys: Array  # shape=(restarts,), jax.random keys
+    scale: Array  # shape=(), typical magnitude of eta (Likelihood.init_scale)
+
+
+def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[Array, ...]:
+    """One random initialization per key, stacked along a leading restart axis."""
+    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
+
+
 @functools.partial(jax.jit, static_argnames=("max_iter", "dense"))
-def _fit(model, x, mask, factors0, tol, *, max_iter: int, dense: bool) -> SolverState:
+def _fit(model, x, mask, start, tol, *, max_iter: int, dense: bool) -> SolverState:
+    """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis)."""
     priors = model.mode_priors(x.ndim)
     plan = [(k, *select_update(model.likelihood, priors[k])) for k in _mode_order(priors)]
+    if isinstance(start, RandomStart):
+        start = _init_many(model, x.shape, x.dtype, start.keys, start.scale)
 
-    def objective(factors):
-        return model.objective(x, mask, factors)
+    if dense and isinstance(model.likelihood, Gaussian):
+        x_sq = jnp.sum(x * x)
+
+        def objective(factors):
+            # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
+            return dense_gaussian_objective(model, x, x_sq, factors, plan[-1][0])
+
+    else:
+
+        def objective(factors):
+            return model.objective(x, mask, factors)
 
     def body(s: SolverState) -> SolverState:
         factors = s.factors
@@ -118,13 +143,7 @@ def _fit(model, x, mask, factors0, tol, *, max_iter: int, dense: bool) -> Solver
         )
         return lax.while_loop(cond, body, init)
 
-    return jax.vmap(run)(factors0)
-
-
-@functools.partial(jax.jit, static_argnames=("model_shape",))
-def _init_many(model, keys, scale, model_shape):
-    shape, dtype = model_shape
-    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
+    return jax.vmap(run)(start)
 
 
 def _check_model(model: Model, shape: tuple[int, ...]) -> None:
@@ -242,7 +261,7 @@ def fit(
     """
     data = as_data(X, mask)
     _check_model(model, data.shape)
-    model.likelihood.validate(data.x[data.mask])
+    model.likelihood.validate(data.observed)
     for name, value in (("restarts", restarts), ("max_iter", max_iter)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}.")
@@ -251,18 +270,15 @@ def fit(
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     x = jnp.asarray(data.x, dtype)
-    mask_ = jnp.asarray(data.mask)
+    # A fully observed X needs no mask array on the device.
+    mask_ = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
     if init is None:
-        scale = model.likelihood.init_scale(data.x[data.mask])
-        factors0 = _init_many(
-            model, jax.random.split(key, restarts), jnp.asarray(scale, dtype), (data.shape, dtype)
-        )
+        scale = model.likelihood.init_scale(data.observed)
+        start = RandomStart(jax.random.split(key, restarts), jnp.asarray(scale, dtype))
     else:
-        factors0 = tuple(f[None] for f in _as_init(init, model, data.shape, dtype))
+        start = tuple(f[None] for f in _as_init(init, model, data.shape, dtype))
     state = jax.device_get(
-        _fit(
-            model, x, mask_, factors0, jnp.asarray(tol, dtype), max_iter=max_iter, dense=data.dense
-        )
+        _fit(model, x, mask_, start, jnp.asarray(tol, dtype), max_iter=max_iter, dense=data.dense)
     )
     objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
     best = int(np.argmin(objectives))
