@@ -3,8 +3,10 @@
 from bayesfactor import (
     datasets as datasets,  # noqa: E402  (uses the names above)
     likelihoods as likelihoods,
+    plot as plot,
     priors as priors,
 )
+from bayesfactor.io import load as load
 from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
     Gaussian as Gaussian,
@@ -28,7 +30,19 @@ from bayesfactor.result import (
     FitResult as FitResult,
     RankWarning as RankWarning,
 )
-from bayesfactor.selection import similarity as similarity
+from bayesfactor.sampling import (
+    IdentifiabilityWarning as IdentifiabilityWarning,
+    laplace as laplace,
+    predictive_interval as predictive_interval,
+    sample as sample,
+)
+from bayesfactor.selection import (
+    Ensemble as Ensemble,
+    cross_validate as cross_validate,
+    fit_ensemble as fit_ensemble,
+    holdout_masks as holdout_masks,
+    similarity as similarity,
+)
 from bayesfactor.solvers import fit as fit
 
 __version__ = "0.1.0"
@@ -36,7 +50,16 @@ __version__ = "0.1.0"
 __all__ = [
     "Model",
     "fit",
+    "load",
     "similarity",
+    "cross_validate",
+    "fit_ensemble",
+    "Ensemble",
+    "holdout_masks",
+    "sample",
+    "laplace",
+    "predictive_interval",
+    "IdentifiabilityWarning",
     "FitResult",
     "ConvergenceWarning",
     "RankWarning",
@@ -56,4 +79,5 @@ __all__ = [
     "likelihoods",
     "priors",
     "datasets",
+    "plot",
 ]

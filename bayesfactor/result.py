@@ -129,6 +129,15 @@ class FitResult:
             return np.where(data.mask, lp, np.nan)
         return float(lp.sum())
 
+    def save(self, path: Any) -> Any:
+        """Write this fit to a netCDF file atomically; read it back with ``bf.load``.
+
+        See :func:`bayesfactor.io.save`. Returns the path written.
+        """
+        from bayesfactor.io import save
+
+        return save(self, path)
+
     def __repr__(self) -> str:
         status = "converged" if self.converged else "not converged"
         r = self.restart_objectives

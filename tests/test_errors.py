@@ -119,3 +119,14 @@ def test_identity_poisson_refuses_real_priors(prior):
     assert "Use NonNegative(), Exponential(rate), HalfNormal(scale)" in str(info.value)
     with pytest.raises(ValueError, match=re.escape("the prior on mode 1 is")):
         bf.Model(bf.Poisson(link="identity"), 2, (bf.NonNegative(), prior))
+
+
+def test_fixed_modes_need_init_values(no_compilation):
+    model = bf.Model(bf.Gaussian(), 2)
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match="init gives none"):
+        bf.fit(model, x, fixed=(1,))
+    with pytest.raises(ValueError, match="at least one mode"):
+        bf.fit(model, x, init=(np.ones((4, 2)), np.ones((3, 2))), fixed=(0, 1))
+    with pytest.raises(ValueError, match="mode indices in 0..1"):
+        bf.fit(model, x, init=(None, np.ones((3, 2))), fixed=(2,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -82,6 +83,7 @@ class RandomStart(NamedTuple):
 
     keys: Array  # shape=(restarts,), jax.random keys
     scale: Array  # shape=(), typical magnitude of eta (Likelihood.init_scale)
+    given: tuple  # per mode: an (n_k, rank) array used by every restart, or None (random)
 
 
 def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[Array, ...]:
@@ -89,13 +91,23 @@ def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[A
     return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "dense"))
-def _fit(model, x, mask, start, tol, *, max_iter: int, dense: bool) -> SolverState:
-    """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis)."""
+@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed"))
+def _fit(
+    model, x, mask, start, tol, *, max_iter: int, dense: bool, fixed: tuple[int, ...] = ()
+) -> SolverState:
+    """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis).
+
+    Modes in ``fixed`` keep their starting values (e.g. ``transform`` of new data).
+    """
     priors = model.mode_priors(x.ndim)
-    plan = [(k, *select_update(model.likelihood, priors[k])) for k in _mode_order(priors)]
+    order = [k for k in _mode_order(priors) if k not in fixed]
+    plan = [(k, *select_update(model.likelihood, priors[k])) for k in order]
     if isinstance(start, RandomStart):
-        start = _init_many(model, x.shape, x.dtype, start.keys, start.scale)
+        drawn = _init_many(model, x.shape, x.dtype, start.keys, start.scale)
+        start = tuple(
+            d if g is None else jnp.broadcast_to(g, d.shape)
+            for d, g in zip(drawn, start.given, strict=True)
+        )
 
     if dense and isinstance(model.likelihood, Gaussian):
         x_sq = jnp.sum(x * x)
@@ -166,14 +178,18 @@ def _check_model(model: Model, shape: tuple[int, ...]) -> None:
         )
 
 
-def _as_init(init: Any, model: Model, shape: tuple[int, ...], dtype) -> tuple[Array, ...]:
+def _as_init(init: Any, model: Model, shape: tuple[int, ...], dtype) -> tuple[Array | None, ...]:
     factors = init.factors if isinstance(init, FitResult) else init
     if not isinstance(factors, (tuple, list)) or len(factors) != len(shape):
         raise TypeError(
-            f"init must be a FitResult or a tuple of {len(shape)} factor matrices; got {init!r}."
+            f"init must be a FitResult or a tuple of {len(shape)} factor matrices (None "
+            f"for a mode drawn at random); got {init!r}."
         )
     out = []
     for k, (f, n) in enumerate(zip(factors, shape, strict=True)):
+        if f is None:
+            out.append(None)
+            continue
         f = np.asarray(f, dtype=float)
         if f.shape != (n, model.rank):
             raise ValueError(
@@ -186,6 +202,36 @@ def _as_init(init: Any, model: Model, shape: tuple[int, ...], dtype) -> tuple[Ar
     return tuple(out)
 
 
+def _check_fixed(fixed: Any, init: Any, ndim: int) -> tuple[int, ...]:
+    try:
+        modes = tuple(sorted({int(k) for k in fixed}))
+    except TypeError:
+        modes = None
+    if (
+        modes is None
+        or any(isinstance(k, bool) for k in fixed)
+        or any(k < 0 or k >= ndim for k in modes)
+    ):
+        raise ValueError(
+            f"fixed must be a sequence of mode indices in 0..{ndim - 1}; got {fixed!r}."
+        )
+    if len(modes) == ndim:
+        raise ValueError("fixed holds every mode: leave at least one mode to fit.")
+    factors = init.factors if isinstance(init, FitResult) else init
+    for k in modes:
+        if (
+            factors is None
+            or not isinstance(factors, (tuple, list))
+            or len(factors) != ndim
+            or factors[k] is None
+        ):
+            raise ValueError(
+                f"fixed=({k},) holds mode {k} at its init value, but init gives none: pass "
+                f"init with an array for mode {k} (e.g. init=(None, V))."
+            )
+    return modes
+
+
 def fit(
     model: Model,
     X: Any,
@@ -196,6 +242,7 @@ def fit(
     max_iter: int = 500,
     tol: float = 1e-6,
     init: Any = None,
+    fixed: Sequence[int] = (),
 ) -> FitResult:
     r"""Fit a model by alternating MAP: minimise the negative log posterior.
 
@@ -227,7 +274,11 @@ def fit(
     tol : float, default=1e-6
         Stop when the relative change of the objective is at most ``tol``.
     init : FitResult or tuple of arrays, optional
-        Start from these factors instead of random ones (warm start).
+        Start from these factors instead of random ones (warm start). A ``None`` in
+        the tuple draws that mode at random (one draw per restart).
+    fixed : sequence of int, default=()
+        Modes held at their ``init`` values and not updated: e.g. ``init=(None, V),
+        fixed=(1,)`` fits only the row factors of new data against known components.
 
     Returns
     -------
@@ -267,18 +318,29 @@ def fit(
             raise ValueError(f"{name} must be a positive int; got {value!r}.")
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol must be a number >= 0; got {tol!r}.")
+    fixed = _check_fixed(fixed, init, len(data.shape))
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     x = jnp.asarray(data.x, dtype)
     # A fully observed X needs no mask array on the device.
     mask_ = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
-    if init is None:
-        scale = model.likelihood.init_scale(data.observed)
-        start = RandomStart(jax.random.split(key, restarts), jnp.asarray(scale, dtype))
+    given = (None,) * len(data.shape) if init is None else _as_init(init, model, data.shape, dtype)
+    if all(g is not None for g in given):
+        start = tuple(g[None] for g in given)
     else:
-        start = tuple(f[None] for f in _as_init(init, model, data.shape, dtype))
+        scale = jnp.asarray(model.likelihood.init_scale(data.observed), dtype)
+        start = RandomStart(jax.random.split(key, restarts), scale, given)
     state = jax.device_get(
-        _fit(model, x, mask_, start, jnp.asarray(tol, dtype), max_iter=max_iter, dense=data.dense)
+        _fit(
+            model,
+            x,
+            mask_,
+            start,
+            jnp.asarray(tol, dtype),
+            max_iter=max_iter,
+            dense=data.dense,
+            fixed=fixed,
+        )
     )
     objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
     best = int(np.argmin(objectives))

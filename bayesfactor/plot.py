@@ -1,0 +1,458 @@
+r"""Figures for model assessment: error against rank, similarity, factors.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot
+(no global state, nothing shown); display it in a notebook as the cell's value, or
+save it with ``fig.savefig(path)``. Functions drawing one panel also accept ``ax=``
+to draw into an existing axes.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["error", "similarity", "factors"]
+
+#: Axis labels of the likelihoods' errors (see :mod:`bayesfactor.selection`).
+_ERROR_LABELS = {
+    "mse": "mean squared error",
+    "deviance": "mean Poisson deviance",
+    "accuracy": "accuracy",
+    "circular_error": r"mean $1 - \cos(x - \mu)$",
+}
+_COLORS = {"train": "C0", "test": "C1"}
+#: Modes longer than this are drawn as lines, shorter ones as bars.
+_BAR_MAX = 30
+
+
+def _figure(n_panels: int, ax: Any, width: float = 4.0, height: float = 3.2):
+    """A new figure with ``n_panels`` axes side by side, or the figure of ``ax``."""
+    if ax is not None:
+        if n_panels != 1:
+            raise ValueError(
+                f"this table needs {n_panels} panels (one per model); pass ax=None to get "
+                "a new figure, or select one model's rows first."
+            )
+        return ax.figure, [ax]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
+    axes = fig.subplots(1, n_panels, sharey=True, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _offsets(n: int, width: float = 0.25) -> np.ndarray:
+    """Deterministic horizontal jitter for ``n`` dots at one x."""
+    return np.zeros(1) if n == 1 else np.linspace(-width / 2, width / 2, n)
+
+
+def _dots(ax, x: np.ndarray, y: np.ndarray, shift: float, color: str, label: str) -> None:
+    """Every value as a dot (jittered per x) and a line through the medians."""
+    xs, ys = [], []
+    for value in np.unique(x):
+        at = y[x == value]
+        ax.plot(value + shift + _offsets(at.size), at, "o", color=color, alpha=0.6, ms=4)
+        xs.append(value)
+        ys.append(np.median(at))
+    ax.plot(xs, ys, "-", color=color, label=label)
+
+
+def _as_table(result: Any) -> Any:
+    from bayesfactor.selection import Ensemble
+
+    if isinstance(result, Ensemble):
+        return result.objectives()
+    if hasattr(result, "columns") and "rank" in result.columns:
+        return result
+    raise TypeError(
+        "expected the table of bf.cross_validate, an Ensemble (bf.fit_ensemble) or its "
+        f".objectives(); got {type(result).__name__}."
+    )
+
+
+def _metric_name(table: Any) -> str:
+    name = table.attrs.get("metric")
+    if name:
+        return name
+    names = {
+        c.split("_", 1)[1]
+        for c in table.columns
+        if c.startswith(("train_", "test_")) and not c.endswith("log_likelihood")
+    }
+    if len(names) != 1:
+        raise ValueError(
+            f"cannot tell the error column among {list(table.columns)}; use "
+            "metric='log_likelihood', or a table with one error (one likelihood)."
+        )
+    return names.pop()
+
+
+def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = None) -> Any:
+    r"""Train (and test) error or log-likelihood against rank, one dot per run.
+
+    Every fold and restart is a dot; lines join the medians. For a fully observed
+    Gaussian matrix the truncated-SVD bound is drawn as well (dashed): by
+    Eckart–Young the least mean squared error of any rank-:math:`r` matrix,
+    :math:`\frac{1}{|X|}\sum_{i > r}\sigma_i^2`. It bounds the training error of
+    every fit to all entries (an :class:`~bayesfactor.selection.Ensemble`); a
+    cross-validation fit sees only the training entries, so its training error may
+    dip slightly below it.
+
+    With a dict/list of models (a prior-strength sweep) there is one panel per
+    model, or, when a single rank was fitted, one panel with the models on the
+    x-axis (on a log scale when the labels are positive numbers spanning two
+    decades or more).
+
+    Parameters
+    ----------
+    result : DataFrame or Ensemble
+        The table of :func:`bayesfactor.selection.cross_validate`, or an ensemble
+        (:func:`bayesfactor.selection.fit_ensemble`) or its ``objectives()``.
+    metric : {"error", "log_likelihood"}, default="error"
+        The likelihood's error (``mse``, ``deviance``, ``accuracy``,
+        ``circular_error``), or the log-likelihood per entry.
+    bound : bool, default=True
+        Draw the truncated-SVD bound where it applies.
+    ax : matplotlib Axes, optional
+        Draw into this axes (one panel only).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> from bayesfactor import plot
+    >>> from bayesfactor.selection import cross_validate
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(10, 2)) @ rng.normal(size=(2, 8)) + 0.1 * rng.normal(size=(10, 8))
+    >>> cv = cross_validate(bf.Model(bf.Gaussian(), 1, bf.Flat()), X, ranks=[1, 2],
+    ...                     holdout=0.2, key=0)
+    >>> fig = plot.error(cv)
+    >>> [line.get_label() for line in fig.axes[0].lines if not line.get_label().startswith("_")]
+    ['train', 'test', 'truncated SVD']
+    """
+    if metric not in ("error", "log_likelihood"):
+        raise ValueError(f"metric={metric!r}; use 'error' or 'log_likelihood'.")
+    table = _as_table(result)
+    name = "log_likelihood" if metric == "log_likelihood" else _metric_name(table)
+    splits = [s for s in ("train", "test") if f"{s}_{name}" in table.columns]
+    if not splits:
+        raise ValueError(f"the table has no train_{name} / test_{name} column.")
+    labels = list(dict.fromkeys(table["model"])) if "model" in table.columns else [None]
+    by_model = len(labels) > 1 and table["rank"].nunique() == 1
+    panels = [None] if by_model or labels == [None] else labels
+    fig, axes = _figure(len(panels), ax)
+    for panel, axis in zip(panels, axes, strict=True):
+        rows = table if panel is None else table[table["model"] == panel]
+        if by_model:
+            numeric = all(isinstance(v, numbers.Real) for v in labels)
+            x = np.asarray(
+                rows["model"] if numeric else [labels.index(v) for v in rows["model"]],
+                dtype=float,
+            )
+            axis.set_xlabel(f"model (rank {int(table['rank'].iloc[0])})")
+            if numeric and min(labels) > 0 and max(labels) >= 100 * min(labels):
+                axis.set_xscale("log")
+            elif not numeric:
+                axis.set_xticks(range(len(labels)), [str(v) for v in labels])
+        else:
+            x = rows["rank"].to_numpy(dtype=float)
+            axis.set_xlabel("rank")
+            axis.set_xticks(np.unique(x))
+            if panel is not None:
+                axis.set_title(f"model {panel}")
+        shifts = {"train": -0.08, "test": 0.08} if len(splits) == 2 and not by_model else {}
+        for split in splits:
+            y = rows[f"{split}_{name}"].to_numpy(dtype=float)
+            _dots(axis, x, y, shifts.get(split, 0.0), _COLORS[split], split)
+        svd = table.attrs.get("svd_bound")
+        if bound and svd and name == "mse" and not by_model:
+            ranks = sorted(int(r) for r in svd)
+            axis.plot(ranks, [svd[r] for r in ranks], "k--", lw=1, label="truncated SVD", zorder=0)
+        axis.set_ylabel("log-likelihood per entry" if name == "log_likelihood" else "")
+        axis.legend(frameon=False)
+    axes[0].set_ylabel(
+        "log-likelihood per entry" if name == "log_likelihood" else _ERROR_LABELS.get(name, name)
+    )
+    return fig
+
+
+def similarity(ensemble: Any, *, ax: Any = None) -> Any:
+    """Similarity of every run to the best run of its rank, against rank.
+
+    Each restart is a dot (the best run of a rank is 1 by definition); the line
+    joins the means. Values near 1 at a rank mean every restart found the same
+    components (:func:`bayesfactor.similarity`), as in tensortools' ensemble plots.
+
+    Parameters
+    ----------
+    ensemble : Ensemble or DataFrame
+        An ensemble (:func:`bayesfactor.selection.fit_ensemble`) or its
+        ``similarities()`` table (columns ``rank`` and ``similarity``).
+    ax : matplotlib Axes, optional
+        Draw into this axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> from bayesfactor import plot
+    >>> from bayesfactor.selection import fit_ensemble
+    >>> X = np.outer(np.arange(1.0, 11.0), np.arange(1.0, 9.0))
+    >>> ens = fit_ensemble(bf.Model(bf.Gaussian(), 1, bf.Flat()), X, ranks=[1], restarts=2)
+    >>> len(plot.similarity(ens).axes)
+    1
+    """
+    from bayesfactor.selection import Ensemble
+
+    table = ensemble.similarities() if isinstance(ensemble, Ensemble) else ensemble
+    if not (hasattr(table, "columns") and {"rank", "similarity"} <= set(table.columns)):
+        raise TypeError(
+            "expected an Ensemble (bf.fit_ensemble) or a table with columns 'rank' and "
+            f"'similarity'; got {type(ensemble).__name__}."
+        )
+    fig, (axis,) = _figure(1, ax)
+    x = table["rank"].to_numpy(dtype=float)
+    y = table["similarity"].to_numpy(dtype=float)
+    for value in np.unique(x):
+        at = y[x == value]
+        axis.plot(value + _offsets(at.size), at, "o", color="C0", alpha=0.6, ms=4)
+    means = table.groupby("rank")["similarity"].mean()
+    axis.plot(means.index.to_numpy(dtype=float), means.to_numpy(), "-", color="C0")
+    axis.set_xticks(np.unique(x))
+    axis.set_ylim(-0.02, 1.05)
+    axis.set_xlabel("rank")
+    axis.set_ylabel("similarity to best fit")
+    return fig
+
+
+def _normalisation(mats: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    r"""Per-mode column multipliers and component order that normalise ``mats``.
+
+    Each column is scaled to norm :math:`\lambda_r^{1/N}` with
+    :math:`\lambda_r = \prod_k \|F_k[:, r]\|`; in every mode but the last the
+    largest-magnitude entry is made positive (the sign moves to the last mode).
+    Components are ordered largest :math:`\lambda_r` first.
+
+    Returns
+    -------
+    multipliers : list of arrays, shape (rank,)
+        ``F_k * multipliers[k]`` is the normalised mode ``k`` (before reordering).
+    order : array of int, shape (rank,)
+        Component order, largest first.
+    weight : array, shape (rank,)
+        :math:`\lambda_r`, in the original component order.
+    """
+    norms = np.stack([np.linalg.norm(f, axis=0) for f in mats])  # (N, rank)
+    weight = np.prod(norms, axis=0)
+    scale = weight ** (1.0 / len(mats))
+    mult = [scale / np.where(n > 0, n, 1.0) for n in norms]
+    for k in range(len(mats) - 1):
+        f = mats[k] * mult[k]
+        peak = f[np.argmax(np.abs(f), axis=0), np.arange(f.shape[1])]
+        sign = np.where(peak < 0, -1.0, 1.0)
+        mult[k] = mult[k] * sign
+        mult[-1] = mult[-1] * sign
+    order = np.argsort(-weight, kind="stable")
+    return mult, order, weight
+
+
+def _normalised(mats: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    r"""Components with equal norm in every mode, signs fixed, largest first.
+
+    See :func:`_normalisation`; returns the factors and :math:`\lambda_r`, both
+    in the new component order.
+    """
+    mult, order, weight = _normalisation(mats)
+    return [(f * m)[:, order] for f, m in zip(mats, mult, strict=True)], weight[order]
+
+
+def _row_order(f0: np.ndarray) -> np.ndarray:
+    """Rows grouped by their largest component (in order), largest loading first."""
+    n = np.linalg.norm(f0, axis=0)
+    unit = f0 / np.where(n > 0, n, 1.0)
+    assigned = np.argmax(np.abs(unit), axis=1)
+    value = np.abs(unit)[np.arange(f0.shape[0]), assigned]
+    return np.lexsort((-value, assigned))
+
+
+def _posterior_draws(idata: Any, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """The draws ``F0, F1, ...`` of ``idata``, each (chains * draws, n_k, rank), checked."""
+    posterior = getattr(idata, "posterior", None)
+    names = [f"F{k}" for k in range(len(shapes))]
+    if posterior is None or any(name not in posterior for name in names):
+        raise ValueError(
+            "idata must be an arviz.InferenceData from bf.sample or bf.laplace, with "
+            f"posterior variables {', '.join(names)} (one per mode of the fit); got "
+            f"{type(idata).__name__}"
+            + ("" if posterior is None else f" with variables {list(posterior.data_vars)}")
+            + ". Pass the idata of this fit's model and data."
+        )
+    if f"F{len(shapes)}" in posterior:
+        raise ValueError(
+            f"idata has more than {len(shapes)} factor variables (F{len(shapes)} too) but "
+            f"the fit has {len(shapes)} modes; pass the idata of this fit's model and data."
+        )
+    draws = []
+    for name, shape in zip(names, shapes, strict=True):
+        var = posterior[name]
+        if var.ndim != 4 or not {"chain", "draw"} <= set(var.dims):
+            raise ValueError(
+                f"idata.posterior[{name!r}] must have dims (chain, draw, <mode dim>, "
+                f"component); got dims {var.dims}."
+            )
+        f = np.asarray(var.transpose("chain", "draw", ...).values, dtype=float)
+        if f.shape[2:] != shape:
+            raise ValueError(
+                f"idata.posterior[{name!r}] has draws of shape {f.shape[2:]} but the fit's "
+                f"factor {name[1:]} has shape {shape}; pass the idata of this fit's model "
+                "and data (same rank and data shape)."
+            )
+        draws.append(f.reshape(-1, *shape))
+    return draws
+
+
+def factors(
+    fit: Any,
+    *,
+    idata: Any = None,
+    band: float = 0.9,
+    kinds: Sequence[str] | None = None,
+    sort: bool = True,
+    figsize: tuple[float, float] | None = None,
+) -> Any:
+    r"""The factors of a fit: one column of panels per mode, one row per component.
+
+    Components are drawn largest first, each with the same norm in every mode and
+    signs fixed (the largest entry positive in all modes but the last). With
+    ``sort=True`` the indices of mode 0 (e.g. neurons) are reordered as in the
+    tensortools tutorial: each is assigned to the component on which it loads most,
+    grouped by component, largest loading first.
+
+    With ``idata`` (posterior draws of the factors, from :func:`bayesfactor.sample`
+    or :func:`bayesfactor.laplace`) each line carries a shaded equal-tailed credible
+    band and each bar or dot an error bar: for every entry the
+    :math:`(1 - b)/2` and :math:`(1 + b)/2` quantiles, over all chains and draws,
+    of :math:`F^{(s)}_k[i, r]\, c_{k,r}`, where :math:`c_{k,r}` is the multiplier
+    (scale and sign) that normalises the fit's own component :math:`r` in mode
+    :math:`k`. The draws are thus on the same scale and sign as the drawn factors
+    and are permuted like them (components, and the rows of mode 0); they are
+    taken to be aligned to the fit's components already, as :func:`bayesfactor.sample`
+    does.
+
+    Parameters
+    ----------
+    fit : FitResult or sequence of arrays, shape (n_k, rank)
+        The factors to draw (e.g. the MAP fit that ``idata`` was started from).
+    idata : arviz.InferenceData, optional
+        Posterior draws: variables ``F0``, ``F1``, ... with dims
+        ``(chain, draw, <mode dim>, component)``, of shapes ``(n_k, rank)``.
+    band : float in (0, 1), default=0.9
+        Posterior probability :math:`b` inside each band.
+    kinds : sequence of {"bar", "line", "scatter"}, optional
+        One per mode; default bars for modes of at most 30 entries, lines otherwise.
+    sort : bool, default=True
+        Reorder mode 0 by largest component.
+    figsize : (float, float), optional
+        Default ``(3 * n_modes, 1.2 * rank + 0.6)``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``rank * n_modes`` axes, row-major (component by component).
+
+    Raises
+    ------
+    ValueError
+        For factors of different ranks, bad ``kinds`` or ``band``, or an ``idata``
+        whose variables do not match the fit's factors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesfactor import plot
+    >>> rng = np.random.default_rng(0)
+    >>> fig = plot.factors((rng.random((40, 3)), rng.random((6, 3))))
+    >>> len(fig.axes)
+    6
+
+    With posterior draws (here made up: 50 draws around the factors):
+
+    >>> from bayesfactor.sampling import _arviz
+    >>> f0, f1 = rng.random((40, 3)), rng.random((6, 3))
+    >>> idata = _arviz().from_dict(posterior={
+    ...     "F0": f0 + 0.05 * rng.normal(size=(1, 50, 40, 3)),
+    ...     "F1": f1 + 0.05 * rng.normal(size=(1, 50, 6, 3))})
+    >>> fig = plot.factors((f0, f1), idata=idata, band=0.9)
+    >>> len(fig.axes[0].collections), len(fig.axes[1].containers)  # band; bars + error bars
+    (1, 2)
+    """
+    mats = [np.asarray(f, dtype=float) for f in getattr(fit, "factors", fit)]
+    if len(mats) < 2 or any(f.ndim != 2 or f.shape[1] != mats[0].shape[1] for f in mats):
+        raise ValueError(
+            "factors must be a FitResult or a sequence of >= 2 matrices of shape "
+            f"(n_k, rank) with one rank; got shapes {[f.shape for f in mats]}."
+        )
+    ndim, rank = len(mats), mats[0].shape[1]
+    if kinds is None:
+        kinds = ["bar" if f.shape[0] <= _BAR_MAX else "line" for f in mats]
+    kinds = list(kinds)
+    if len(kinds) != ndim or any(k not in ("bar", "line", "scatter") for k in kinds):
+        raise ValueError(
+            f"kinds={kinds!r}: give one of 'bar', 'line', 'scatter' per mode ({ndim} modes)."
+        )
+    if isinstance(band, bool) or not isinstance(band, numbers.Real) or not 0.0 < band < 1.0:
+        raise ValueError(
+            f"band={band!r} must be the posterior probability inside each band, a number "
+            "in (0, 1) such as band=0.9."
+        )
+    draws = None if idata is None else _posterior_draws(idata, [f.shape for f in mats])
+    mult, order, _ = _normalisation(mats)
+    mats = [(f * m)[:, order] for f, m in zip(mats, mult, strict=True)]
+    rows = _row_order(mats[0]) if sort else np.arange(mats[0].shape[0])
+    mats[0] = mats[0][rows]
+    bands = None
+    if draws is not None:
+        tail = (1.0 - float(band)) / 2.0
+        # The fit's normalisation, applied to every draw: same multipliers, same order.
+        scaled = [(d * m)[:, :, order] for d, m in zip(draws, mult, strict=True)]
+        scaled[0] = scaled[0][:, rows]
+        bands = [np.quantile(d, [tail, 1.0 - tail], axis=0) for d in scaled]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize or (3.0 * ndim, 1.2 * rank + 0.6), layout="constrained")
+    axes = fig.subplots(rank, ndim, sharex="col", sharey="col", squeeze=False)
+    dims = getattr(fit, "dims", ()) or (None,) * ndim
+    for k, (f, kind) in enumerate(zip(mats, kinds, strict=True)):
+        idx = np.arange(f.shape[0])
+        for r in range(rank):
+            axis = axes[r, k]
+            if kind == "bar":
+                axis.bar(idx, f[:, r], color="C0", width=0.8)
+            elif kind == "line":
+                axis.plot(idx, f[:, r], color="C0", lw=1.2)
+            else:
+                axis.plot(idx, f[:, r], "o", color="C0", ms=2)
+            if bands is not None:
+                lo, hi = bands[k][0][:, r], bands[k][1][:, r]
+                if kind == "line":
+                    axis.fill_between(idx, lo, hi, color="C0", alpha=0.3, lw=0)
+                else:
+                    # Centred on the interval, which need not contain the MAP value.
+                    mid, half = (lo + hi) / 2.0, (hi - lo) / 2.0
+                    axis.errorbar(idx, mid, yerr=half, fmt="none", ecolor="0.3", lw=0.8)
+            axis.axhline(0.0, color="0.6", lw=0.5)
+            axis.tick_params(labelsize=7)
+            if k == 0:
+                axis.set_ylabel(f"#{r + 1}", rotation=0, ha="right", va="center")
+        title = dims[k] if dims[k] is not None else f"mode {k}"
+        axes[0, k].set_title(f"{title} (sorted)" if sort and k == 0 else str(title))
+    return fig

@@ -1,0 +1,892 @@
+r"""Posterior sampling: the model as a numpyro program, NUTS from the MAP, Laplace.
+
+The same declaration that :func:`bayesfactor.fit` maximises defines the posterior
+
+.. math::
+    p(F_1, \dots, F_N \mid X) \propto \prod_{i \in \Omega} p(X_i \mid \eta_i)
+    \prod_k p_k(F_k), \qquad
+    \eta = \textstyle\sum_r F_1[:, r] \circ \cdots \circ F_N[:, r]
+
+:func:`numpyro_model` writes it as a numpyro program (each prior's own
+``log_prob`` is the prior density; each likelihood's numpyro ``distribution`` is
+the data density), :func:`sample` runs NUTS from the MAP and :func:`laplace`
+draws from a Gaussian approximation at the MAP. Both return
+``arviz.InferenceData`` with the same layout, after :func:`align` has resolved
+label switching. This is the only module that imports ArviZ (lazily: importing
+ArviZ takes seconds, and ``import bayesfactor`` should not).
+
+Identifiability
+---------------
+:math:`\eta` is unchanged when components are permuted, when two modes of one
+component change sign together, and when one mode is scaled by :math:`c` and
+another by :math:`1/c`. Permutations and sign flips are exact symmetries of the
+posterior for the priors here, so draws are aligned to the MAP before summaries
+(:func:`align`). For a matrix whose priors are all rotation invariant (``Flat``,
+``Normal``, real ``Smooth``) and ``rank >= 2``, :math:`(U Q, V Q)` has the same
+posterior for every orthogonal :math:`Q`, whatever the likelihood: single
+components are then not identified (only the subspace and :math:`\eta` are), and
+:func:`sample` warns (:class:`IdentifiabilityWarning`). Improper flat priors
+(``Flat``, ``NonNegative``) on every mode leave the scale :math:`(U c, V / c)`
+free: the posterior is improper, and :func:`sample` warns and suggests
+``Normal`` priors.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax import Array
+from jax.flatten_util import ravel_pytree
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer import MCMC, NUTS, init_to_value
+from scipy.optimize import linear_sum_assignment
+
+from bayesfactor._data import Data, as_data, as_key, warn
+from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
+from bayesfactor.model import Model
+from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
+from bayesfactor.result import FitResult
+from bayesfactor.solvers import fit as _fit_map
+
+__all__ = [
+    "sample",
+    "laplace",
+    "predictive_interval",
+    "align",
+    "numpyro_model",
+    "IdentifiabilityWarning",
+]
+
+#: Largest number of factor entries :func:`laplace` accepts by default: the dense
+#: Hessian has this many squared entries (5,000 -> 200 MB in float64) and its
+#: eigendecomposition costs O(P^3).
+MAX_LAPLACE_PARAMETERS = 5000
+
+#: Draws per batch when evaluating the likelihood over draws (bounds the memory
+#: of one batch to this many copies of X).
+_BATCH = 256
+
+#: NUTS statistics kept in ``sample_stats``: numpyro's field -> ArviZ's name
+#: (the names ``arviz.from_numpyro`` uses).
+_STATS = {
+    "diverging": "diverging",
+    "accept_prob": "acceptance_rate",
+    "num_steps": "n_steps",
+    "energy": "energy",
+    "potential_energy": "lp",  # negated below: lp = -potential energy
+    "adapt_state.step_size": "step_size",
+}
+
+#: Dim names a user's label may not take (they would clash with ArviZ's own).
+_RESERVED_DIMS = {"chain", "draw", "component", "observation"}
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The posterior has a continuous symmetry or is improper.
+
+    Raised by :func:`sample` and :func:`laplace` for a matrix whose priors are
+    all rotation invariant (``Flat``, ``Normal``, real ``Smooth``) with
+    ``rank >= 2`` (single components are not identified, only their span), and
+    for improper flat priors (``Flat``, ``NonNegative``) that leave the scale
+    :math:`(U c, V / c)` free.
+    """
+
+
+# --- the numpyro model ----------------------------------------------------------------
+
+
+def numpyro_model(model: Model, x: Array, mask: Array) -> None:
+    r"""The posterior of ``model`` given data ``x`` as a numpyro program.
+
+    .. math::
+        F_k \sim p_k \ (\text{site } ``F{k}``), \qquad
+        X_i \sim p(\,\cdot \mid \eta_i) \ \text{for } i \in \Omega \ (\text{site } ``X``)
+
+    Each factor is an ``ImproperUniform`` site on its prior's support plus a
+    ``numpyro.factor`` with the prior's ``log_prob`` (so the priors in
+    :mod:`bayesfactor.priors` stay the single definition of each density); the
+    data are observed through ``likelihood.distribution(eta).mask(mask)``.
+    Up to a constant, its log density is ``-model.objective(x, mask, factors)``.
+
+    Parameters
+    ----------
+    model : Model
+        Likelihood, rank and priors (all priors continuous).
+    x : Array, shape (n_1, ..., n_N)
+        Data with missing entries filled with a valid value (``as_data`` zeroes them).
+    mask : Array of bool, same shape
+        True where observed; other entries do not enter the density.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> from numpyro.infer.util import log_density
+    >>> from bayesfactor.sampling import numpyro_model
+    >>> model = bf.Model(bf.Gaussian(), rank=1, priors=bf.Normal(1.0))
+    >>> x, mask = np.ones((3, 2)), np.ones((3, 2), bool)
+    >>> params = {"F0": np.ones((3, 1)), "F1": np.ones((2, 1))}
+    >>> lp = log_density(numpyro_model, (model, x, mask), {}, params)[0]
+    >>> bool(np.isclose(lp, -model.objective(x, mask, (params["F0"], params["F1"]))))
+    True
+    """
+    priors = model.mode_priors(jnp.ndim(x))
+    factors = []
+    for k, (n, prior) in enumerate(zip(jnp.shape(x), priors, strict=True)):
+        f = numpyro.sample(f"F{k}", dist.ImproperUniform(prior.support, (), (n, model.rank)))
+        numpyro.factor(f"log_prior_{k}", prior.log_prob(f))
+        factors.append(f)
+    eta = model.eta(factors)
+    numpyro.sample("X", model.likelihood.distribution(eta).mask(mask), obs=x)
+
+
+# --- checks at the boundary -----------------------------------------------------------
+
+
+def _check_continuous(priors: Sequence[Prior], method: str) -> None:
+    for k, prior in enumerate(priors):
+        if isinstance(prior, OneHot) or prior.support.is_discrete:
+            raise ValueError(
+                f"{method} needs continuous factors, but the prior on mode {k} is {prior!r}, "
+                "which is discrete (each row is an indicator vector): NUTS and the Laplace "
+                "approximation work on continuous parameters only. Use bf.fit (MAP: the "
+                "hard assignment), or a continuous prior on that mode, e.g. "
+                "bf.NonNegative() or bf.Exponential(rate) for soft memberships."
+            )
+
+
+def _is_flat(prior: Prior) -> bool:
+    return isinstance(prior, (Flat, NonNegative))
+
+
+def _is_rotation_invariant(prior: Prior) -> bool:
+    return isinstance(prior, (Flat, Normal)) or (
+        isinstance(prior, Smooth) and not prior.nonnegative
+    )
+
+
+def _warn_identifiability(model: Model, priors: Sequence[Prior], method: str) -> None:
+    if len(priors) == 2 and model.rank >= 2 and all(map(_is_rotation_invariant, priors)):
+        warn(
+            f"{method}: a matrix model with rank={model.rank} and rotation-invariant priors "
+            f"{tuple(priors)!r} has a rotation symmetry: (U Q, V Q) has the same posterior "
+            "for every orthogonal Q (whatever the likelihood), so single components are "
+            "not identified and their summaries and R-hat are not meaningful; eta, "
+            "predictions and the subspace are. Use sparse or non-negative priors "
+            "(bf.Laplace, bf.Exponential, bf.NonNegative, ...) to pin components down.",
+            IdentifiabilityWarning,
+            stacklevel=4,
+        )
+    flat = [k for k, p in enumerate(priors) if _is_flat(p)]
+    if flat:
+        every = len(flat) == len(priors)
+        warn(
+            f"{method}: the flat prior on mode(s) {flat} leaves the scale symmetry "
+            "(U c, V / c) of each component "
+            + (
+                "unbounded: the posterior is improper, draws drift in scale and do not converge. "
+                if every
+                else "constrained only by the other modes' priors: the posterior may be "
+                "improper (it depends on the shape). "
+            )
+            + "Use proper priors such as bf.Normal(scale) (or bf.HalfNormal(scale), "
+            "bf.Exponential(rate) for non-negative factors) on every mode.",
+            IdentifiabilityWarning,
+            stacklevel=4,
+        )
+
+
+def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a bf.Model; got {model!r}.")
+    priors = model.mode_priors(len(data.shape))
+    _check_continuous(priors, method)
+    model.likelihood.validate(data.x[data.mask])
+    return priors
+
+
+def _check_count(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
+
+
+def _reference(init: Any, model: Model, shape: tuple[int, ...], name: str) -> list[np.ndarray]:
+    """The MAP factors of ``init`` (FitResult or tuple of arrays), checked."""
+    factors = init.factors if isinstance(init, FitResult) else init
+    if not isinstance(factors, (tuple, list)) or len(factors) != len(shape):
+        raise TypeError(
+            f"{name} must be a FitResult or a tuple of {len(shape)} factor matrices "
+            f"(one per mode of X); got {type(init).__name__}."
+        )
+    out = []
+    for k, (f, n) in enumerate(zip(factors, shape, strict=True)):
+        f = np.asarray(f, dtype=float)
+        if f.shape != (n, model.rank):
+            raise ValueError(
+                f"{name} factor {k} has shape {f.shape}; expected {(n, model.rank)} "
+                f"(X.shape[{k}], rank). Fit the same model to the same X."
+            )
+        if not np.isfinite(f).all():
+            raise ValueError(f"{name} factor {k} has non-finite entries.")
+        out.append(f)
+    return out
+
+
+def _interior(f: np.ndarray, prior: Prior) -> np.ndarray:
+    """Move entries on the boundary of a non-negative support just inside it.
+
+    NUTS works on the unconstrained scale (``log f`` for a non-negative factor),
+    where an exact zero of the MAP is at minus infinity. Zeros become 1e-3 of the
+    factor's typical entry: far enough inside for finite gradients, close enough
+    not to change the fit.
+    """
+    if prior.support not in NONNEGATIVE_SUPPORTS:
+        return f
+    positive = f[f > 0]
+    floor = 1e-3 * (float(np.sqrt(np.mean(positive**2))) if positive.size else 1.0)
+    return np.maximum(f, floor)
+
+
+# --- alignment of draws ---------------------------------------------------------------
+
+
+def align(
+    draws: Sequence[Any], reference: Sequence[Any], *, flip: Sequence[bool] | None = None
+) -> tuple[np.ndarray, ...]:
+    r"""Undo label switching: permute and sign-flip each draw's components to a reference.
+
+    For every draw, component :math:`r` of the draw is matched to component
+    :math:`s` of the reference by the Hungarian algorithm
+    (``scipy.optimize.linear_sum_assignment``) on the product over modes of the
+    absolute cosines :math:`\prod_k |\cos(F_k^{draw}[:, r], F_k^{ref}[:, s])|`.
+    Then, on the modes that may change sign (``flip``), signs are flipped in
+    pairs so that each component's cosine with the reference is non-negative on
+    all of them but the last, which takes the product of the flips. The CP
+    product :math:`\eta` of every draw is unchanged.
+
+    Parameters
+    ----------
+    draws : sequence of arrays, shape (..., n_k, rank)
+        One array of draws per mode, with the same leading (draw) dimensions.
+    reference : sequence of arrays, shape (n_k, rank)
+        One factor matrix per mode (e.g. the MAP).
+    flip : sequence of bool, optional
+        Per mode, whether its sign may flip (True for real-valued factors with a
+        symmetric prior; False for non-negative ones). Default: every mode.
+
+    Returns
+    -------
+    tuple of numpy arrays, shapes as ``draws``
+        The aligned draws.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesfactor.sampling import align
+    >>> rng = np.random.default_rng(0)
+    >>> ref = (rng.normal(size=(5, 2)), rng.normal(size=(4, 2)))
+    >>> swapped = (-ref[0][None, :, ::-1], -ref[1][None, :, ::-1])   # one draw
+    >>> out = align(swapped, ref)
+    >>> bool(np.allclose(out[0][0], ref[0]) and np.allclose(out[1][0], ref[1]))
+    True
+    """
+    ref = [np.asarray(f, dtype=float) for f in reference]
+    rank = ref[0].shape[1]
+    flip = (True,) * len(ref) if flip is None else tuple(bool(b) for b in flip)
+    if len(draws) != len(ref) or len(flip) != len(ref):
+        raise ValueError(
+            f"draws, reference and flip need one entry per mode; got {len(draws)}, "
+            f"{len(ref)} and {len(flip)}."
+        )
+    batch = np.shape(draws[0])[:-2]
+    d = []
+    for k, (f, r) in enumerate(zip(draws, ref, strict=True)):
+        f = np.asarray(f)
+        if f.shape != batch + r.shape:
+            raise ValueError(
+                f"draws for mode {k} have shape {f.shape}; expected {batch + r.shape} "
+                "(draw dimensions, then the reference's shape)."
+            )
+        d.append(f.reshape((-1, *r.shape)))
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        norm = np.linalg.norm(a, axis=-2, keepdims=True)
+        return a / np.where(norm > 0, norm, 1.0)
+
+    # cos[k][s, r, q]: cosine of draw s's component r with reference component q.
+    cos = [np.einsum("snr,nq->srq", unit(f), unit(r)) for f, r in zip(d, ref, strict=True)]
+    score = np.prod(np.abs(np.stack(cos)), axis=0)
+    # perm[s, q]: the draw component matched to reference component q.
+    perm = np.empty((score.shape[0], rank), dtype=int)
+    for s in range(score.shape[0]):
+        rows, cols = linear_sum_assignment(score[s], maximize=True)
+        perm[s, cols] = rows
+    take = lambda a: np.take_along_axis(a, perm[:, None, :], axis=-1)
+    d = [take(f) for f in d]
+    # Signed cosine of each matched pair, per mode: shape (draws, rank).
+    signed = [
+        np.take_along_axis(c, perm[:, :, None], axis=1)[:, np.arange(rank), np.arange(rank)]
+        for c in cos
+    ]
+    modes = [k for k in range(len(ref)) if flip[k]]
+    if len(modes) >= 2:
+        parity = np.ones((score.shape[0], rank))
+        for k in modes[:-1]:
+            s = np.where(signed[k] < 0, -1.0, 1.0)
+            d[k] = d[k] * s[:, None, :]
+            parity *= s
+        d[modes[-1]] = d[modes[-1]] * parity[:, None, :]
+    return tuple(f.reshape(batch + r.shape) for f, r in zip(d, ref, strict=True))
+
+
+# --- InferenceData --------------------------------------------------------------------
+
+
+@functools.cache
+def _arviz() -> Any:
+    """ArviZ, imported on first use (importing it takes seconds)."""
+    with warnings.catch_warnings():
+        # ArviZ 0.2x warns once a day on import that its 1.0 refactor is coming;
+        # bayesfactor pins arviz<1 (STYLE "Decisions"), so the notice is not actionable.
+        # https://python.arviz.org/en/latest/user_guide/migration_guide.html
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
+        import arviz
+    return arviz
+
+
+@jax.jit
+def _log_likelihood_draws(model: Model, x: Array, index: Array, factors) -> Array:
+    """Pointwise log-likelihood of the observed entries ``index`` for every draw."""
+
+    def one(fs):
+        lp = model.likelihood.distribution(model.eta(fs)).log_prob(x)
+        return lp.reshape(-1)[index]
+
+    return jax.lax.map(one, factors, batch_size=_BATCH)
+
+
+@jax.jit
+def _predictive_draws(model: Model, key: Array, index: Array, factors) -> Array:
+    """One draw of the observed entries ``index`` of ``X`` per draw of the factors."""
+    keys = jax.random.split(key, factors[0].shape[0])
+
+    def one(args):
+        k, fs = args
+        x = model.likelihood.distribution(model.eta(fs)).sample(k)
+        return x.reshape(-1)[index].astype(fs[0].dtype)
+
+    return jax.lax.map(one, (keys, factors), batch_size=_BATCH)
+
+
+@jax.jit
+def _mean_draws(model: Model, factors) -> Array:
+    """``E[X] = link^{-1}(eta)`` for every draw."""
+    return jax.lax.map(lambda fs: model.likelihood.mean(model.eta(fs)), factors, batch_size=_BATCH)
+
+
+def _dim_names(data: Data) -> list[str]:
+    """Per-mode dim names: the user's (pandas/xarray) where usable, else ``mode{k}_index``."""
+    names: list[str] = []
+    for k, name in enumerate(data.dims):
+        ok = isinstance(name, str) and name and name not in _RESERVED_DIMS and name not in names
+        names.append(name if ok else f"mode{k}_index")
+    if len(set(names)) != len(names):  # a user dim took a default name: use defaults
+        names = [f"mode{k}_index" for k in range(len(names))]
+    return names
+
+
+def _inference_data(
+    model: Model,
+    data: Data,
+    draws: Sequence[np.ndarray],
+    stats: dict | None,
+    attrs: dict,
+    predictive_key: Array | None = None,
+) -> Any:
+    """Posterior, pointwise log-likelihood (observed entries only) and observed data.
+
+    With ``predictive_key``, also ``posterior_predictive``: one draw of the observed
+    entries of ``X`` from ``likelihood.distribution(eta)`` per posterior draw.
+    """
+    az = _arviz()
+    dims = _dim_names(data)
+    index = np.flatnonzero(data.mask)
+    chains, samples = draws[0].shape[:2]
+    dtype = jnp.asarray(draws[0]).dtype
+    flat = tuple(jnp.asarray(f.reshape((-1, *f.shape[2:])), dtype) for f in draws)
+    loglik = np.asarray(
+        _log_likelihood_draws(model, jnp.asarray(data.x, dtype), jnp.asarray(index), flat)
+    ).reshape(chains, samples, index.size)
+    predictive = None
+    if predictive_key is not None:
+        predictive = {
+            "X": np.asarray(
+                _predictive_draws(model, predictive_key, jnp.asarray(index), flat)
+            ).reshape(chains, samples, index.size)
+        }
+    coords = {
+        name: np.arange(n) if labels is None else np.asarray(labels)
+        for name, n, labels in zip(dims, data.shape, data.labels, strict=True)
+    }
+    coords["component"] = np.arange(model.rank)
+    coords["observation"] = np.arange(index.size)
+    var_dims = {f"F{k}": [dims[k], "component"] for k in range(len(draws))}
+    var_dims["X"] = ["observation"]
+    idata = az.from_dict(
+        posterior={f"F{k}": np.asarray(f) for k, f in enumerate(draws)},
+        log_likelihood={"X": loglik},
+        posterior_predictive=predictive,
+        observed_data={"X": data.x.reshape(-1)[index]},
+        sample_stats=stats,
+        coords=coords,
+        dims=var_dims,
+        attrs=attrs,
+    )
+    # Which entry of X each observation is: one coordinate per mode (its index or label).
+    where = np.unravel_index(index, data.shape)
+    groups = [idata.log_likelihood, idata.observed_data]
+    if predictive is not None:
+        groups.append(idata.posterior_predictive)
+    for group in groups:
+        for name, i in zip(dims, where, strict=True):
+            group.coords[name] = ("observation", coords[name][i])
+    return idata
+
+
+def _attrs(method: str) -> dict[str, str]:
+    return {
+        "inference_library": "numpyro",
+        "inference_library_version": numpyro.__version__,
+        "method": method,
+    }
+
+
+# --- NUTS -----------------------------------------------------------------------------
+
+
+def sample(
+    model: Model,
+    X: Any,
+    *,
+    mask: Any = None,
+    init: FitResult | Sequence[Any] | None = None,
+    num_samples: int = 1000,
+    num_warmup: int = 1000,
+    num_chains: int = 2,
+    key: int | Array = 0,
+    progress_bar: bool = True,
+    posterior_predictive: bool = False,
+    chain_method: str | None = None,
+    target_accept_prob: float = 0.8,
+) -> Any:
+    r"""Draw from the posterior of the factors with NUTS, started at the MAP.
+
+    .. math::
+        p(F_1, \dots, F_N \mid X) \propto \prod_{i \in \Omega} p(X_i \mid \eta_i)
+        \prod_k p_k(F_k), \qquad
+        \eta = \textstyle\sum_r F_1[:, r] \circ \cdots \circ F_N[:, r]
+
+    The model is :func:`numpyro_model`; numpyro's NUTS samples it on the
+    unconstrained scale (``log F`` for non-negative factors) with every chain
+    started at the MAP (``init``, or ``bf.fit(model, X)`` when omitted; exact
+    zeros of non-negative factors are moved to 1e-3 of the factor's typical
+    entry). Draws are then aligned to the MAP (:func:`align`: best permutation
+    of components, then sign flips in pairs of real-valued modes), so that
+    per-component summaries such as ``az.summary`` and R-hat are meaningful.
+
+    Identifiability: permutations and paired sign flips are removed by the
+    alignment. A matrix with rotation-invariant priors on both modes (``Flat``,
+    ``Normal``, real ``Smooth``) and ``rank >= 2`` keeps a rotation symmetry
+    :math:`(U Q, V Q)` for any likelihood: single components are not identified
+    (only :math:`\eta` and the subspace) and an :class:`IdentifiabilityWarning`
+    is raised; so it is for ``Flat`` / ``NonNegative`` priors, which leave the
+    scale :math:`(U c, V / c)` improper. Since every chain starts at the MAP,
+    R-hat checks mixing within that mode, not whether other modes exist.
+
+    Parameters
+    ----------
+    model : Model
+        Likelihood, rank and priors. Priors must be continuous (not ``OneHot``).
+    X : array_like, shape (n_1, ..., n_N)
+        Data: NumPy, JAX, pandas or xarray (labels become the factor coordinates).
+        NaN entries are missing.
+    mask : array_like of bool, optional
+        True where observed; combined with NaN-as-missing.
+    init : FitResult or tuple of arrays, optional
+        The MAP to start from and align to. Default: ``bf.fit(model, X, mask=mask)``.
+    num_samples, num_warmup, num_chains : int, default=1000, 1000, 2
+        numpyro's MCMC settings (draws kept per chain, adaptation steps, chains).
+        Two chains or more give R-hat (``az.rhat``, ``az.summary``).
+    key : int or jax.random key, default=0
+        Seed (split between the MAP fit, when needed, NUTS and the predictive draws).
+    progress_bar : bool, default=True
+        Show numpyro's progress bar.
+    posterior_predictive : bool, default=False
+        Also draw replicated data: for every posterior draw :math:`s`, the observed
+        entries of :math:`X^{(s)} \sim p(\,\cdot \mid \eta^{(s)})`
+        (``likelihood.distribution``), in the group ``posterior_predictive`` (for
+        ``az.plot_ppc``, ``az.loo_pit``).
+    chain_method : {"sequential", "parallel", "vectorized"}, optional
+        How chains run. Default: ``"parallel"`` when there are at least
+        ``num_chains`` JAX devices, else ``"sequential"`` (JAX's configuration is
+        never changed; for parallel CPU chains set
+        ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before importing JAX).
+    target_accept_prob : float, default=0.8
+        NUTS step-size adaptation target; raise it (e.g. 0.95) if there are divergences.
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``posterior``: one variable per mode, ``F0``, ``F1``, ..., with dims
+        ``(chain, draw, <mode dim>, component)``, the mode dim being the input's
+        dim name and labels (pandas/xarray) or ``mode{k}_index``.
+        ``log_likelihood`` and ``observed_data``: ``X`` over the observed entries
+        only (dim ``observation``, with per-mode coordinates saying which entry),
+        so ``az.loo`` and ``az.waic`` work. ``sample_stats``: ``diverging``,
+        ``acceptance_rate``, ``n_steps``, ``energy``, ``lp``, ``step_size``.
+        With ``posterior_predictive=True``, ``posterior_predictive``: ``X`` with
+        the dims of ``log_likelihood``.
+
+    Raises
+    ------
+    ValueError
+        For a discrete prior (``OneHot``), bad data or settings; before any work.
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        Rotation symmetry or an improper posterior (see above).
+
+    See Also
+    --------
+    laplace : a Gaussian approximation at the MAP, in the same layout.
+    predictive_interval : credible intervals of ``E[X]``.
+
+    Notes
+    -----
+    Credible intervals of the factors come from ArviZ:
+    ``az.hdi(idata, var_names=["F0"], hdi_prob=0.9)`` (highest density) or
+    ``idata.posterior["F0"].quantile([0.05, 0.95], dim=("chain", "draw"))``
+    (equal-tailed); ``az.summary(idata)`` gives means, ESS and R-hat per entry.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> X = np.random.default_rng(0).normal(size=(6, 5))
+    >>> model = bf.Model(bf.Gaussian(), rank=1, priors=bf.Normal(1.0))
+    >>> idata = bf.sample(model, X, num_warmup=50, num_samples=50, num_chains=1,
+    ...                   progress_bar=False)
+    >>> idata.posterior["F0"].dims
+    ('chain', 'draw', 'mode0_index', 'component')
+    >>> idata.log_likelihood["X"].shape
+    (1, 50, 30)
+    """
+    data = as_data(X, mask)
+    priors = _check_model(model, data, "sample")
+    _check_count("num_samples", num_samples, 1)
+    _check_count("num_warmup", num_warmup, 0)
+    _check_count("num_chains", num_chains, 1)
+    methods = ("sequential", "parallel", "vectorized")
+    if chain_method is not None and chain_method not in methods:
+        raise ValueError(f"chain_method must be one of {methods} or None; got {chain_method!r}.")
+    if not (isinstance(target_accept_prob, (int, float)) and 0 < target_accept_prob < 1):
+        raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob!r}.")
+    fit_key, mcmc_key, predictive_key = jax.random.split(as_key(key), 3)
+    if init is not None:  # checked before any warning or work
+        reference = _reference(init, model, data.shape, "init")
+    _warn_identifiability(model, priors, "sample")
+    if init is None:
+        reference = _reference(
+            _fit_map(model, X, mask=mask, key=fit_key), model, data.shape, "init"
+        )
+
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    values = {
+        f"F{k}": jnp.asarray(_interior(f, p), dtype)
+        for k, (f, p) in enumerate(zip(reference, priors, strict=True))
+    }
+    if chain_method is None:
+        parallel = num_chains > 1 and jax.local_device_count() >= num_chains
+        chain_method = "parallel" if parallel else "sequential"
+    kernel = NUTS(
+        numpyro_model,
+        init_strategy=init_to_value(values=values),
+        target_accept_prob=float(target_accept_prob),
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+    )
+    mcmc.run(
+        mcmc_key,
+        model,
+        jnp.asarray(data.x, dtype),
+        jnp.asarray(data.mask),
+        extra_fields=tuple(_STATS),
+    )
+    samples = mcmc.get_samples(group_by_chain=True)
+    draws = align(
+        [np.asarray(samples[f"F{k}"]) for k in range(len(priors))],
+        reference,
+        flip=[p.support is constraints.real for p in priors],
+    )
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    stats = {name: np.asarray(extra[field]) for field, name in _STATS.items()}
+    stats["lp"] = -stats["lp"]
+    return _inference_data(
+        model,
+        data,
+        draws,
+        stats,
+        _attrs("nuts"),
+        predictive_key if posterior_predictive else None,
+    )
+
+
+# --- Laplace approximation ------------------------------------------------------------
+
+
+@jax.jit
+def _hessian(model: Model, x: Array, mask: Array, z: tuple[Array, ...]) -> Array:
+    """Hessian of the negative log posterior in the flattened unconstrained factors."""
+    priors = model.mode_priors(x.ndim)
+    flat, unravel = ravel_pytree(z)
+
+    def objective(v):
+        factors = tuple(biject_to(p.support)(zk) for p, zk in zip(priors, unravel(v), strict=True))
+        return model.objective(x, mask, factors)
+
+    return jax.hessian(objective)(flat)
+
+
+def laplace(
+    model: Model,
+    X: Any,
+    fit: FitResult | Sequence[Any],
+    *,
+    mask: Any = None,
+    num_samples: int = 1000,
+    key: int | Array = 0,
+    max_parameters: int = MAX_LAPLACE_PARAMETERS,
+    posterior_predictive: bool = False,
+) -> Any:
+    r"""Draw from a Gaussian (Laplace) approximation of the posterior at the MAP.
+
+    With :math:`z_k = T_k^{-1}(F_k)` the factors on the unconstrained scale
+    (``biject_to(prior.support)``: the identity for real factors, ``log`` for
+    non-negative ones), :math:`L(z)` the negative log posterior
+    (``model.objective``) as a function of the flattened :math:`z`, and
+    :math:`\hat z` the MAP,
+
+    .. math::
+        z \sim \mathcal N\big(\hat z, H^{-1}\big), \qquad
+        H = \nabla^2 L(\hat z), \qquad F_k = T_k(z_k).
+
+    :math:`H` is computed densely with ``jax.hessian`` and inverted through its
+    eigendecomposition. Directions with eigenvalues below
+    :math:`\sqrt{\epsilon}\,\lambda_{max}` are flat directions of the posterior
+    (the rotation or scale symmetries of :func:`sample`); the draws stay at the
+    MAP along them, and an :class:`IdentifiabilityWarning` says how many there
+    are. Draws are independent, so no alignment is needed.
+
+    Parameters
+    ----------
+    model : Model
+        Likelihood, rank and priors (continuous; smooth at the MAP).
+    X : array_like, shape (n_1, ..., n_N)
+        The data ``fit`` was fitted to (NaN = missing).
+    fit : FitResult or tuple of arrays
+        The MAP. Fit it tightly (e.g. ``tol=1e-10``): :math:`H` is only
+        meaningful at a stationary point.
+    mask : array_like of bool, optional
+        True where observed.
+    num_samples : int, default=1000
+        Number of draws (one chain).
+    key : int or jax.random key, default=0
+        Seed of the draws (split between the factors and the predictive draws).
+    max_parameters : int, default=5000
+        Largest number of factor entries :math:`P = R \sum_k n_k` accepted: the
+        Hessian takes :math:`8 P^2` bytes (200 MB at 5,000) and :math:`O(P^3)` time.
+    posterior_predictive : bool, default=False
+        Also draw replicated data of the observed entries, one per draw (as :func:`sample`).
+
+    Returns
+    -------
+    arviz.InferenceData
+        The layout of :func:`sample` (``posterior``, ``log_likelihood``,
+        ``observed_data``, ``posterior_predictive`` when asked), with one chain
+        and no ``sample_stats``.
+
+    Raises
+    ------
+    ValueError
+        For a discrete prior; more than ``max_parameters`` factor entries; a MAP
+        entry exactly at a prior's kink or boundary (0 under ``Laplace``,
+        ``NonNegative``, ``Exponential``, ...), where the log posterior has no
+        Hessian (use :func:`sample`); or a Hessian with a negative eigenvalue
+        (``fit`` is not a local minimum).
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        Rotation or scale symmetries, flat directions of the Hessian.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> X = np.random.default_rng(0).normal(size=(6, 5))
+    >>> model = bf.Model(bf.Gaussian(), rank=1, priors=bf.Normal(1.0))
+    >>> fit = bf.fit(model, X, tol=1e-10)
+    >>> idata = bf.laplace(model, X, fit, num_samples=200, key=1)
+    >>> idata.posterior["F1"].shape
+    (1, 200, 5, 1)
+    """
+    data = as_data(X, mask)
+    priors = _check_model(model, data, "laplace")
+    _check_count("num_samples", num_samples, 1)
+    _check_count("max_parameters", max_parameters, 1)
+    key, predictive_key = jax.random.split(as_key(key))
+    reference = _reference(fit, model, data.shape, "fit")
+    size = sum(f.size for f in reference)
+    if size > max_parameters:
+        raise ValueError(
+            f"laplace builds the dense Hessian of all {size} factor entries "
+            f"({8 * size**2 / 1e9:.2g} GB in float64, O(P^3) to factor), above "
+            f"max_parameters={max_parameters}. Use bf.sample (NUTS needs only gradients), "
+            "a smaller rank, or raise max_parameters if the memory and time are there."
+        )
+    for k, (f, p) in enumerate(zip(reference, priors, strict=True)):
+        zeros = int(np.sum(f == 0)) if p.prox is not None else 0
+        if zeros:
+            raise ValueError(
+                f"laplace needs a MAP where the log posterior is twice differentiable, but "
+                f"{zeros} entries of factor {k} are exactly 0, where its prior {p!r} has a "
+                "kink or a boundary. Use bf.sample (NUTS) for this model, or a smooth prior "
+                "on that mode (e.g. bf.Normal(scale))."
+            )
+    _warn_identifiability(model, priors, "laplace")
+
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    transforms = [biject_to(p.support) for p in priors]
+    z0 = tuple(t.inv(jnp.asarray(f, dtype)) for t, f in zip(transforms, reference, strict=True))
+    hessian = np.asarray(
+        _hessian(model, jnp.asarray(data.x, dtype), jnp.asarray(data.mask), z0), dtype=float
+    )
+    if not np.isfinite(hessian).all():
+        raise ValueError(
+            "the Hessian of the negative log posterior at fit is not finite; check that fit "
+            "is the MAP of this model on this X."
+        )
+    lam, vec = np.linalg.eigh(hessian)
+    # Eigenvalues within sqrt(eps) of the largest are zero to the Hessian's precision.
+    tol = float(np.sqrt(np.finfo(dtype).eps)) * max(float(np.abs(lam).max()), 1e-300)
+    if lam[0] < -tol:
+        raise ValueError(
+            f"the Hessian of the negative log posterior at fit has a negative eigenvalue "
+            f"({lam[0]:.3g}; largest {lam[-1]:.3g}): fit is not a local minimum. Refit "
+            "with a smaller tol, a larger max_iter or more restarts."
+        )
+    keep = lam > tol
+    flat_directions = int(size - keep.sum())
+    if flat_directions:
+        warn(
+            f"laplace: the Hessian at the MAP has {flat_directions} of {size} eigenvalues "
+            f"near zero (below {tol:.2g}, largest {lam[-1]:.3g}): the posterior is flat "
+            "along those directions (a symmetry of the model, see sample). The draws "
+            "stay at the MAP along them, so the spread of single components is "
+            "understated; eta and predictions are unaffected to first order.",
+            IdentifiabilityWarning,
+        )
+    noise = np.asarray(jax.random.normal(key, (num_samples, int(keep.sum())), dtype))
+    z = np.concatenate([np.asarray(v).reshape(-1) for v in z0])
+    z = z + (noise / np.sqrt(lam[keep])) @ vec[:, keep].T
+    draws, start = [], 0
+    for t, f in zip(transforms, reference, strict=True):
+        block = z[:, start : start + f.size].reshape((1, num_samples, *f.shape))
+        draws.append(np.asarray(t(jnp.asarray(block, dtype))))
+        start += f.size
+    return _inference_data(
+        model,
+        data,
+        draws,
+        None,
+        _attrs("laplace"),
+        predictive_key if posterior_predictive else None,
+    )
+
+
+# --- summaries ------------------------------------------------------------------------
+
+
+def predictive_interval(
+    idata: Any, model: Model, prob: float = 0.9
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Equal-tailed credible interval of the predicted mean :math:`E[X] = g^{-1}(\eta)`.
+
+    For every draw :math:`s` of the factors, :math:`\mu^{(s)} = g^{-1}(\eta^{(s)})`
+    (``model.likelihood.mean``); the interval of each entry is the
+    :math:`(1 - p)/2` and :math:`(1 + p)/2` quantiles of :math:`\mu^{(s)}` over
+    all chains and draws. It is an interval for the mean, not for a new
+    observation (which adds the likelihood's noise). Memory: one copy of ``X``
+    per draw. For the factors themselves use ArviZ: ``az.hdi(idata, hdi_prob=p)``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        From :func:`sample` or :func:`laplace` (posterior variables ``F0``, ``F1``, ...).
+    model : Model
+        The model that produced ``idata``.
+    prob : float, default=0.9
+        Probability mass :math:`p` inside the interval, in (0, 1).
+
+    Returns
+    -------
+    lower, upper : numpy arrays, shape (n_1, ..., n_N)
+        Interval bounds for every entry of ``X`` (missing ones included).
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> X = np.random.default_rng(0).normal(size=(6, 5))
+    >>> model = bf.Model(bf.Gaussian(), rank=1, priors=bf.Normal(1.0))
+    >>> idata = bf.laplace(model, X, bf.fit(model, X, tol=1e-10), num_samples=200)
+    >>> lower, upper = bf.predictive_interval(idata, model, prob=0.9)
+    >>> lower.shape, bool((lower <= upper).all())
+    ((6, 5), True)
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a bf.Model; got {model!r}.")
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
+        raise ValueError(f"prob must be a number in (0, 1); got {prob!r}. Use e.g. prob=0.9.")
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None or "F0" not in posterior:
+        raise TypeError(
+            "idata must be the InferenceData returned by bf.sample or bf.laplace (a "
+            f"posterior group with variables F0, F1, ...); got {type(idata).__name__}."
+        )
+    factors = []
+    while f"F{len(factors)}" in posterior:
+        f = posterior[f"F{len(factors)}"].transpose("chain", "draw", ...).values
+        factors.append(jnp.asarray(f.reshape((-1, *f.shape[2:]))))
+    model.mode_priors(len(factors))  # the model must have one prior per mode
+    if factors[0].shape[-1] != model.rank:
+        raise ValueError(
+            f"idata has {factors[0].shape[-1]} components but model.rank={model.rank}; "
+            "pass the model that produced idata."
+        )
+    means = np.asarray(_mean_draws(model, tuple(factors)))
+    tail = (1.0 - prob) / 2.0
+    lower, upper = np.quantile(means, [tail, 1.0 - tail], axis=0)
+    return lower, upper

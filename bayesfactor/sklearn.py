@@ -1,0 +1,248 @@
+r"""scikit-learn estimators: a bayesfactor model as a transformer in a pipeline.
+
+:class:`FactorModel` fits a matrix model :math:`X \approx g^{-1}(W H^\top)`
+(samples × features) by :func:`bayesfactor.fit`; ``transform`` fits the row
+factors :math:`W` of new samples with the components :math:`H` held fixed (the
+same MAP problem in :math:`W` alone), so it works for every likelihood and prior,
+with missing entries (NaN). ``get_params``/``set_params`` come from
+``sklearn.base.BaseEstimator``, so ``clone``, ``Pipeline`` and ``GridSearchCV``
+work. :class:`NMF`, :class:`PCA`, :class:`PoissonNMF` and :class:`LogisticPCA`
+are presets.
+
+This module needs scikit-learn (``pip install scikit-learn``); the rest of
+bayesfactor does not.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bayesfactor.sklearn import PoissonNMF
+>>> X = np.random.default_rng(0).poisson(4.0, size=(30, 12))
+>>> est = PoissonNMF(n_components=2, max_iter=1000).fit(X)
+>>> est.components_.shape, est.transform(X[:5]).shape
+((2, 12), (5, 2))
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from bayesfactor.likelihoods import Bernoulli, Gaussian, Likelihood, Poisson
+from bayesfactor.model import Model
+from bayesfactor.priors import Flat, NonNegative, Normal, Prior
+from bayesfactor.result import ConvergenceWarning, FitResult
+from bayesfactor.solvers import fit as _fit
+
+__all__ = ["FactorModel", "NMF", "PCA", "PoissonNMF", "LogisticPCA"]
+
+
+def _as_matrix(X: Any) -> np.ndarray:
+    """A float matrix (NaN = missing; inf, complex, sparse, empty rejected) or a clear error."""
+    return check_array(X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+
+
+class FactorModel(TransformerMixin, BaseEstimator):
+    r"""A matrix factorization model as a scikit-learn transformer.
+
+    .. math::
+        X_{ij} \sim p(\,\cdot \mid \eta_{ij}), \qquad \eta = W H^\top, \qquad
+        W \sim p_0, \quad H \sim p_1
+
+    ``fit`` finds the MAP of :math:`(W, H)` on the training samples;
+    ``components_`` is :math:`H^\top`. ``transform`` returns the MAP of :math:`W`
+    for new samples with :math:`H` fixed.
+
+    Parameters
+    ----------
+    likelihood : Likelihood, default=Gaussian()
+        Observation model (``bf.Gaussian``, ``bf.Poisson``, ``bf.Bernoulli``, ...).
+    n_components : int, default=2
+        Rank :math:`R`.
+    priors : Prior or (Prior, Prior), default=Flat()
+        Prior on both factors, or one for :math:`W` (samples) and one for :math:`H`.
+    restarts : int, default=1
+        Random initializations of ``fit`` (the best is kept).
+    max_iter : int, default=500
+        Iteration limit of each fit.
+    tol : float, default=1e-6
+        Relative objective change at which a fit stops.
+    random_state : int, default=0
+        Seed of the initializations.
+
+    Attributes
+    ----------
+    components_ : ndarray, shape (n_components, n_features)
+        :math:`H^\top`.
+    result_ : FitResult
+        The fit of the training data.
+    n_features_in_ : int
+        Number of features seen by ``fit``.
+    n_iter_ : int
+        Iterations of the training fit.
+    """
+
+    def __init__(
+        self,
+        likelihood: Likelihood | None = None,
+        n_components: int = 2,
+        priors: Prior | tuple[Prior, Prior] | None = None,
+        restarts: int = 1,
+        max_iter: int = 500,
+        tol: float = 1e-6,
+        random_state: int = 0,
+    ):
+        self.likelihood = likelihood
+        self.n_components = n_components
+        self.priors = priors
+        self.restarts = restarts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def _model(self) -> Model:
+        likelihood = Gaussian() if self.likelihood is None else self.likelihood
+        priors = Flat() if self.priors is None else self.priors
+        return Model(likelihood, self.n_components, priors)
+
+    def _fit(self, X: Any, **kwargs: Any) -> FitResult:
+        with warnings.catch_warnings():
+            # Estimators are refitted many times in searches: a fit that stops at
+            # max_iter warns once per call site, not once per fold.
+            warnings.simplefilter("once", ConvergenceWarning)
+            return _fit(
+                self._model(),
+                X,
+                key=self.random_state,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                **kwargs,
+            )
+
+    def fit(self, X: Any, y: Any = None) -> FactorModel:
+        """Fit :math:`W` and :math:`H` to ``X`` (samples × features; NaN = missing)."""
+        x = _as_matrix(X)
+        self.result_ = self._fit(x, restarts=self.restarts)
+        self.components_ = self.result_.factors[1].T
+        self.n_features_in_ = x.shape[1]
+        self.n_iter_ = self.result_.n_iter
+        return self
+
+    def __sklearn_tags__(self):  # noqa: D105
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN entries are missing data
+        # Results are in JAX's default float: float32 unless x64 is enabled.
+        tags.transformer_tags.preserves_dtype = [jax.dtypes.canonicalize_dtype(float).name]
+        return tags
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:
+        """Fit, and return :math:`W` of the training samples."""
+        return self.fit(X).result_.factors[0]
+
+    def _check(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "components_")
+        x = _as_matrix(X)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return x
+
+    def transform(self, X: Any) -> np.ndarray:
+        """MAP row factors :math:`W` of new samples, components held fixed.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_components)
+        """
+        x = self._check(X)
+        result = self._fit(x, init=(None, self.components_.T), fixed=(1,))
+        return result.factors[0]
+
+    def inverse_transform(self, W: Any) -> np.ndarray:
+        r"""The predicted mean :math:`g^{-1}(W H^\top)` of samples with row factors ``W``."""
+        check_is_fitted(self, "components_")
+        w = np.asarray(W, dtype=float)
+        model = self.result_.model
+        return np.asarray(model.likelihood.mean(w @ self.components_))
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-likelihood per observed entry of ``X`` after ``transform`` (held-in)."""
+        x = self._check(X)
+        result = self._fit(x, init=(None, self.components_.T), fixed=(1,))
+        observed = int(np.sum(~np.isnan(x)))
+        return result.log_likelihood(x) / observed
+
+
+class _Preset(FactorModel):
+    """A FactorModel whose likelihood and priors are fixed by the class."""
+
+    _likelihood: Likelihood
+    _priors: Prior | tuple[Prior, Prior]
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        restarts: int = 1,
+        max_iter: int = 500,
+        tol: float = 1e-6,
+        random_state: int = 0,
+    ):
+        self.n_components = n_components
+        self.restarts = restarts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def _model(self) -> Model:
+        return Model(self._likelihood, self.n_components, self._priors)
+
+
+class NMF(_Preset):
+    r"""Non-negative matrix factorization: Gaussian likelihood, non-negative priors.
+
+    :math:`\min_{W, H \ge 0} \tfrac12 \|X - W H^\top\|_F^2` (scikit-learn's ``NMF``
+    objective with ``beta_loss="frobenius"``).
+    """
+
+    _likelihood = Gaussian()
+    _priors = NonNegative()
+
+
+class PCA(_Preset):
+    r"""Probabilistic PCA at the MAP: Gaussian likelihood, flat priors.
+
+    :math:`\min_{W, H} \tfrac12 \|X - W H^\top\|_F^2`: the span of the top
+    principal components (not centred; centre X first, or add an intercept).
+    """
+
+    _likelihood = Gaussian()
+    _priors = Flat()
+
+
+class PoissonNMF(_Preset):
+    r"""KL-NMF: Poisson likelihood with identity link, non-negative priors.
+
+    :math:`\min_{W, H \ge 0} \sum_{ij} \eta_{ij} - X_{ij}\log\eta_{ij}`, the
+    generalized KL divergence of scikit-learn's ``beta_loss="kullback-leibler"``.
+    """
+
+    _likelihood = Poisson(link="identity")
+    _priors = NonNegative()
+
+
+class LogisticPCA(_Preset):
+    r"""Logistic PCA: Bernoulli likelihood with logit link, Normal(2) priors.
+
+    :math:`X_{ij} \sim \mathrm{Bernoulli}(\sigma(\eta_{ij}))`, :math:`\eta = W H^\top`,
+    :math:`W, H \sim \mathcal N(0, 2^2)`: the priors keep the MAP finite when
+    a column is perfectly separable (a flat prior would send its logits to infinity).
+    """
+
+    _likelihood = Bernoulli()
+    _priors = Normal(2.0)

@@ -1,0 +1,99 @@
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import bayesfactor as bf
+from bayesfactor.sklearn import NMF, PCA, FactorModel, LogisticPCA, PoissonNMF
+
+
+def test_pca_transform_is_least_squares_on_the_components(rng):
+    x = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 12)) + 0.1 * rng.normal(size=(40, 12))
+    est = PCA(n_components=3, max_iter=1000, tol=1e-12).fit(x[:30])
+    new = x[30:]
+    expected = np.linalg.lstsq(est.components_.T, new.T, rcond=None)[0].T
+    np.testing.assert_allclose(est.transform(new), expected, rtol=1e-5, atol=1e-7)
+    # The training row factors are the least-squares ones too (a block optimum).
+    np.testing.assert_allclose(
+        est.fit_transform(x[:30]),
+        np.linalg.lstsq(est.components_.T, x[:30].T, rcond=None)[0].T,
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_nmf_transform_is_nnls_per_row(rng):
+    x = np.abs(rng.normal(size=(30, 3))) @ np.abs(rng.normal(size=(3, 10)))
+    x += 0.05 * np.abs(rng.normal(size=x.shape))
+    est = NMF(n_components=3, max_iter=2000, tol=1e-12).fit(x)
+    new = np.abs(rng.normal(size=(4, 3))) @ est.components_
+    new[0, :3] = 0.0
+    w = est.transform(new)
+    expected = np.stack([nnls(est.components_.T, row)[0] for row in new])
+    np.testing.assert_allclose(w, expected, atol=1e-5)
+    np.testing.assert_allclose(est.inverse_transform(w), w @ est.components_, atol=1e-12)
+
+
+def test_transform_handles_missing_entries(rng):
+    v = rng.normal(size=(10, 2))
+    x = rng.normal(size=(25, 2)) @ v.T
+    est = PCA(n_components=2, max_iter=1000, tol=1e-12).fit(x)
+    new = rng.normal(size=(3, 2)) @ v.T
+    holed = new.copy()
+    holed[:, :4] = np.nan
+    np.testing.assert_allclose(est.inverse_transform(est.transform(holed)), new, atol=1e-6)
+
+
+def test_clone_and_grid_search_over_rank(rng):
+    rates = np.abs(rng.normal(size=(60, 2))) @ np.abs(rng.normal(size=(2, 15))) * 3
+    x = rng.poisson(rates).astype(float)
+    est = PoissonNMF(max_iter=300)
+    copy = clone(est)
+    assert copy.get_params() == est.get_params() and copy is not est
+    pipe = make_pipeline(FunctionTransformer(), est)
+    search = GridSearchCV(pipe, {"poissonnmf__n_components": [1, 2, 3]}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        search.fit(x)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and len(scores) == 3
+    # Held-in log-likelihood per entry: more components never score lower.
+    assert scores[1] > scores[0]
+
+
+def test_generic_model_and_logistic_preset(rng):
+    logits = rng.normal(size=(40, 2)) @ rng.normal(size=(2, 20)) * 2
+    x = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits))).astype(float)
+    est = LogisticPCA(n_components=2, max_iter=1000).fit(x)
+    probs = est.inverse_transform(est.transform(x))
+    assert ((probs > 0.5) == x).mean() > 0.8
+    est = FactorModel(bf.Gaussian(), 2, (bf.NonNegative(), bf.Exponential(0.1))).fit(np.abs(x))
+    assert (est.components_ >= 0).all() and est.n_iter_ >= 1
+
+
+def test_bad_input_is_rejected():
+    est = PCA(n_components=1).fit(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="3 features"):
+        est.transform(np.ones((2, 5)))
+    with pytest.raises(ValueError, match="2D array"):
+        est.transform(np.ones(3))
+    with pytest.raises(ValueError, match="infinity"):
+        PCA().fit(np.full((3, 3), np.inf))
+
+
+def test_scikit_learn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        # Checks fit tiny random data with few iterations; warnings are expected.
+        warnings.simplefilter("ignore")
+        results = check_estimator(FactorModel(max_iter=20), on_fail=None)
+    failed = [
+        (r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"
+    ]
+    assert not failed, failed
