@@ -1,4 +1,4 @@
-"""The ``bayesfactor`` command line: ``bayesfactor demo`` (more subcommands to come).
+"""The ``bayesfactor`` command line: ``demo``, ``fit`` and ``cv``.
 
 Errors are reported as one line on stderr with exit status 2 (``--debug`` shows
 the traceback instead); ``main`` returns the exit status rather than exiting.
@@ -29,7 +29,9 @@ movements, spike counts in 40 bins of 50 ms around the GO cue (Kramer & Eden 201
 MIT license; bundled). The model: Poisson(link="identity") likelihood, rank R,
 non-negative priors, fitted by alternating MAP with 5 random restarts (key=0).
 It prints the fit summary and its gain over a constant-rate model, and writes
-factors.png, trial_factors.csv and time_factors.csv to the output folder."""
+factors.png, trial_factors.csv, time_factors.csv and the fit (model.nc, read it
+with bayesfactor.load) to the output folder. Then it cross-validates ranks 1-5
+(10 % of the entries held out, 3 folds) and writes cv.csv and error.png."""
 
 _DEMO_EPILOG = """\
 examples:
@@ -100,7 +102,201 @@ def _parser() -> argparse.ArgumentParser:
         help="fewer restarts and iterations: a fast smoke test, less refined result",
     )
     demo.set_defaults(run=_demo)
+
+    spec = argparse.ArgumentParser(add_help=False)
+    spec.add_argument("data", metavar="DATA", type=Path, help=_DATA_HELP)
+    spec.add_argument(
+        "--likelihood",
+        metavar="NAME[:P]",
+        type=_likelihood,
+        default=_likelihood("gaussian"),
+        help=f"observation model, one of {', '.join(_LIKELIHOODS)}; P is the Gaussian or "
+        "Laplace scale or the von Mises concentration (default: gaussian)",
+    )
+    spec.add_argument(
+        "--prior",
+        metavar="NAME[:P]",
+        type=_prior,
+        action="append",
+        help=f"factor prior, one of {', '.join(_PRIORS)}; P is its scale or rate. Give it "
+        "once for every mode, or once per mode in order (default: nonnegative for "
+        "poisson, else flat)",
+    )
+    spec.add_argument(
+        "--restarts",
+        metavar="K",
+        type=_positive_int,
+        default=5,
+        help="random initializations, the best kept (default: %(default)s)",
+    )
+    spec.add_argument(
+        "--max-iter",
+        metavar="N",
+        type=_positive_int,
+        default=500,
+        help="iteration limit (default: %(default)s)",
+    )
+    spec.add_argument(
+        "--key", metavar="SEED", type=int, default=0, help="random seed (default: %(default)s)"
+    )
+    fit = commands.add_parser(
+        "fit",
+        parents=[common, spec],
+        help="fit a model to a data file and save it",
+        description="Fit a model (likelihood, rank, priors) to DATA by alternating MAP, "
+        "print a summary and save the fit (netCDF; read it with bayesfactor.load).",
+        epilog="examples:\n  bayesfactor fit counts.npy --likelihood poisson --rank 5 "
+        "--prior exponential:1.0 --out fit.nc\n  bayesfactor fit votes.csv --likelihood "
+        "bernoulli --rank 2 --prior normal:1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument(
+        "--rank", metavar="R", type=_positive_int, required=True, help="number of components"
+    )
+    fit.add_argument(
+        "--out",
+        metavar="FILE",
+        type=Path,
+        default=Path("fit.nc"),
+        help="where to save the fit (default: %(default)s)",
+    )
+    fit.set_defaults(run=_fit)
+    cv = commands.add_parser(
+        "cv",
+        parents=[common, spec],
+        help="choose the rank by cross-validation on held-out entries",
+        description="Fit the model at every rank to DATA with a random speckled subset "
+        "of entries held out, score the held-out entries, print the table and write "
+        "cv.csv and error.png.",
+        epilog="example:\n  bayesfactor cv counts.npy --likelihood poisson --ranks 1:8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cv.add_argument(
+        "--ranks",
+        metavar="A:B",
+        type=_ranks,
+        default=_ranks("1:6"),
+        help="ranks to try: A:B (inclusive) or a list 1,2,5 (default: 1:6)",
+    )
+    cv.add_argument(
+        "--holdout",
+        metavar="H",
+        type=float,
+        default=0.1,
+        help="fraction of entries held out per fold (default: %(default)s)",
+    )
+    cv.add_argument(
+        "--folds",
+        metavar="F",
+        type=_positive_int,
+        default=1,
+        help="number of held-out sets (default: %(default)s)",
+    )
+    cv.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=Path("bayesfactor-cv"),
+        help="folder for cv.csv and error.png (default: %(default)s)",
+    )
+    cv.set_defaults(run=_cv)
     return parser
+
+
+_DATA_HELP = (
+    "data file: .npy (any N-way array), .csv (first row column labels, first column "
+    "row labels) or .nc (one xarray DataArray); empty/NaN entries are missing"
+)
+_LIKELIHOODS = ("gaussian", "poisson", "poisson-log", "bernoulli", "laplace", "vonmises")
+_PRIORS = (
+    "flat",
+    "normal",
+    "laplace",
+    "nonnegative",
+    "exponential",
+    "halfnormal",
+    "smooth",
+    "onehot",
+)
+
+
+def _name_and_number(text: str, names: Sequence[str], kind: str):
+    name, _, number = text.partition(":")
+    name = name.strip().lower()
+    if name not in names:
+        raise argparse.ArgumentTypeError(
+            f"unknown {kind} {name!r}; choose one of {', '.join(names)}"
+        )
+    if not number:
+        return name, None
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the number after ':' must be positive")
+    return name, value
+
+
+def _likelihood(text: str):
+    import bayesfactor as bf
+
+    name, p = _name_and_number(text, _LIKELIHOODS, "likelihood")
+    kwargs = (
+        {}
+        if p is None
+        else {
+            "gaussian": {"scale": p},
+            "laplace": {"scale": p},
+            "vonmises": {"concentration": p},
+        }.get(name)
+    )
+    if kwargs is None:
+        raise argparse.ArgumentTypeError(f"{name!r} takes no number; use just '{name}'")
+    return {
+        "gaussian": lambda: bf.Gaussian(**kwargs),
+        "poisson": lambda: bf.Poisson(link="identity"),
+        "poisson-log": lambda: bf.Poisson(link="log"),
+        "bernoulli": lambda: bf.Bernoulli(),
+        "laplace": lambda: bf.LaplaceLikelihood(**kwargs),
+        "vonmises": lambda: bf.VonMises(**kwargs),
+    }[name]()
+
+
+def _prior(text: str):
+    import bayesfactor as bf
+
+    name, p = _name_and_number(text, _PRIORS, "prior")
+    plain = {"flat": bf.Flat, "nonnegative": bf.NonNegative, "onehot": bf.OneHot}
+    if name in plain:
+        if p is not None:
+            raise argparse.ArgumentTypeError(f"{name!r} takes no number; use just '{name}'")
+        return plain[name]()
+    if p is None:
+        raise argparse.ArgumentTypeError(f"{name!r} needs a number, e.g. '{name}:1.0'")
+    return {
+        "normal": bf.Normal,
+        "laplace": bf.Laplace,
+        "exponential": bf.Exponential,
+        "halfnormal": bf.HalfNormal,
+        "smooth": bf.Smooth,
+    }[name](p)
+
+
+def _ranks(text: str) -> list[int]:
+    try:
+        if ":" in text:
+            a, b = (int(t) for t in text.split(":"))
+            ranks = list(range(a, b + 1))
+        else:
+            ranks = [int(t) for t in text.split(",")]
+    except ValueError:
+        ranks = []
+    if not ranks or min(ranks) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected ranks as A:B or a list like 1,2,5 (all >= 1), got {text!r}"
+        )
+    return ranks
 
 
 def _normalized(factors):
@@ -169,12 +365,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"Fitting {model!r} with {restarts} restarts ...", flush=True)
 
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = bf.fit(model, counts, restarts=restarts, key=0, max_iter=max_iter, tol=tol)
+    result = _quietly(bf.fit, model, counts, restarts=restarts, key=0, max_iter=max_iter, tol=tol)
     elapsed = time.perf_counter() - start
-    for w in caught:
-        print(f"bayesfactor: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
 
     x = counts.to_numpy(dtype=float)
     mu = result.predict().to_numpy()
@@ -201,10 +393,131 @@ def _demo(args: argparse.Namespace) -> int:
     _plot(paths[0], trial, time_, counts, spikes.direction, bin_ms)
     pd.DataFrame(trial, index=counts.index, columns=names).to_csv(paths[1])
     pd.DataFrame(time_, index=counts.columns, columns=names).to_csv(paths[2])
+    paths.append(result.save(out / "model.nc"))
     print("\nWrote (time profiles scaled to a peak of 1, components by size):")
     for path in paths:
         print(f"  {path.resolve()}")
+
+    ranks = list(range(1, 4 if args.quick else 6))
+    print(f"\nChoosing the rank: 10 % of the entries held out, ranks {ranks} ...", flush=True)
+    table = _quietly(
+        bf.cross_validate,
+        model,
+        counts,
+        ranks=ranks,
+        holdout=0.1,
+        folds=1 if args.quick else 3,
+        restarts=restarts,
+        max_iter=max_iter,
+        tol=tol,
+        key=0,
+    )
+    _report_cv(table, out)
     return 0
+
+
+def _read(path: Path):
+    """The data file as a NumPy array, pandas DataFrame or xarray DataArray."""
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {str(path)!r}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".csv":
+            import pandas as pd
+
+            return pd.read_csv(path, index_col=0)
+        if suffix == ".nc":
+            import xarray as xr
+
+            return xr.load_dataarray(path)
+    except Exception as exc:
+        raise ValueError(f"cannot read {str(path)!r} as {suffix} data: {exc}") from None
+    raise ValueError(f"{str(path)!r}: unknown data format {suffix!r}; use .npy, .csv or .nc")
+
+
+def _model(args: argparse.Namespace, rank: int):
+    import bayesfactor as bf
+
+    priors = args.prior
+    if priors is None:
+        poisson = isinstance(args.likelihood, bf.Poisson) and args.likelihood.link == "identity"
+        priors = [bf.NonNegative() if poisson else bf.Flat()]
+    return bf.Model(args.likelihood, rank, priors[0] if len(priors) == 1 else tuple(priors))
+
+
+def _quietly(call, *args, **kwargs):
+    """Run ``call``, printing its warnings as one line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call(*args, **kwargs)
+    for w in caught:
+        print(f"bayesfactor: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+    return out
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import bayesfactor as bf
+
+    data = _read(args.data)
+    model = _model(args, args.rank)
+    if not args.out.parent.is_dir():  # fail before the fit, not after
+        raise FileNotFoundError(f"the folder of --out {str(args.out)!r} does not exist")
+    print(f"Fitting {model!r} to {args.data} {tuple(data.shape)} ...", flush=True)
+    start = time.perf_counter()
+    result = _quietly(
+        bf.fit, model, data, restarts=args.restarts, max_iter=args.max_iter, key=args.key
+    )
+    print(result)
+    print(f"  time        {time.perf_counter() - start:.2f} s (incl. compilation)")
+    print(f"Wrote {result.save(args.out).resolve()}")
+    return 0
+
+
+def _cv(args: argparse.Namespace) -> int:
+    import bayesfactor as bf
+
+    data = _read(args.data)
+    model = _model(args, args.ranks[0])
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"Cross-validating {model!r} at ranks {args.ranks} on {args.data} {tuple(data.shape)} ...",
+        flush=True,
+    )
+    table = _quietly(
+        bf.cross_validate,
+        model,
+        data,
+        ranks=args.ranks,
+        holdout=args.holdout,
+        folds=args.folds,
+        restarts=args.restarts,
+        max_iter=args.max_iter,
+        key=args.key,
+    )
+    _report_cv(table, args.out)
+    return 0
+
+
+def _report_cv(table, out: Path) -> None:
+    """Print the per-rank summary of a CV table and write cv.csv and error.png."""
+    import bayesfactor as bf
+
+    metric = table.attrs["metric"]
+    columns = ["train_log_likelihood", "test_log_likelihood", f"test_{metric}"]
+    summary = table.groupby("rank")[columns].mean()
+    best = int(summary["test_log_likelihood"].idxmax())
+    print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"Best held-out log-likelihood per entry at rank {best}.")
+    paths = [out / "cv.csv", out / "error.png"]
+    table.drop(columns=["restart_objectives"], errors="ignore").to_csv(paths[0], index=False)
+    bf.plot.error(table).savefig(paths[1], dpi=120)
+    print("Wrote:")
+    for path in paths:
+        print(f"  {path.resolve()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayesfactor as bf
 from bayesfactor.cli import main
 
 
@@ -23,6 +24,10 @@ def test_demo_quick_writes_the_figure_and_factors(tmp_path, capsys):
     assert time_.index[[0, -1]].tolist() == [-1000, 950]
     assert (trial.to_numpy() >= 0).all() and (time_.to_numpy() >= 0).all()
     np.testing.assert_allclose(time_.max(), 1.0)  # time profiles scaled to a peak of 1
+    assert bf.load(out / "model.nc").model.rank == 2
+    cv = pd.read_csv(out / "cv.csv")
+    assert sorted(cv["rank"].unique()) == [1, 2, 3]
+    assert (out / "error.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize(
@@ -31,7 +36,13 @@ def test_demo_quick_writes_the_figure_and_factors(tmp_path, capsys):
         (["demo", "--bogus"], "--bogus"),
         (["demo", "--rank", "0"], "--rank"),
         (["demo", "--rank", "three"], "--rank"),
-        (["fit"], "invalid choice"),
+        (["fitt"], "invalid choice"),
+        (["fit", "x.npy"], "--rank"),
+        (["fit", "x.npy", "--rank", "0"], "--rank"),
+        (["fit", "x.npy", "--rank", "2", "--prior", "gamma:1"], "unknown prior 'gamma'"),
+        (["fit", "x.npy", "--rank", "2", "--prior", "normal"], "needs a number"),
+        (["fit", "x.npy", "--rank", "2", "--likelihood", "cauchy"], "unknown likelihood"),
+        (["cv", "x.npy", "--ranks", "3:a"], "--ranks"),
         ([], "required"),
     ],
 )
@@ -68,3 +79,74 @@ def test_python_dash_m(tmp_path):
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "--no-such-option" in proc.stderr
+
+
+@pytest.fixture
+def counts_file(tmp_path, rng):
+    rates = np.abs(rng.normal(size=(30, 2))) @ np.abs(rng.normal(size=(2, 12))) * 3
+    path = tmp_path / "counts.npy"
+    np.save(path, rng.poisson(rates).astype(float))
+    return path
+
+
+def test_fit_then_load_predicts_as_a_direct_fit(counts_file, tmp_path, capsys):
+    out = tmp_path / "fit.nc"
+    argv = ["fit", str(counts_file), "--likelihood", "poisson", "--rank", "2"]
+    argv += ["--prior", "exponential:0.5", "--restarts", "2", "--max-iter", "2000"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    loaded = bf.load(out)
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(0.5))
+    direct = bf.fit(model, np.load(counts_file), restarts=2, max_iter=2000, key=0)
+    assert loaded.model == model
+    np.testing.assert_array_equal(loaded.predict(), direct.predict())
+
+
+def test_fit_reads_csv_with_labels_and_per_mode_priors(tmp_path, rng, capsys):
+    frame = pd.DataFrame(rng.normal(size=(8, 5)), columns=list("abcde"))
+    frame.index.name = "sample"
+    frame.iloc[0, 0] = np.nan
+    frame.to_csv(tmp_path / "x.csv")
+    argv = ["fit", str(tmp_path / "x.csv"), "--rank", "1", "--prior", "normal:1"]
+    argv += ["--prior", "laplace:0.5", "--out", str(tmp_path / "x.nc")]
+    assert main(argv) == 0
+    loaded = bf.load(tmp_path / "x.nc")
+    assert loaded.model.priors == (bf.Normal(1.0), bf.Laplace(0.5))
+    assert list(loaded.predict().columns) == list("abcde")
+
+
+def test_cv_writes_a_table_and_a_figure(counts_file, tmp_path, capsys):
+    out = tmp_path / "cv"
+    argv = ["cv", str(counts_file), "--likelihood", "poisson", "--ranks", "1:2"]
+    assert main([*argv, "--restarts", "1", "--max-iter", "300", "--out", str(out)]) == 0
+    assert "Best held-out log-likelihood per entry at rank" in capsys.readouterr().out
+    table = pd.read_csv(out / "cv.csv")
+    assert sorted(table["rank"].unique()) == [1, 2]
+    assert (out / "error.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "argv", "word"),
+    [
+        (lambda d: d / "missing.npy", [], "no data file"),
+        (lambda d: (d / "bad.npy").write_text("not numpy") and d / "bad.npy", [], "cannot read"),
+        (lambda d: (d / "x.txt").write_text("1 2") and d / "x.txt", [], "unknown data format"),
+        (
+            lambda d: np.save(d / "neg.npy", -np.ones((3, 3))) or d / "neg.npy",
+            ["--likelihood", "poisson"],
+            "negative",
+        ),
+        (
+            lambda d: np.save(d / "ok.npy", np.ones((3, 3))) or d / "ok.npy",
+            ["--out", "no/such/folder/fit.nc"],
+            "does not exist",
+        ),
+    ],
+    ids=["missing", "unreadable", "format", "negative-counts", "out-folder"],
+)
+def test_bad_data_is_one_line_with_status_2(tmp_path, make, argv, word, capsys):
+    path = make(tmp_path)
+    assert main(["fit", str(path), "--rank", "1", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("bayesfactor: error:"), err
+    assert word in err and "Traceback" not in err
