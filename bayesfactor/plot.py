@@ -49,13 +49,24 @@ def _offsets(n: int, width: float = 0.25) -> np.ndarray:
     return np.zeros(1) if n == 1 else np.linspace(-width / 2, width / 2, n)
 
 
-def _dots(ax, x: np.ndarray, y: np.ndarray, shift: float, color: str, label: str) -> None:
-    """Every value as a dot (jittered per x) and a line through the medians."""
+def _dots(
+    ax, x: np.ndarray, y: np.ndarray, shift: float, color: str, label: str, log: bool = False
+) -> None:
+    """Every value as a dot (jittered per x) and a line through the medians.
+
+    ``shift`` and the jitter are in units of the smallest gap between two x values
+    (1 for consecutive ranks), measured in decades on a log axis (``log=True``),
+    so that the dots stay beside their x whatever its scale.
+    """
+    t = np.log10(x) if log else x
+    values = np.unique(t)
+    step = np.diff(values).min() if values.size > 1 else 1.0
     xs, ys = [], []
-    for value in np.unique(x):
-        at = y[x == value]
-        ax.plot(value + shift + _offsets(at.size), at, "o", color=color, alpha=0.6, ms=4)
-        xs.append(value)
+    for value in values:
+        at = y[t == value]
+        pos = value + step * (shift + _offsets(at.size))
+        ax.plot(10.0**pos if log else pos, at, "o", color=color, alpha=0.6, ms=4)
+        xs.append(10.0**value if log else value)
         ys.append(np.median(at))
     ax.plot(xs, ys, "-", color=color, label=label)
 
@@ -156,11 +167,13 @@ def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = N
                 dtype=float,
             )
             axis.set_xlabel(f"model (rank {int(table['rank'].iloc[0])})")
-            if numeric and min(labels) > 0 and max(labels) >= 100 * min(labels):
+            log = numeric and min(labels) > 0 and max(labels) >= 100 * min(labels)
+            if log:
                 axis.set_xscale("log")
             elif not numeric:
                 axis.set_xticks(range(len(labels)), [str(v) for v in labels])
         else:
+            log = False
             x = rows["rank"].to_numpy(dtype=float)
             axis.set_xlabel("rank")
             axis.set_xticks(np.unique(x))
@@ -169,7 +182,7 @@ def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = N
         shifts = {"train": -0.08, "test": 0.08} if len(splits) == 2 and not by_model else {}
         for split in splits:
             y = rows[f"{split}_{name}"].to_numpy(dtype=float)
-            _dots(axis, x, y, shifts.get(split, 0.0), _COLORS[split], split)
+            _dots(axis, x, y, shifts.get(split, 0.0), _COLORS[split], split, log)
         svd = table.attrs.get("svd_bound")
         if bound and svd and name == "mse" and not by_model:
             ranks = sorted(int(r) for r in svd)

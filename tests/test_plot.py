@@ -1,0 +1,340 @@
+"""Figures: what is drawn, checked against the tables and factors it was drawn from."""
+
+import re
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.figure import Figure
+
+import bayesfactor as bf
+from bayesfactor import plot
+from bayesfactor.sampling import _arviz
+
+
+def _dots(axis, color):
+    """All dot markers of one color: (x, y) of every point."""
+    pts = [
+        np.column_stack([line.get_xdata(), line.get_ydata()])
+        for line in axis.lines
+        if line.get_marker() == "o" and line.get_color() == color
+    ]
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
+
+
+def _labels(axis):
+    return [line.get_label() for line in axis.lines if not line.get_label().startswith("_")]
+
+
+def _cv_table(rng, metric="mse", ranks=(1, 2, 3), runs=4, svd_bound=None, models=None):
+    rows = []
+    for label in models or [None]:
+        for r in ranks:
+            for i in range(runs):
+                row = {} if label is None else {"model": label}
+                row |= {"rank": r, "fold": i // 2, "restart": i % 2}
+                row |= {
+                    "train_log_likelihood": -rng.random(),
+                    "test_log_likelihood": -1 - rng.random(),
+                    f"train_{metric}": rng.random() / r,
+                    f"test_{metric}": 1 + rng.random() / r,
+                }
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs.update(metric=metric, svd_bound=svd_bound)
+    return table
+
+
+@pytest.fixture
+def x(rng):
+    return rng.normal(size=(12, 10))
+
+
+# --- error against rank --------------------------------------------------------------------
+
+
+def test_error_draws_one_dot_per_run_medians_and_the_svd_bound(rng, x):
+    s2 = np.linalg.svd(x, compute_uv=False) ** 2
+    bound = {r: s2[r:].sum() / x.size for r in (1, 2, 3)}  # Eckart–Young
+    table = _cv_table(rng, svd_bound=bound)
+    before = plt.get_fignums()
+    fig = plot.error(table)
+    assert plt.get_fignums() == before  # no pyplot state
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    (axis,) = fig.axes
+    assert _labels(axis) == ["train", "test", "truncated SVD"]
+    for split, color in (("train", "C0"), ("test", "C1")):
+        dots = _dots(axis, color)
+        assert len(dots) == len(table)  # one dot per fold and restart
+        np.testing.assert_allclose(np.sort(dots[:, 1]), np.sort(table[f"{split}_mse"]))
+        assert np.allclose(np.round(dots[:, 0]), table["rank"].to_numpy()[np.argsort(dots[:, 0])])
+        (median,) = [line for line in axis.lines if line.get_label() == split]
+        np.testing.assert_allclose(
+            median.get_ydata(), table.groupby("rank")[f"{split}_mse"].median()
+        )
+    (svd,) = [line for line in axis.lines if line.get_label() == "truncated SVD"]
+    np.testing.assert_allclose(svd.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(svd.get_ydata(), [bound[1], bound[2], bound[3]])
+    assert axis.get_ylabel() == "mean squared error"
+
+
+def test_error_has_no_svd_bound_for_poisson_log_likelihood_or_bound_false(rng, x):
+    poisson = _cv_table(rng, metric="deviance")
+    (axis,) = plot.error(poisson).axes
+    assert _labels(axis) == ["train", "test"]
+    assert axis.get_ylabel() == "mean Poisson deviance"
+    gaussian = _cv_table(rng, svd_bound={1: 1.0, 2: 0.5, 3: 0.1})
+    (axis,) = plot.error(gaussian, metric="log_likelihood").axes
+    assert _labels(axis) == ["train", "test"] and axis.get_ylabel() == "log-likelihood per entry"
+    np.testing.assert_allclose(
+        np.sort(_dots(axis, "C1")[:, 1]), np.sort(gaussian.test_log_likelihood)
+    )
+    assert _labels(plot.error(gaussian, bound=False).axes[0]) == ["train", "test"]
+
+
+def test_error_of_a_prior_sweep(rng):
+    # Several ranks: one panel per model.
+    table = _cv_table(rng, models=["weak", "strong"])
+    fig = plot.error(table)
+    assert len(fig.axes) == 2
+    assert [a.get_title() for a in fig.axes] == ["model weak", "model strong"]
+    # One rank: the models on the x-axis, log scale over >= 2 decades.
+    sweep = _cv_table(rng, ranks=(3,), models=[0.01, 1.0, 100.0])
+    (axis,) = plot.error(sweep).axes
+    assert axis.get_xscale() == "log"
+    dots = _dots(axis, "C1")
+    assert len(dots) == 12 and (dots[:, 0] > 0).all()  # jittered beside each label
+    np.testing.assert_array_equal(np.unique(np.round(np.log10(dots[:, 0]))), [-2, 0, 2])
+    sweep = _cv_table(rng, ranks=(3,), models=[0.1, 0.2, 0.3])  # linear: jitter < the gaps
+    dots = _dots(plot.error(sweep).axes[0], "C1")
+    np.testing.assert_array_equal(np.unique(np.round(dots[:, 0], 1)), [0.1, 0.2, 0.3])
+    named = _cv_table(rng, ranks=(3,), models=["a", "b"])
+    (axis,) = plot.error(named).axes
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["a", "b"]
+
+
+def test_error_into_given_axes(rng):
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot.error(_cv_table(rng), ax=ax) is fig
+    assert len(_dots(ax, "C0")) == 12
+    with pytest.raises(ValueError, match="this table needs 2 panels"):
+        plot.error(_cv_table(rng, models=["a", "b"]), ax=ax)
+
+
+def test_error_bad_input(rng):
+    with pytest.raises(ValueError, match=re.escape("metric='rmse'; use 'error' or")):
+        plot.error(_cv_table(rng), metric="rmse")
+    with pytest.raises(TypeError, match="expected the table of bf.cross_validate"):
+        plot.error([1, 2, 3])
+    with pytest.raises(ValueError, match="no train_mse / test_mse column"):
+        plot.error(_cv_table(rng).drop(columns=["train_mse", "test_mse"]))
+
+
+# --- ensembles: error and similarity --------------------------------------------------------
+
+
+@pytest.fixture
+def ensemble(rng, x):
+    """Three runs at ranks 1 and 2 (made-up factors; only the drawing is tested)."""
+    results = {}
+    for rank in (1, 2):
+        results[rank] = [
+            bf.FitResult(
+                model=bf.Model(bf.Gaussian(), rank, bf.Flat()),
+                factors=(rng.normal(size=(12, rank)), rng.normal(size=(10, rank))),
+                objective=float(rng.random()),
+                history=np.zeros(1),
+                n_iter=1,
+                converged=True,
+                restart_objectives=np.zeros(1),
+            )
+            for _ in range(3)
+        ]
+    return bf.Ensemble(results=results, x=x, mask=np.ones(x.shape, bool))
+
+
+def test_error_of_an_ensemble_draws_training_error_only(ensemble, x):
+    (axis,) = plot.error(ensemble).axes
+    assert _labels(axis) == ["train", "truncated SVD"]
+    dots = _dots(axis, "C0")
+    assert len(dots) == 6
+    mse = [np.mean((x - r.predict()) ** 2) for rank in (1, 2) for r in ensemble.results[rank]]
+    np.testing.assert_allclose(np.sort(dots[:, 1]), np.sort(mse))
+
+
+def test_similarity_plot_one_dot_per_run(ensemble):
+    sims = ensemble.similarities()
+    before = plt.get_fignums()
+    fig = plot.similarity(ensemble)
+    assert plt.get_fignums() == before
+    (axis,) = fig.axes
+    dots = _dots(axis, "C0")
+    assert len(dots) == 6
+    np.testing.assert_allclose(np.sort(dots[:, 1]), np.sort(sims.similarity))
+    assert (dots[:, 1] <= 1 + 1e-12).all() and np.isclose(dots[:, 1], 1.0).sum() >= 2  # the best
+    (means,) = [line for line in axis.lines if line.get_marker() != "o"]
+    np.testing.assert_allclose(means.get_ydata(), sims.groupby("rank").similarity.mean())
+    # The table works too.
+    assert len(_dots(plot.similarity(sims).axes[0], "C0")) == 6
+    with pytest.raises(TypeError, match="columns 'rank' and 'similarity'"):
+        plot.similarity(pd.DataFrame({"rank": [1]}))
+
+
+# --- factors -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cp(rng):
+    """Components of very different norms, some with negative peaks in mode 0."""
+    f0 = rng.normal(size=(40, 3)) * [5.0, 0.2, 1.0]
+    f0[:, 1] -= 3.0  # negative peak: the sign moves to the last mode
+    return f0, rng.normal(size=(6, 3)), rng.normal(size=(5, 3))
+
+
+def _drawn(fig, rank, ndim, kinds):
+    """The drawn values, one (n_k, rank) matrix per mode."""
+    axes = np.array(fig.axes).reshape(rank, ndim)
+    out = []
+    for k, kind in enumerate(kinds):
+        cols = []
+        for r in range(rank):
+            axis = axes[r, k]
+            if kind == "bar":
+                (bars,) = [c for c in axis.containers if isinstance(c, BarContainer)]
+                cols.append([p.get_height() for p in bars.patches])
+            else:
+                (line,) = [ln for ln in axis.lines if ln.get_color() == "C0"]
+                cols.append(line.get_ydata())
+        out.append(np.array(cols).T)
+    return out
+
+
+def test_factors_draw_every_component_normalised(cp):
+    fig = plot.factors(cp, sort=False, kinds=["line", "bar", "scatter"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 3
+    drawn = _drawn(fig, 3, 3, ["line", "bar", "scatter"])
+    # The CP product (the data the factors explain) is unchanged ...
+    eta = np.einsum("ir,jr,kr->ijk", *cp)
+    np.testing.assert_allclose(np.einsum("ir,jr,kr->ijk", *drawn), eta, atol=1e-10)
+    # ... every mode of a component has the same norm, largest component first ...
+    weight = np.prod([np.linalg.norm(f, axis=0) for f in cp], axis=0)
+    for f in drawn:
+        np.testing.assert_allclose(np.linalg.norm(f, axis=0), np.sort(weight)[::-1] ** (1 / 3))
+    # ... and the largest entry is positive in all modes but the last.
+    for f in drawn[:2]:
+        assert (f[np.argmax(np.abs(f), axis=0), range(3)] > 0).all()
+    assert [a.get_title() for a in fig.axes[:3]] == ["mode 0", "mode 1", "mode 2"]
+
+
+def test_factors_sorted_and_default_kinds(cp):
+    fig = plot.factors(cp[:2])
+    drawn = _drawn(fig, 3, 2, ["line", "bar"])  # 40 entries: a line; 6: bars
+    unsorted = _drawn(plot.factors(cp[:2], sort=False), 3, 2, ["line", "bar"])
+    # Sorting only permutes the rows of mode 0.
+    np.testing.assert_allclose(np.sort(drawn[0], axis=0), np.sort(unsorted[0], axis=0))
+    assert fig.axes[0].get_title() == "mode 0 (sorted)"
+    groups = np.argmax(np.abs(drawn[0] / np.linalg.norm(drawn[0], axis=0)), axis=1)
+    assert (np.diff(groups) >= 0).all()  # rows grouped by their largest component
+
+
+def _idata(draws):
+    return _arviz().from_dict(posterior={f"F{k}": d for k, d in enumerate(draws)})
+
+
+def _noisy_draws(rng, factors, sd, n=200):
+    return [
+        f + sd * np.abs(f).max(axis=0) * rng.normal(size=(2, n // 2, *f.shape)) for f in factors
+    ]
+
+
+def test_factors_band_brackets_the_drawn_factors(rng, cp):
+    idata = _idata(_noisy_draws(rng, cp[:2], 0.02))
+    fig = plot.factors(cp[:2], idata=idata)
+    drawn = _drawn(fig, 3, 2, ["line", "bar"])
+    axes = np.array(fig.axes).reshape(3, 2)
+    widths = []
+    for r in range(3):
+        # Line mode: a shaded band whose edges bracket the line.
+        (band,) = [c for c in axes[r, 0].collections if isinstance(c, PolyCollection)]
+        v = band.get_paths()[0].vertices
+        for i, value in enumerate(drawn[0][:, r]):
+            at = v[np.isclose(v[:, 0], i), 1]
+            assert at.min() <= value <= at.max()
+        # Bar mode: error bars whose ends bracket the bars.
+        (errors,) = [c for c in axes[r, 1].containers if isinstance(c, ErrorbarContainer)]
+        ends = np.stack(errors.lines[2][0].get_segments())[:, :, 1]
+        lo, hi = ends.min(axis=1), ends.max(axis=1)
+        assert (lo <= drawn[1][:, r]).all() and (drawn[1][:, r] <= hi).all()
+        widths.append(hi - lo)
+    # A narrower probability gives narrower bars.
+    fig50 = plot.factors(cp[:2], idata=idata, band=0.5)
+    axes50 = np.array(fig50.axes).reshape(3, 2)
+    for r in range(3):
+        (errors,) = [c for c in axes50[r, 1].containers if isinstance(c, ErrorbarContainer)]
+        width = np.ptp(np.stack(errors.lines[2][0].get_segments())[:, :, 1], axis=1)
+        assert (width < widths[r]).all()
+
+
+def test_factors_band_is_on_the_scale_of_the_drawn_factors(rng, cp):
+    # Draws that are exactly the fit: the band collapses onto the drawn values,
+    # whatever normalisation (scale, sign, order, sorted rows) the fit needed.
+    exact = [np.broadcast_to(f, (1, 4, *f.shape)) for f in cp]
+    fig = plot.factors(cp, idata=_idata(exact), kinds=["scatter", "bar", "line"])
+    drawn = _drawn(fig, 3, 3, ["scatter", "bar", "line"])
+    axes = np.array(fig.axes).reshape(3, 3)
+    for r in range(3):
+        for k in (0, 1):
+            (errors,) = [c for c in axes[r, k].containers if isinstance(c, ErrorbarContainer)]
+            seg = np.stack(errors.lines[2][0].get_segments())
+            np.testing.assert_allclose(seg[:, 0, 1], drawn[k][:, r], atol=1e-10)
+            np.testing.assert_allclose(seg[:, 1, 1], drawn[k][:, r], atol=1e-10)
+        (band,) = [c for c in axes[r, 2].collections if isinstance(c, PolyCollection)]
+        v = band.get_paths()[0].vertices
+        for i, value in enumerate(drawn[2][:, r]):
+            np.testing.assert_allclose(v[np.isclose(v[:, 0], i), 1], value, atol=1e-10)
+
+
+def test_factors_bad_input(rng, cp):
+    good = _noisy_draws(rng, cp[:2], 0.1, n=4)
+    cases = [
+        (
+            _idata([good[0][..., :2, :], good[1]]),
+            "has draws of shape (2, 3) but the fit's factor 0",
+        ),
+        (_idata([good[0]]), "with posterior variables F0, F1"),
+        (_idata([*good, good[1]]), "more than 2 factor variables (F2 too)"),
+        (_idata([good[0][..., :2], good[1][..., :2]]), "has draws of shape (40, 2)"),
+        ({"F0": good[0]}, "idata must be an arviz.InferenceData"),
+    ]
+    for idata, match in cases:
+        with pytest.raises(ValueError, match=re.escape(match)):
+            plot.factors(cp[:2], idata=idata)
+    with pytest.raises(ValueError, match=re.escape("band=1.5 must be the posterior probability")):
+        plot.factors(cp[:2], idata=_idata(good), band=1.5)
+    with pytest.raises(ValueError, match="give one of 'bar', 'line', 'scatter' per mode"):
+        plot.factors(cp[:2], kinds=["bar"])
+    with pytest.raises(ValueError, match="with one rank"):
+        plot.factors((cp[0], cp[1][:, :2]))
+
+
+@pytest.mark.slow
+def test_factors_band_of_a_laplace_posterior_contains_the_map(rng):
+    # Laplace draws are centred at the MAP, so every 90 % band must contain it.
+    x = rng.random((12, 1)) @ rng.random((1, 10)) + 0.3 * rng.normal(size=(12, 10))
+    model = bf.Model(bf.Gaussian(scale=0.3), 1, bf.Normal(1.0))
+    fit = bf.fit(model, x, key=0, tol=1e-10, max_iter=300)
+    idata = bf.laplace(model, x, fit, num_samples=400)
+    fig = plot.factors(fit, idata=idata, kinds=["bar", "line"])
+    drawn = _drawn(fig, 1, 2, ["bar", "line"])
+    (errors,) = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    ends = np.stack(errors.lines[2][0].get_segments())[:, :, 1]
+    assert (ends.min(axis=1) <= drawn[0][:, 0]).all() and (drawn[0][:, 0] <= ends.max(axis=1)).all()
+    (band,) = [c for c in fig.axes[1].collections if isinstance(c, PolyCollection)]
+    v = band.get_paths()[0].vertices
+    for i, value in enumerate(drawn[1][:, 0]):
+        at = v[np.isclose(v[:, 0], i), 1]
+        assert at.min() <= value <= at.max()
