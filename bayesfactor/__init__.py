@@ -38,6 +38,7 @@ from bayesfactor.sampling import (
 )
 from bayesfactor.selection import (
     Ensemble as Ensemble,
+    compare as compare,
     cross_validate as cross_validate,
     fit_ensemble as fit_ensemble,
     holdout_masks as holdout_masks,
@@ -56,6 +57,7 @@ __all__ = [
     "fit_ensemble",
     "Ensemble",
     "holdout_masks",
+    "compare",
     "sample",
     "laplace",
     "predictive_interval",

@@ -53,6 +53,7 @@ __all__ = [
     "fit_ensemble",
     "Ensemble",
     "SCHEMES",
+    "compare",
 ]
 
 #: Holdout schemes of :func:`holdout_masks` / :func:`cross_validate`.
@@ -492,6 +493,18 @@ def _as_holdout(holdout: Any, folds: int, scheme: str, axis: int, key, data) -> 
 # --- fitting many models ----------------------------------------------------------------
 
 
+def _progress(total: int, progress: bool | None, desc: str):
+    """A tqdm bar over ``total`` fits; by default shown only when stderr is a terminal."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (auto); got {progress!r}.")
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=total, desc=desc, unit="fit", disable=not show, leave=False)
+
+
 class _Warnings:
     """Collect warnings of many fits; re-emit each distinct one once at the end."""
 
@@ -553,6 +566,7 @@ def cross_validate(
     mask: Any = None,
     max_iter: int = 500,
     tol: float = 1e-6,
+    progress: bool | None = None,
 ) -> Any:
     r"""Cross-validate ranks (and models) by held-out entries: a tidy table of scores.
 
@@ -607,6 +621,8 @@ def cross_validate(
         True where observed, combined with NaN-as-missing.
     max_iter, tol
         Passed to :func:`bayesfactor.fit`.
+    progress : bool, optional
+        Show a progress bar (tqdm) over the fits; default: when stderr is a terminal.
 
     Returns
     -------
@@ -667,6 +683,8 @@ def cross_validate(
 
     log = _Warnings()
     rows = []
+    n_fits = len(models) * len(ranks_ if ranks is not None else [0]) * masks.shape[0]
+    bar = _progress(n_fits * (restarts if per_restart else 1), progress, "cross_validate")
     for label, m in zip(labels or [None], models, strict=True):
         name, _, higher = _metric(m.likelihood)
         for rank in ranks_ if ranks is not None else [m.rank]:
@@ -680,6 +698,7 @@ def cross_validate(
                 )
                 for restart, k, n in runs:
                     fit = log.fit(m_r, X, mask=train, key=k, restarts=n, max_iter=max_iter, tol=tol)
+                    bar.update()
                     tr, te = _score(fit, data.x, train), _score(fit, data.x, test)
                     row = {} if labels is None else {"model": label}
                     row |= {"rank": rank, "fold": f, "restart": restart}
@@ -697,6 +716,7 @@ def cross_validate(
                             float(f"{v:.6g}") for v in fit.restart_objectives
                         )
                     rows.append(row)
+    bar.close()
     log.emit(max_iter)
     table = pd.DataFrame(rows)
     names = {_metric(m.likelihood)[0] for m in models}
@@ -845,6 +865,7 @@ def fit_ensemble(
     mask: Any = None,
     max_iter: int = 500,
     tol: float = 1e-6,
+    progress: bool | None = None,
 ) -> Ensemble:
     r"""Fit ``model`` at every rank from ``restarts`` random starts, keeping every run.
 
@@ -875,6 +896,8 @@ def fit_ensemble(
         True where observed.
     max_iter, tol
         Passed to :func:`bayesfactor.fit`.
+    progress : bool, optional
+        Show a progress bar (tqdm) over the fits; default: when stderr is a terminal.
 
     Returns
     -------
@@ -908,8 +931,87 @@ def fit_ensemble(
     keys = jax.random.split(as_key(key), restarts)
     log = _Warnings()
     results = {}
+    bar = _progress(len(ranks_) * restarts, progress, "fit_ensemble")
     for rank in ranks_:
         m = model if model.rank == rank else dataclasses.replace(model, rank=rank)
-        results[rank] = [log.fit(m, X, mask=mask, key=k, max_iter=max_iter, tol=tol) for k in keys]
+        results[rank] = []
+        for k in keys:
+            results[rank].append(log.fit(m, X, mask=mask, key=k, max_iter=max_iter, tol=tol))
+            bar.update()
+    bar.close()
     log.emit(max_iter)
     return Ensemble(results=results, x=data.x, mask=data.mask)
+
+
+# --- comparison of sampled models ---------------------------------------------------------
+
+
+def compare(idatas: Mapping[str, Any], *, ic: str = "loo", **kwargs: Any) -> Any:
+    r"""Rank sampled models by expected log predictive density (PSIS-LOO or WAIC).
+
+    A thin wrapper of ``arviz.compare``: every value is an ``InferenceData`` from
+    :func:`bayesfactor.sample` (or :func:`bayesfactor.laplace`) of the **same data**,
+    whose pointwise ``log_likelihood`` over the observed entries gives
+
+    .. math::
+        \widehat{\mathrm{elpd}} = \sum_{i \in \Omega} \log p(X_i \mid X_{-i})
+
+    estimated by Pareto-smoothed importance sampling (``ic="loo"``) or WAIC. Note
+    that leaving out one *entry* is the speckled-holdout question of
+    :func:`cross_validate`, answered from one posterior instead of refits.
+
+    Parameters
+    ----------
+    idatas : dict {name: arviz.InferenceData}
+        The models to compare, e.g. ``{"rank 2": idata2, "rank 3": idata3}``.
+    ic : {"loo", "waic"}, default="loo"
+        The information criterion.
+    **kwargs
+        Passed to ``arviz.compare`` (e.g. ``scale="deviance"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``arviz.compare``'s table, best model first (``elpd_loo``, ``p_loo``,
+        ``elpd_diff``, ``weight``, ``se``, ``dse``, ``warning``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> X = np.random.default_rng(0).normal(size=(8, 6))
+    >>> runs = {f"rank {r}": bf.sample(bf.Model(bf.Gaussian(), r, bf.Normal(1.0)), X,
+    ...         num_warmup=50, num_samples=50, num_chains=1, progress_bar=False)
+    ...         for r in (1,)}
+    >>> bf.compare(runs).index.tolist()
+    ['rank 1']
+    """
+    from bayesfactor.sampling import _arviz
+
+    if not isinstance(idatas, Mapping) or not idatas:
+        raise TypeError(
+            "idatas must be a non-empty dict {name: InferenceData} from bf.sample; got "
+            f"{type(idatas).__name__}."
+        )
+    if ic not in ("loo", "waic"):
+        raise ValueError(f"ic must be 'loo' or 'waic'; got {ic!r}.")
+    sizes = set()
+    for name, idata in idatas.items():
+        group = getattr(idata, "log_likelihood", None)
+        if group is None or "X" not in group:
+            raise ValueError(
+                f"{name!r} has no pointwise log_likelihood of X: pass the InferenceData "
+                "returned by bf.sample or bf.laplace."
+            )
+        sizes.add(group["X"].shape[-1])
+    if len(sizes) > 1:
+        raise ValueError(
+            f"the models were fitted to different numbers of observed entries {sorted(sizes)}; "
+            "compare models of the same data (same X and mask)."
+        )
+    az = _arviz()
+    with warnings.catch_warnings():
+        # ArviZ warns about pointwise Pareto k > 0.7; its table's `warning` column says so.
+        warnings.filterwarnings("ignore", message=".*(Pareto|pareto|posterior variance).*")
+        # arviz<1 calls pandas' deprecated sort_values(inplace=True) (pandas >= 3.1).
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        return az.compare(dict(idatas), ic=ic, **kwargs)

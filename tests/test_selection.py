@@ -462,3 +462,75 @@ def test_similarity_of_different_ranks(rng):
 def test_similarity_of_different_data_shapes_raises(rng):
     with pytest.raises(ValueError, match="must describe data of the same shape"):
         bf.similarity((np.ones((3, 1)), np.ones((2, 1))), (np.ones((3, 1)), np.ones((4, 1))))
+
+
+def test_cross_validation_compiles_once_per_rank(rng):
+    from bayesfactor.solvers import _driver
+
+    x = rng.normal(size=(17, 13))  # a shape no other test compiles
+    model = bf.Model(bf.Gaussian(), 2, bf.Normal(1.0))
+    before = _driver._fit._cache_size()
+    table = _quiet(
+        bf.cross_validate,
+        model,
+        x,
+        ranks=[2],
+        folds=3,
+        restarts=2,
+        per_restart=True,
+        max_iter=MAX_ITER,
+        key=0,
+    )
+    assert len(table) == 6  # 3 folds x 2 restarts, one compiled program
+    assert _driver._fit._cache_size() - before == 1
+    sweep = {s: bf.Model(bf.Gaussian(), 2, bf.Normal(s)) for s in (0.5, 1.0, 2.0)}
+    _quiet(bf.cross_validate, sweep, x, folds=2, max_iter=MAX_ITER, key=1)
+    assert _driver._fit._cache_size() - before == 1  # prior numbers are traced
+
+
+@pytest.mark.slow
+def test_poisson_rank_four_held_out_likelihood_peaks_at_four():
+    rng = np.random.default_rng(4)
+    factors, rates = planted(rng, (120, 150), 4, nonnegative=True)
+    x = rng.poisson(rates).astype(float)
+    model = bf.Model(bf.Poisson(link="identity"), 4, bf.NonNegative())
+    table = _quiet(
+        bf.cross_validate,
+        model,
+        x,
+        ranks=range(1, 9),
+        folds=2,
+        restarts=3,
+        max_iter=1000,
+        key=0,
+    )
+    test = table.groupby("rank")["test_log_likelihood"].mean()
+    assert int(test.idxmax()) == 4, test
+    train = table.groupby("rank")["train_log_likelihood"].mean()
+    assert (np.diff(train.to_numpy()) > -1e-3).all(), train
+
+
+@pytest.mark.slow
+def test_compare_prefers_the_planted_rank():
+    rng = np.random.default_rng(1)
+    _, eta = planted(rng, (14, 10), 2)
+    x = eta + 0.3 * rng.normal(size=eta.shape)
+    runs = {}
+    for rank in (1, 2):
+        model = bf.Model(bf.Gaussian(0.3), rank, (bf.Normal(1.0), bf.Normal(1.0)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bf.IdentifiabilityWarning)
+            runs[f"rank {rank}"] = bf.sample(
+                model, x, num_warmup=150, num_samples=150, num_chains=1, progress_bar=False
+            )
+    table = bf.compare(runs)
+    assert table.index[0] == "rank 2"
+    assert table.loc["rank 1", "elpd_diff"] > 2 * table.loc["rank 1", "dse"]
+    with pytest.raises(ValueError, match="same data"):
+        bf.compare({"a": runs["rank 1"], "b": _subset(runs["rank 2"])})
+    with pytest.raises(TypeError, match="non-empty dict"):
+        bf.compare([runs["rank 1"]])
+
+
+def _subset(idata):
+    return idata.isel(observation=slice(0, 10), groups="log_likelihood")
