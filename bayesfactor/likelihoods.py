@@ -77,6 +77,10 @@ class Likelihood(abc.ABC):
         """Typical magnitude of ``eta`` for random initialization (observed ``x``)."""
         return float(np.sqrt(np.mean(x**2))) or 1.0
 
+    def init_target(self, x: np.ndarray) -> np.ndarray:
+        """The data moved to the scale of ``eta``, for SVD-based starts (``init="svd"``)."""
+        return x
+
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
 
@@ -208,6 +212,9 @@ class Bernoulli(Likelihood):
     def weight(self, x, eta):  # noqa: D102
         return jnp.full_like(eta, 0.25)
 
+    def init_target(self, x):  # noqa: D102
+        return np.log((x + 0.5) / (1.5 - x))  # logit of 0/1 smoothed to 1/4, 3/4
+
     def init_scale(self, x):  # noqa: D102
         return 1.0
 
@@ -275,6 +282,9 @@ class Poisson(Likelihood):
     def accepts_factor_support(self, support):  # noqa: D102
         return self.link == "log" or support in NONNEGATIVE_SUPPORTS
 
+    def init_target(self, x):  # noqa: D102
+        return np.log(x + 0.5) if self.link == "log" else x
+
     def init_scale(self, x):  # noqa: D102
         if self.link == "log":
             return float(np.log1p(np.mean(x)))
@@ -330,6 +340,12 @@ class VonMises(Likelihood):
 
     def weight(self, x, eta):  # noqa: D102
         return jnp.full_like(eta, self.concentration)
+
+    def init_target(self, x):  # noqa: D102
+        raise ValueError(
+            "init='svd' is not defined for von Mises data: angles wrap around, so their "
+            "SVD says nothing about the mean directions. Use init='random' (the default)."
+        )
 
     def init_scale(self, x):  # noqa: D102
         return 1.0

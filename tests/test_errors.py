@@ -130,3 +130,10 @@ def test_fixed_modes_need_init_values(no_compilation):
         bf.fit(model, x, init=(np.ones((4, 2)), np.ones((3, 2))), fixed=(0, 1))
     with pytest.raises(ValueError, match="mode indices in 0..1"):
         bf.fit(model, x, init=(None, np.ones((3, 2))), fixed=(2,))
+
+
+def test_bad_init_strings_raise_before_compiling(no_compilation):
+    with pytest.raises(ValueError, match="'random', 'svd'"):
+        bf.fit(bf.Model(bf.Gaussian(), 1), np.ones((3, 3)), init="nndsvd")
+    with pytest.raises(ValueError, match="not defined for von Mises"):
+        bf.fit(bf.Model(bf.VonMises(), 1), np.ones((3, 3)), init="svd")

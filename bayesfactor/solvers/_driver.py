@@ -17,6 +17,7 @@ from bayesfactor.likelihoods import Gaussian
 from bayesfactor.model import Model
 from bayesfactor.priors import OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, RankWarning
+from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
 __all__ = ["fit", "Status", "SolverState"]
@@ -273,9 +274,13 @@ def fit(
         Maximum number of alternating iterations.
     tol : float, default=1e-6
         Stop when the relative change of the objective is at most ``tol``.
-    init : FitResult or tuple of arrays, optional
-        Start from these factors instead of random ones (warm start). A ``None`` in
-        the tuple draws that mode at random (one draw per restart).
+    init : {"random", "svd"}, FitResult or tuple of arrays, optional
+        ``"random"`` (default): random factors, one draw per restart. ``"svd"``: the
+        first restart starts from the truncated SVD of the data on the scale of
+        :math:`\eta` (NNDSVD for non-negative modes; HOSVD for tensors; missing
+        entries filled with the mean; see :mod:`bayesfactor.solvers.init`), the
+        others from random draws. A FitResult or factors: start there (warm
+        start); a ``None`` in the tuple draws that mode at random.
     fixed : sequence of int, default=()
         Modes held at their ``init`` values and not updated: e.g. ``init=(None, V),
         fixed=(1,)`` fits only the row factors of new data against known components.
@@ -324,12 +329,29 @@ def fit(
     x = jnp.asarray(data.x, dtype)
     # A fully observed X needs no mask array on the device.
     mask_ = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
-    given = (None,) * len(data.shape) if init is None else _as_init(init, model, data.shape, dtype)
-    if all(g is not None for g in given):
-        start = tuple(g[None] for g in given)
+    scale = jnp.asarray(model.likelihood.init_scale(data.observed), dtype)
+    keys = jax.random.split(key, restarts)
+    if isinstance(init, str):
+        if init not in ("random", "svd"):
+            raise ValueError(
+                f"init must be 'random', 'svd', a FitResult or a tuple of factors; got {init!r}."
+            )
+        if init == "svd":
+            model.likelihood.init_target(data.observed[:1])  # raises where undefined
+    if init is None or init == "random":
+        start = RandomStart(keys, scale, (None,) * len(data.shape))
+    elif init == "svd":
+        svd = svd_init(model, data, dtype, keys[0])
+        start = tuple(f[None] for f in svd)
+        if restarts > 1:
+            drawn = _init_many(model, data.shape, dtype, keys[1:], scale)
+            start = tuple(jnp.concatenate(pair) for pair in zip(start, drawn, strict=True))
     else:
-        scale = jnp.asarray(model.likelihood.init_scale(data.observed), dtype)
-        start = RandomStart(jax.random.split(key, restarts), scale, given)
+        given = _as_init(init, model, data.shape, dtype)
+        if all(g is not None for g in given):
+            start = tuple(g[None] for g in given)
+        else:
+            start = RandomStart(keys, scale, given)
     state = jax.device_get(
         _fit(
             model,

@@ -1,0 +1,75 @@
+"""SVD-based starts (init="svd") against numpy's SVD, Eckart–Young and random starts."""
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+from conftest import planted
+
+import bayesfactor as bf
+from bayesfactor.solvers.init import randomized_svd
+
+
+def _fit(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        return bf.fit(*args, **kwargs)
+
+
+def test_randomized_svd_matches_numpy(rng):
+    a = rng.normal(size=(80, 5)) @ rng.normal(size=(5, 60)) + 0.01 * rng.normal(size=(80, 60))
+    u, s, vt = (np.asarray(t) for t in randomized_svd(a, 5, jax.random.key(0)))
+    exact = np.linalg.svd(a, compute_uv=False)
+    np.testing.assert_allclose(s, exact[:5], rtol=1e-6)
+    np.testing.assert_allclose(u.T @ u, np.eye(5), atol=1e-10)
+    # The best rank-5 approximation: Eckart–Young residual.
+    resid = np.sum((a - (u * s) @ vt) ** 2)
+    np.testing.assert_allclose(resid, np.sum(exact[5:] ** 2), rtol=1e-6)
+
+
+def test_svd_start_of_gaussian_flat_is_the_eckart_young_optimum(rng):
+    x = rng.normal(size=(40, 12))  # min(shape) <= rank + 10: an exact SVD
+    result = _fit(bf.Model(bf.Gaussian(), 3, bf.Flat()), x, init="svd", max_iter=50)
+    s = np.linalg.svd(x, compute_uv=False)
+    optimum = 0.5 * np.sum(s[3:] ** 2) + x.size * 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(result.history[0], optimum, rtol=1e-10)
+    assert result.n_iter <= 2
+
+
+def test_nndsvd_start_is_non_negative_and_beats_a_random_start():
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data[:300]
+    model = bf.Model(bf.Gaussian(), 6, bf.NonNegative())
+    svd = _fit(model, x, init="svd", max_iter=1, tol=0)
+    random = _fit(model, x, init="random", max_iter=1, tol=0)
+    assert all((f >= 0).all() for f in svd.factors)
+    assert svd.history[0] < 0.9 * random.history[0]
+    # And from there to an optimum at least as good as the best of 3 random starts.
+    best = _fit(model, x, init="svd", max_iter=500)
+    three = _fit(model, x, restarts=3, max_iter=500)
+    assert best.objective <= three.objective * 1.005
+
+
+@pytest.mark.parametrize("prior", [bf.Flat(), bf.NonNegative()], ids=["cp", "nonneg-cp"])
+def test_hosvd_start_recovers_a_planted_tensor(rng, prior):
+    factors, t = planted(rng, (12, 10, 8), 3, nonnegative=True)
+    result = _fit(bf.Model(bf.Gaussian(0.1), 3, prior), t, init="svd", max_iter=2000, tol=1e-10)
+    assert bf.similarity(result, factors) > 0.99
+
+
+def test_svd_start_with_missing_data_restarts_and_other_likelihoods(rng):
+    x = rng.poisson(3.0, size=(30, 20)).astype(float)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    kl = bf.Model(bf.Poisson(link="identity"), 3, bf.NonNegative())
+    result = _fit(kl, x, init="svd", restarts=3, max_iter=200)
+    assert result.restart_objectives.shape == (3,) and np.isfinite(result.objective)
+    binary = (rng.random((30, 20)) < 0.4).astype(float)
+    assert np.isfinite(
+        _fit(bf.Model(bf.Bernoulli(), 2, bf.Normal(1.0)), binary, init="svd").objective
+    )
+    kmeans = _fit(
+        bf.Model(bf.Gaussian(), 3, (bf.OneHot(), bf.Flat())), rng.normal(size=(30, 4)), init="svd"
+    )
+    assert set(np.unique(kmeans.factors[0])) <= {0.0, 1.0}
