@@ -84,11 +84,7 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
             )
         if mask.shape != x.shape:
             raise ValueError(f"mask has shape {mask.shape} but {name} has shape {x.shape}.")
-        if (nan & mask).any():
-            raise ValueError(
-                f"{name} has {(nan & mask).sum()} NaN entries that mask marks as observed. "
-                "Set mask to False there (or pass mask=None: NaN then means missing)."
-            )
+        mask = mask & ~nan  # NaN is missing whatever the mask says
     if not mask.any():
         raise ValueError(
             f"all entries of {name} are missing (NaN or masked); there is nothing to fit."

@@ -251,8 +251,9 @@ def _normalisation(mats: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.nda
     r"""Per-mode column multipliers and component order that normalise ``mats``.
 
     Each column is scaled to norm :math:`\lambda_r^{1/N}` with
-    :math:`\lambda_r = \prod_k \|F_k[:, r]\|`; in every mode but the last the
-    largest-magnitude entry is made positive (the sign moves to the last mode).
+    :math:`\lambda_r = \prod_k \|F_k[:, r]\|`; in every mode but one the
+    largest-magnitude entry is made positive, the flips moving to the last mode
+    that has negative entries (so non-negative modes are never flipped).
     Components are ordered largest :math:`\lambda_r` first.
 
     Returns
@@ -268,12 +269,16 @@ def _normalisation(mats: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.nda
     weight = np.prod(norms, axis=0)
     scale = weight ** (1.0 / len(mats))
     mult = [scale / np.where(n > 0, n, 1.0) for n in norms]
-    for k in range(len(mats) - 1):
+    signed = [k for k, f in enumerate(mats) if (f < 0).any()]
+    absorb = signed[-1] if signed else len(mats) - 1
+    for k in range(len(mats)):
+        if k == absorb:
+            continue
         f = mats[k] * mult[k]
         peak = f[np.argmax(np.abs(f), axis=0), np.arange(f.shape[1])]
         sign = np.where(peak < 0, -1.0, 1.0)
         mult[k] = mult[k] * sign
-        mult[-1] = mult[-1] * sign
+        mult[absorb] = mult[absorb] * sign
     order = np.argsort(-weight, kind="stable")
     return mult, order, weight
 

@@ -213,6 +213,11 @@ def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
     return priors
 
 
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}.")
+
+
 def _check_count(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
@@ -594,6 +599,7 @@ def sample(
     _check_count("num_samples", num_samples, 1)
     _check_count("num_warmup", num_warmup, 0)
     _check_count("num_chains", num_chains, 1)
+    _check_flag("posterior_predictive", posterior_predictive)
     methods = ("sequential", "parallel", "vectorized")
     if chain_method is not None and chain_method not in methods:
         raise ValueError(f"chain_method must be one of {methods} or None; got {chain_method!r}.")
@@ -659,8 +665,8 @@ def sample(
 
 
 @jax.jit
-def _hessian(model: Model, x: Array, mask: Array, z: tuple[Array, ...]) -> Array:
-    """Hessian of the negative log posterior in the flattened unconstrained factors."""
+def _derivatives(model: Model, x: Array, mask: Array, z: tuple[Array, ...]) -> tuple[Array, Array]:
+    """Gradient and Hessian of the negative log posterior in the flattened unconstrained factors."""
     priors = model.mode_priors(x.ndim)
     flat, unravel = ravel_pytree(z)
 
@@ -668,7 +674,7 @@ def _hessian(model: Model, x: Array, mask: Array, z: tuple[Array, ...]) -> Array
         factors = tuple(biject_to(p.support)(zk) for p, zk in zip(priors, unravel(v), strict=True))
         return model.objective(x, mask, factors)
 
-    return jax.hessian(objective)(flat)
+    return jax.grad(objective)(flat), jax.hessian(objective)(flat)
 
 
 def laplace(
@@ -696,7 +702,10 @@ def laplace(
 
     :math:`H` is computed densely with ``jax.hessian`` and inverted through its
     eigendecomposition. Directions with eigenvalues below
-    :math:`\sqrt{\epsilon}\,\lambda_{max}` are flat directions of the posterior
+    :math:`\sqrt{\epsilon}\,\lambda_{max} + \|\nabla L(\hat z)\| / \min_r \|\hat z_r\|`
+    (the Hessian's rounding, plus the curvature that a MAP known only to its
+    gradient :math:`\nabla L` gives a symmetry direction; :math:`\hat z_r` is
+    component :math:`r` over all modes) are flat directions of the posterior
     (the rotation or scale symmetries of :func:`sample`); the draws stay at the
     MAP along them, and an :class:`IdentifiabilityWarning` says how many there
     are. Draws are independent, so no alignment is needed.
@@ -757,6 +766,7 @@ def laplace(
     priors = _check_model(model, data, "laplace")
     _check_count("num_samples", num_samples, 1)
     _check_count("max_parameters", max_parameters, 1)
+    _check_flag("posterior_predictive", posterior_predictive)
     key, predictive_key = jax.random.split(as_key(key))
     reference = _reference(fit, model, data.shape, "fit")
     size = sum(f.size for f in reference)
@@ -781,21 +791,31 @@ def laplace(
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     transforms = [biject_to(p.support) for p in priors]
     z0 = tuple(t.inv(jnp.asarray(f, dtype)) for t, f in zip(transforms, reference, strict=True))
-    hessian = np.asarray(
-        _hessian(model, jnp.asarray(data.x, dtype), jnp.asarray(data.mask), z0), dtype=float
+    grad, hessian = (
+        np.asarray(a, dtype=float)
+        for a in _derivatives(model, jnp.asarray(data.x, dtype), jnp.asarray(data.mask), z0)
     )
-    if not np.isfinite(hessian).all():
+    if not (np.isfinite(hessian).all() and np.isfinite(grad).all()):
         raise ValueError(
             "the Hessian of the negative log posterior at fit is not finite; check that fit "
             "is the MAP of this model on this X."
         )
     lam, vec = np.linalg.eigh(hessian)
-    # Eigenvalues within sqrt(eps) of the largest are zero to the Hessian's precision.
-    tol = float(np.sqrt(np.finfo(dtype).eps)) * max(float(np.abs(lam).max()), 1e-300)
+    # An eigenvalue is known to the Hessian's rounding, sqrt(eps) * lam_max, and to the
+    # accuracy of the MAP: along a symmetry (rotation, scale) the curvature is exactly 0
+    # at a stationary point, but at a point with gradient g the computed one is g times
+    # the second derivative of the symmetry's path, of either sign and at most
+    # |g| / |z_r| for a component r of size |z_r|.
+    sqrt_eps = float(np.sqrt(np.finfo(dtype).eps))
+    component = np.sqrt(sum(np.sum(np.asarray(v) ** 2, axis=0) for v in z0))
+    tol = sqrt_eps * max(float(np.abs(lam).max()), 1e-300) + float(np.linalg.norm(grad)) / max(
+        float(component.min()), sqrt_eps
+    )
     if lam[0] < -tol:
         raise ValueError(
             f"the Hessian of the negative log posterior at fit has a negative eigenvalue "
-            f"({lam[0]:.3g}; largest {lam[-1]:.3g}): fit is not a local minimum. Refit "
+            f"({lam[0]:.3g}; largest {lam[-1]:.3g}; gradient norm "
+            f"{np.linalg.norm(grad):.3g}): fit is not a local minimum. Refit "
             "with a smaller tol, a larger max_iter or more restarts."
         )
     keep = lam > tol

@@ -362,13 +362,18 @@ def _masks(data, holdout: float, folds: int, scheme: str, axis: int, key: jax.Ar
                 size = min(index.size, max(1, round(within * index.size)))
                 chunk = _permutation(jax.random.fold_in(fold_key, int(row)), index.size)[:size]
                 np.moveaxis(out[f], axis, 0)[row].flat[index[chunk]] = True
+    hint = (
+        " (or scheme='speckled')."
+        if scheme != "speckled"
+        else ", another key, or mask out (mask=False) slices with very few observed entries."
+    )
     for f in range(folds):
         bad = _empty_training_slice(observed & ~out[f], observed)
         if bad is not None:
             raise ValueError(
                 f"holdout={holdout} with scheme={scheme!r} holds out every observed entry "
                 f"of index {bad[1]} along mode {bad[0]} in fold {f}, so its factor row "
-                "could not be fitted. Use a smaller holdout (or scheme='speckled')."
+                "could not be fitted. Use a smaller holdout" + hint
             )
     return out
 

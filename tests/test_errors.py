@@ -51,13 +51,6 @@ GAUSS = bf.Model(bf.Gaussian(), 2, bf.Flat())
             "mask has shape (6, 8) but X has shape (8, 6)",
         ),
         (
-            GAUSS,
-            np.where(X > 3, np.nan, X),
-            {"mask": np.ones(X.shape, bool)},
-            ValueError,
-            "NaN entries that mask marks as observed",
-        ),
-        (
             bf.Model(bf.Gaussian(), 2, (bf.Flat(),) * 3),
             X,
             {},

@@ -30,7 +30,7 @@ def counts(rng):
 
 def test_save_load_predicts_exactly_as_the_original(tmp_path, counts):
     counts[0, 0] = np.nan
-    fit = bf.fit(MODELS[0], counts, restarts=2, max_iter=300)
+    fit = bf.fit(MODELS[0], counts, restarts=2, max_iter=3000)
     loaded = bf.load(fit.save(tmp_path / "fit.nc"))
     assert loaded.model == fit.model
     np.testing.assert_array_equal(loaded.predict(), fit.predict())
@@ -52,12 +52,12 @@ def test_labels_survive_for_pandas_and_xarray(tmp_path, counts):
         index=pd.Index([f"n{i}" for i in range(12)], name="neuron"),
         columns=pd.Index(np.arange(9) * 50, name="time_ms"),
     )
-    fit = bf.fit(MODELS[0], frame, max_iter=300)
+    fit = bf.fit(MODELS[0], frame, max_iter=3000)
     loaded = bf.load(fit.save(tmp_path / "frame.nc"))
     pd.testing.assert_frame_equal(loaded.predict(), fit.predict())
 
     array = xr.DataArray(counts, dims=("cell", "gene"), coords={"gene": list("abcdefghi")})
-    fit = bf.fit(MODELS[0], array, max_iter=300)
+    fit = bf.fit(MODELS[0], array, max_iter=3000)
     loaded = bf.load(fit.save(tmp_path / "array.nc"))
     xr.testing.assert_identical(loaded.predict(), fit.predict())
 
@@ -65,7 +65,7 @@ def test_labels_survive_for_pandas_and_xarray(tmp_path, counts):
 def test_interrupted_save_keeps_the_old_file_and_leaves_no_partial_file(
     tmp_path, counts, monkeypatch
 ):
-    fit = bf.fit(MODELS[0], counts, max_iter=300)
+    fit = bf.fit(MODELS[0], counts, max_iter=3000)
     path = fit.save(tmp_path / "fit.nc")
     before = path.read_bytes()
 
@@ -75,7 +75,7 @@ def test_interrupted_save_keeps_the_old_file_and_leaves_no_partial_file(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", interrupted)
-    other = bf.fit(MODELS[0], counts * 2, max_iter=300)
+    other = bf.fit(MODELS[0], counts * 2, max_iter=3000)
     with pytest.raises(KeyboardInterrupt):
         other.save(path)
     assert path.read_bytes() == before

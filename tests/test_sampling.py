@@ -1,0 +1,730 @@
+"""Posterior sampling against independent references.
+
+References, strongest first: ``scipy.stats`` densities for the numpyro program; a
+Hessian of the rank-1 Gaussian posterior derived by hand (and the Bayesian ridge
+conditional) for the Laplace approximation; an exact Gibbs sampler (ridge
+conditionals, numpy only) for NUTS and Laplace on a nearly Gaussian posterior, with
+ESS-gated tolerances (STYLE C16e); coverage of credible
+intervals on data drawn from the prior (Bayesian calibration); exactly planted
+permutations and sign flips for the alignment; the Poisson / Gaussian variance of
+replicated data for ``posterior_predictive``; the dimension of the rotation group
+for the flat directions of the Hessian.
+
+NUTS dominates the run time (each call compiles for about 2.5 s per chain), so the
+fast tests share four module-scoped runs on 12 x 10 matrices.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from conftest import planted
+from numpyro.infer.util import log_density, potential_energy
+from scipy import stats
+from scipy.special import expit
+
+import bayesfactor as bf
+from bayesfactor import sampling
+from bayesfactor.sampling import IdentifiabilityWarning, align, numpyro_model
+
+az = sampling._arviz()
+
+SHAPE = (12, 10)
+#: Tolerated |z| of a NUTS mean against a reference, z = difference / (sd / sqrt(ESS)).
+#: Entries of eta share the factors, so their z are correlated; 6 is ~1e-9 one-sided
+#: for a single N(0, 1) and leaves room for the underestimate of ESS on 1 chain.
+MAX_Z = 6.0
+
+FAST = dict(num_warmup=300, num_samples=300, progress_bar=False)
+
+
+def _eta_draws(idata) -> np.ndarray:
+    """eta for every (chain, draw) of a matrix posterior: shape (chain, draw, n, m)."""
+    f0 = idata.posterior["F0"].transpose("chain", "draw", ...).values
+    f1 = idata.posterior["F1"].transpose("chain", "draw", ...).values
+    return np.einsum("cdir,cdjr->cdij", f0, f1)
+
+
+def _ess(draws: np.ndarray) -> np.ndarray:
+    """Bulk ESS of every entry of (chain, draw, ...) draws."""
+    return az.ess(az.convert_to_dataset({"v": draws}))["v"].values
+
+
+def _tight_fit(model, X, **kwargs):
+    return bf.fit(model, X, tol=1e-12, max_iter=3000, restarts=4, **kwargs)
+
+
+# --- module-scoped runs ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gauss_prior():
+    """Rank-1 Gaussian / Normal(1) data with the truth drawn from the prior (calibration)."""
+    rng = np.random.default_rng(11)
+    sigma, tau = 0.5, 1.0
+    factors = [tau * rng.normal(size=(n, 1)) for n in SHAPE]
+    eta = factors[0] @ factors[1].T
+    X = eta + sigma * rng.normal(size=SHAPE)
+    model = bf.Model(bf.Gaussian(sigma), 1, bf.Normal(tau))
+    idata = bf.sample(model, X, init=_tight_fit(model, X), num_chains=1, key=1, **FAST)
+    return model, X, eta, idata
+
+
+@pytest.fixture(scope="module")
+def gauss_sharp():
+    """Rank-1 Gaussian / Normal posterior that is nearly Gaussian (high signal to noise).
+
+    The factors are 3x the prior scale and the noise is 1, so each entry of U, V has a
+    posterior sd of ~3% of its size. What is left non-Gaussian is the curvature of the
+    bilinear posterior (the scale ridge (U c, V / c), the directions of U and V): it
+    moves the mean of eta by ~1% of eta away from the Laplace mean (see the test).
+    """
+    rng = np.random.default_rng(1)
+    sigma, tau = 1.0, 0.5
+    factors = [3.0 * rng.normal(size=(n, 1)) for n in SHAPE]
+    X = factors[0] @ factors[1].T + sigma * rng.normal(size=SHAPE)
+    model = bf.Model(bf.Gaussian(sigma), 1, bf.Normal(tau))
+    fit = _tight_fit(model, X)
+    lap = bf.laplace(model, X, fit, num_samples=4000, key=2)
+    nuts = bf.sample(
+        model,
+        X,
+        init=fit,
+        num_chains=1,
+        key=3,
+        num_warmup=300,
+        num_samples=1000,
+        progress_bar=False,
+    )
+    return model, X, fit, lap, nuts
+
+
+def _poisson_frame(rng, missing=(2, 3)):
+    """Counts from a planted rank-2 NMF with disjoint supports, as a labelled DataFrame."""
+    W = np.full((SHAPE[0], 2), 0.1)
+    W[:6, 0], W[6:, 1] = rng.uniform(1, 2, 6), rng.uniform(1, 2, 6)
+    H = np.full((SHAPE[1], 2), 0.1)
+    H[:5, 0], H[5:, 1] = rng.uniform(2, 4, 5), rng.uniform(2, 4, 5)
+    X = rng.poisson(W @ H.T).astype(float)
+    X[missing] = np.nan
+    index = pd.Index([f"n{i}" for i in range(SHAPE[0])], name="neuron")
+    columns = pd.Index([f"t{j}" for j in range(SHAPE[1])], name="time")
+    return pd.DataFrame(X, index=index, columns=columns), W @ H.T
+
+
+@pytest.fixture(scope="module")
+def poisson_nmf():
+    """KL-NMF with Exponential priors on labelled counts with one NaN: 2 chains, rank 2."""
+    df, mu = _poisson_frame(np.random.default_rng(0))
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(0.5))
+    fit = _tight_fit(model, df)
+    idata = bf.sample(model, df, init=fit, num_chains=2, key=4, posterior_predictive=True, **FAST)
+    return model, df, mu, fit, idata
+
+
+# --- the numpyro program --------------------------------------------------------------
+
+
+def _scipy_log_posterior(model, x, mask, factors):
+    """log p(X | F) + log p(F) from scipy.stats (every density here is normalised)."""
+    lik, eta = model.likelihood, np.einsum("ir,jr->ij", *factors)
+    if isinstance(lik, bf.Gaussian):
+        ll = stats.norm.logpdf(x, eta, lik.scale)
+    elif isinstance(lik, bf.Poisson):
+        ll = stats.poisson.logpmf(x, np.exp(eta) if lik.link == "log" else eta)
+    elif isinstance(lik, bf.Bernoulli):
+        ll = stats.bernoulli.logpmf(x, expit(eta))
+    elif isinstance(lik, bf.LaplaceLikelihood):
+        ll = stats.laplace.logpdf(x, eta, lik.scale)
+    elif isinstance(lik, bf.VonMises):
+        ll = stats.vonmises.logpdf(x, lik.concentration, loc=eta)
+    total = ll[mask].sum()
+    for prior, f in zip(model.mode_priors(2), factors, strict=True):
+        if isinstance(prior, bf.Normal):
+            total += stats.norm.logpdf(f, 0, prior.scale).sum()
+        elif isinstance(prior, bf.Laplace):
+            total += stats.laplace.logpdf(f, 0, prior.scale).sum()
+        elif isinstance(prior, bf.Exponential):
+            total += stats.expon.logpdf(f, scale=1 / prior.rate).sum()
+        elif isinstance(prior, bf.HalfNormal):
+            total += stats.halfnorm.logpdf(f, scale=prior.scale).sum()
+    return total
+
+
+DENSITY_CASES = {
+    "gaussian-normal": (bf.Model(bf.Gaussian(0.7), 2, bf.Normal(1.3)), "real"),
+    "poisson-laplace": (bf.Model(bf.Poisson(), 2, bf.Laplace(0.8)), "count"),
+    "kl-exponential": (bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(0.5)), "count"),
+    "bernoulli-normal": (bf.Model(bf.Bernoulli(), 2, bf.Normal(2.0)), "binary"),
+    "laplace-halfnormal": (bf.Model(bf.LaplaceLikelihood(0.5), 2, bf.HalfNormal(1.5)), "real"),
+    "vonmises-mixed": (bf.Model(bf.VonMises(2.0), 2, (bf.Normal(1.0), bf.Laplace(0.5))), "angle"),
+}
+
+
+def _density_inputs(model, kind, rng):
+    priors = model.mode_priors(2)
+    factors = [
+        np.abs(rng.normal(size=(n, 2))) + 0.1
+        if p.support is not sampling.constraints.real
+        else rng.normal(size=(n, 2))
+        for n, p in zip(SHAPE, priors, strict=True)
+    ]
+    eta = np.abs(rng.normal(size=SHAPE)) + 0.5
+    x = {
+        "real": lambda: rng.normal(size=SHAPE),
+        "count": lambda: rng.poisson(eta).astype(float),
+        "binary": lambda: (rng.random(SHAPE) < 0.4).astype(float),
+        "angle": lambda: rng.vonmises(0.0, 2.0, size=SHAPE),
+    }[kind]()
+    mask = rng.random(SHAPE) < 0.8
+    return x, mask, factors
+
+
+@pytest.mark.parametrize("name", list(DENSITY_CASES))
+def test_numpyro_density_equals_objective_and_scipy(name, rng):
+    model, kind = DENSITY_CASES[name]
+    x, mask, factors = _density_inputs(model, kind, rng)
+    params = {"F0": jnp.asarray(factors[0]), "F1": jnp.asarray(factors[1])}
+    lp = float(log_density(numpyro_model, (model, jnp.asarray(x), mask), {}, params)[0])
+    # The two code paths (numpyro distributions vs the MAP objective) agree exactly ...
+    objective = float(model.objective(jnp.asarray(x), jnp.asarray(mask), tuple(params.values())))
+    np.testing.assert_allclose(lp, -objective, rtol=1e-12, atol=1e-9)
+    # ... and both are the normalised log posterior written with scipy.stats.
+    np.testing.assert_allclose(lp, _scipy_log_posterior(model, x, mask, factors), rtol=1e-10)
+    # Masked entries do not enter: overwriting them changes nothing.
+    x2 = np.where(mask, x, x + 1.0 if kind != "binary" else 1.0 - x)
+    lp2 = float(log_density(numpyro_model, (model, jnp.asarray(x2), mask), {}, params)[0])
+    np.testing.assert_allclose(lp2, lp, rtol=1e-12)
+
+
+def test_numpyro_density_three_way_tensor(rng):
+    """A 3-way CP model: numpyro equals -objective, and scipy on the explicit CP sum."""
+    shape = (6, 5, 4)
+    model = bf.Model(bf.Gaussian(0.5), 2, (bf.Normal(1.0), bf.Exponential(2.0), bf.Smooth(0.7)))
+    factors = [np.abs(rng.normal(size=(n, 2))) for n in shape]
+    x, mask = rng.normal(size=shape), rng.random(shape) < 0.7
+    params = {f"F{k}": jnp.asarray(f) for k, f in enumerate(factors)}
+    lp = float(log_density(numpyro_model, (model, jnp.asarray(x), mask), {}, params)[0])
+    objective = model.objective(jnp.asarray(x), jnp.asarray(mask), tuple(params.values()))
+    np.testing.assert_allclose(lp, -float(objective), rtol=1e-12)
+    eta = sum(
+        np.multiply.outer(np.multiply.outer(factors[0][:, r], factors[1][:, r]), factors[2][:, r])
+        for r in range(2)
+    )
+    smooth = stats.norm.logpdf(np.diff(factors[2], axis=0), 0, 0.7).sum()  # random walk
+    ref = (
+        stats.norm.logpdf(x, eta, 0.5)[mask].sum()
+        + stats.norm.logpdf(factors[0], 0, 1.0).sum()
+        + stats.expon.logpdf(factors[1], scale=0.5).sum()
+        + smooth
+    )
+    np.testing.assert_allclose(lp, ref, rtol=1e-10)
+
+
+def test_potential_energy_has_the_log_jacobian(rng):
+    """NUTS's potential on the unconstrained scale: objective(exp z) - sum(z) for F >= 0."""
+    model = bf.Model(bf.Poisson(), 2, (bf.Exponential(0.5), bf.Normal(1.0)))
+    z0, f1 = rng.normal(size=(SHAPE[0], 2)), np.abs(rng.normal(size=(SHAPE[1], 2)))
+    x, mask = rng.poisson(2.0, size=SHAPE).astype(float), np.ones(SHAPE, bool)
+    pe = potential_energy(
+        numpyro_model, (model, jnp.asarray(x), mask), {}, {"F0": z0, "F1": jnp.asarray(f1)}
+    )
+    objective = model.objective(jnp.asarray(x), jnp.asarray(mask), (jnp.exp(z0), jnp.asarray(f1)))
+    np.testing.assert_allclose(float(pe), float(objective) - z0.sum(), rtol=1e-12)
+
+
+# --- Laplace against a hand-derived Hessian -------------------------------------------
+
+
+def _rank1_gaussian_hessian(X, u, v, sigma, tau):
+    """Hessian of -log p(u, v | X) for X ~ N(u v^T, sigma^2), u, v ~ N(0, tau^2).
+
+    d2/du_i du_k = (v.v / sigma^2 + 1 / tau^2) [i == k], likewise for v, and
+    d2/du_i dv_j = (2 u_i v_j - X_ij) / sigma^2.
+    """
+    n, m = X.shape
+    cross = (2 * np.outer(u, v) - X) / sigma**2
+    return np.block(
+        [
+            [(v @ v / sigma**2 + 1 / tau**2) * np.eye(n), cross],
+            [cross.T, (u @ u / sigma**2 + 1 / tau**2) * np.eye(m)],
+        ]
+    )
+
+
+def test_laplace_matches_hand_derived_hessian(gauss_sharp):
+    model, X, fit, lap, _ = gauss_sharp
+    sigma, tau = model.likelihood.scale, model.mode_priors(2)[0].scale
+    u, v = (np.asarray(f)[:, 0] for f in fit.factors)
+    cov = np.linalg.inv(_rank1_gaussian_hessian(X, u, v, sigma, tau))
+    draws = np.concatenate(
+        [lap.posterior["F0"].values[0, :, :, 0], lap.posterior["F1"].values[0, :, :, 0]], axis=1
+    )
+    n_draws = draws.shape[0]
+    sd = np.sqrt(np.diag(cov))
+    # Mean at the MAP (5 SE) and marginal sds (5 SE: the relative SE of an sd is 1/sqrt(2N)).
+    mean_error = np.abs(draws.mean(0) - np.concatenate([u, v]))
+    np.testing.assert_array_less(mean_error, 5 * sd / np.sqrt(n_draws))
+    np.testing.assert_allclose(draws.std(0), sd, rtol=5 / np.sqrt(2 * n_draws))
+    # Conditional of U given V: the Bayesian ridge posterior, sigma^2 / (v.v + sigma^2/tau^2).
+    emp = np.cov(draws.T)
+    n = u.size
+    cond = emp[:n, :n] - emp[:n, n:] @ np.linalg.solve(emp[n:, n:], emp[n:, :n])
+    ridge = sigma**2 / (v @ v + sigma**2 / tau**2)
+    np.testing.assert_allclose(np.diag(cond), ridge, rtol=0.1)
+
+
+def _gibbs_rank1(X, sigma, tau, v0, num_samples, num_chains, seed):
+    """Exact Gibbs sampler of the rank-1 Gaussian / Normal posterior (numpy only).
+
+    Given v, u is a Bayesian ridge regression: u | v ~ N(X v / p, sigma^2 / p I) with
+    p = v.v + sigma^2 / tau^2; likewise v | u. Returns eta draws (chain, draw, n, m).
+    """
+    rng = np.random.default_rng(seed)
+    lam = sigma**2 / tau**2
+    v = np.tile(v0, (num_chains, 1))
+    out = []
+    for it in range(2 * num_samples):  # the first half is burn-in
+        p = np.sum(v**2, axis=1, keepdims=True) + lam
+        u = v @ X.T / p + sigma / np.sqrt(p) * rng.normal(size=(num_chains, X.shape[0]))
+        p = np.sum(u**2, axis=1, keepdims=True) + lam
+        v = u @ X / p + sigma / np.sqrt(p) * rng.normal(size=(num_chains, X.shape[1]))
+        if it >= num_samples:
+            out.append(u[:, :, None] * v[:, None, :])
+    return np.stack(out, axis=1)
+
+
+def _compare_eta(draws, reference):
+    """Per eta entry: difference of means and its SE, ratio of sds and its SE, ESS."""
+    ess, ref_ess = _ess(draws), _ess(reference)
+    sd, ref_sd = draws.std((0, 1)), reference.std((0, 1))
+    diff = draws.mean((0, 1)) - reference.mean((0, 1))
+    se = np.sqrt(sd**2 / ess + ref_sd**2 / ref_ess)
+    # Relative SE of an sd: sqrt(kurtosis - 1) / (2 sqrt(ESS)), with the ESS of the squared
+    # deviations (they mix more slowly than the draws); 1/sqrt(2 ESS) for a Gaussian.
+    sd_se = np.sqrt(_sd_var(draws) + _sd_var(reference))
+    return diff, se, sd / ref_sd, sd_se, ess
+
+
+def _sd_var(draws):
+    dev2 = (draws - draws.mean((0, 1))) ** 2
+    kurtosis = (dev2**2).mean((0, 1)) / dev2.mean((0, 1)) ** 2
+    return (kurtosis - 1) / (4 * _ess(dev2))
+
+
+@pytest.fixture(scope="module")
+def gibbs_sharp(gauss_sharp):
+    model, X, fit, *_ = gauss_sharp
+    sigma, tau = model.likelihood.scale, model.mode_priors(2)[0].scale
+    v0 = np.asarray(fit.factors[1])[:, 0]
+    return _gibbs_rank1(X, sigma, tau, v0, num_samples=5000, num_chains=4, seed=7)
+
+
+def test_nuts_agrees_with_exact_gibbs(gauss_sharp, gibbs_sharp):
+    """Mean and sd of every eta entry: NUTS vs an exact Gibbs sampler, within MCMC error."""
+    *_, nuts = gauss_sharp
+    assert int(nuts.sample_stats["diverging"].sum()) == 0
+    diff, se, ratio, sd_se, ess = _compare_eta(_eta_draws(nuts), gibbs_sharp)
+    assert ess.min() > 100
+    z = diff / se
+    # Entries of eta share the factors, so their z are correlated, not 120 independent N(0, 1).
+    assert np.abs(z).max() < MAX_Z and np.sqrt(np.mean(z**2)) < 2.0
+    assert np.all(np.abs(ratio - 1) < MAX_Z * sd_se)
+    assert abs(np.median(ratio) - 1) < 0.05
+
+
+def test_laplace_agrees_with_exact_gibbs_to_its_approximation_error(gauss_sharp, gibbs_sharp):
+    """Laplace vs the exact posterior on a nearly Gaussian posterior.
+
+    Laplace's mean of eta is the MAP's plus the linearised covariance; the exact mean is
+    shrunk further by the curvature of the bilinear posterior (the scale ridge
+    (u c, v / c) and the spread of the directions of u and v), an O(Var(log c) +
+    angular variance) ~ 1% relative effect here (1.4% measured with 10^5 Gibbs draws).
+    The tolerance is 3% of |eta| plus the MCMC error; the sds agree to 5%.
+    """
+    model, X, fit, lap, _ = gauss_sharp
+    diff, se, ratio, sd_se, _ = _compare_eta(_eta_draws(lap), gibbs_sharp)
+    eta = np.asarray(fit.predict())
+    assert np.all(np.abs(diff) < 0.03 * np.abs(eta) + MAX_Z * se)
+    assert np.all(np.abs(ratio - 1) < 0.05 + MAX_Z * sd_se)
+
+
+# --- calibration and intervals --------------------------------------------------------
+
+
+def _coverage(idata, eta, prob=0.9):
+    lower, upper = np.quantile(_eta_draws(idata), [(1 - prob) / 2, (1 + prob) / 2], axis=(0, 1))
+    return float(np.mean((lower <= eta) & (eta <= upper)))
+
+
+def test_credible_intervals_cover_truth_drawn_from_prior(gauss_prior):
+    """90% intervals of eta cover ~90% of the true entries when the truth is a prior draw."""
+    *_, eta, idata = gauss_prior
+    assert 0.75 <= _coverage(idata, eta) <= 0.99
+
+
+@pytest.mark.slow
+def test_credible_intervals_are_calibrated_over_replicates():
+    """Pooled over 10 datasets from the rank-2 prior, coverage of 90% intervals is 85-95%."""
+    covered = []
+    for seed in range(10):
+        rng = np.random.default_rng(100 + seed)
+        factors = [rng.normal(size=(n, 2)) for n in SHAPE]
+        eta = factors[0] @ factors[1].T
+        X = eta + 0.5 * rng.normal(size=SHAPE)
+        model = bf.Model(bf.Gaussian(0.5), 2, bf.Normal(1.0))
+        with pytest.warns(IdentifiabilityWarning, match="rotation"):
+            idata = bf.sample(model, X, init=_tight_fit(model, X), num_chains=1, key=seed, **FAST)
+        covered.append(_coverage(idata, eta))
+    assert 0.85 <= np.mean(covered) <= 0.95
+
+
+def test_predictive_interval(gauss_prior, poisson_nmf):
+    model, X, eta, idata = gauss_prior
+    lower, upper = bf.predictive_interval(idata, model, prob=0.9)
+    assert lower.shape == upper.shape == X.shape
+    assert np.all(lower <= upper)
+    # Gaussian: E[X] = eta, so this is the equal-tailed interval of eta computed by hand.
+    ref = np.quantile(_eta_draws(idata), [0.05, 0.95], axis=(0, 1))
+    np.testing.assert_allclose(np.stack([lower, upper]), ref, rtol=1e-12)
+    assert np.mean((lower <= eta) & (eta <= upper)) >= 0.75
+    # KL-NMF: covers the planted Poisson rates, the NaN entry included.
+    model, df, mu, _, idata = poisson_nmf
+    lower, upper = bf.predictive_interval(idata, model, prob=0.9)
+    assert lower.shape == df.shape and np.all(lower >= 0)
+    assert np.mean((lower <= mu) & (mu <= upper)) >= 0.75
+    assert np.all(bf.predictive_interval(idata, model, prob=0.5)[1] <= upper)
+
+
+# --- alignment ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flip", [(True, True, True), (True, False, True)])
+def test_align_undoes_planted_permutations_and_paired_sign_flips(flip, rng):
+    shape, rank, draws = (6, 5, 4), 3, (2, 25)
+    ref = [rng.normal(size=(n, rank)) for n in shape]
+    # Draws: the reference plus 1% noise, each draw's components permuted, and signs
+    # flipped on the flippable modes with a product of +1 per component (eta unchanged).
+    truth = [r + 0.01 * rng.normal(size=(*draws, *r.shape)) for r in ref]
+    modes = [k for k in range(len(shape)) if flip[k]]
+    signs = np.ones((len(shape), *draws, rank))
+    for k in modes[:-1]:
+        signs[k] = rng.choice([-1.0, 1.0], size=(*draws, rank))
+    signs[modes[-1]] = np.prod(signs[modes[:-1]], axis=0)
+    perms = np.stack([rng.permutation(rank) for _ in range(np.prod(draws))]).reshape(*draws, rank)
+    scrambled = [
+        np.take_along_axis(t, perms[..., None, :], axis=-1) * s[..., None, :]
+        for t, s in zip(truth, signs, strict=True)
+    ]
+    assert not np.allclose(scrambled[0], truth[0])
+    out = align(scrambled, ref, flip=flip)
+    for o, t in zip(out, truth, strict=True):
+        np.testing.assert_allclose(o, t, rtol=0, atol=1e-15)
+
+
+def test_align_rejects_mismatched_input(rng):
+    ref = [rng.normal(size=(5, 2)), rng.normal(size=(4, 2))]
+    with pytest.raises(ValueError, match="one entry per mode"):
+        align([ref[0][None]], ref)
+    with pytest.raises(ValueError, match="draws for mode 1 have shape"):
+        align([ref[0][None], ref[1][None, :3]], ref)
+
+
+def test_sampled_components_are_aligned_and_mix(poisson_nmf):
+    """KL-NMF with Exponential priors is identified: R-hat < 1.1 for every factor entry."""
+    _, _, _, fit, idata = poisson_nmf
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+    rhat = az.rhat(idata)
+    assert float(rhat["F0"].max()) < 1.1 and float(rhat["F1"].max()) < 1.1
+    # Every chain's posterior mean is matched to the MAP's components, in order.
+    for chain in range(2):
+        means = [idata.posterior[f"F{k}"].isel(chain=chain).mean("draw").values for k in (0, 1)]
+        assert bf.similarity(tuple(means), fit.factors) > 0.9
+        for m, f in zip(means, fit.factors, strict=True):
+            cos = (m / np.linalg.norm(m, axis=0)).T @ (f / np.linalg.norm(f, axis=0))
+            assert np.all(np.argmax(cos, axis=1) == np.arange(2))
+
+
+# --- InferenceData layout -------------------------------------------------------------
+
+
+def test_inference_data_layout_from_pandas(poisson_nmf):
+    _, df, _, _, idata = poisson_nmf
+    assert set(idata.groups()) == {
+        "posterior",
+        "posterior_predictive",
+        "log_likelihood",
+        "sample_stats",
+        "observed_data",
+    }
+    assert idata.posterior["F0"].dims == ("chain", "draw", "neuron", "component")
+    assert idata.posterior["F1"].dims == ("chain", "draw", "time", "component")
+    assert list(idata.posterior["neuron"].values) == list(df.index)
+    assert list(idata.posterior["time"].values) == list(df.columns)
+    assert idata.posterior["F0"].shape == (2, 300, 12, 2)
+    # Only the 119 observed entries, in C order, labelled by (neuron, time).
+    observed = df.stack(future_stack=True).dropna()
+    for group in ("log_likelihood", "observed_data", "posterior_predictive"):
+        x = idata[group]["X"]
+        assert x.dims[-1] == "observation" and x.shape[-1] == 119
+        pairs = list(zip(x["neuron"].values, x["time"].values, strict=True))
+        assert pairs == list(observed.index) and ("n2", "t3") not in pairs
+    np.testing.assert_array_equal(idata.observed_data["X"].values, observed.values)
+    stats_ = idata.sample_stats
+    for name in ("diverging", "acceptance_rate", "n_steps", "energy", "lp", "step_size"):
+        assert stats_[name].shape == (2, 300)
+    assert np.all(np.isfinite(stats_["lp"].values)) and np.all(stats_["step_size"] > 0)
+
+
+def test_log_likelihood_is_pointwise_poisson(poisson_nmf):
+    """log_likelihood[c, d, o] = scipy's Poisson log-pmf of X_o at that draw's rate."""
+    _, df, _, _, idata = poisson_nmf
+    observed = ~np.isnan(df.to_numpy())
+    rates = _eta_draws(idata)[:, :, observed]
+    ref = stats.poisson.logpmf(df.to_numpy()[observed], rates)
+    np.testing.assert_allclose(idata.log_likelihood["X"].values, ref, rtol=1e-10)
+
+
+def test_posterior_predictive_has_poisson_noise(poisson_nmf):
+    """Replicated counts: integers whose mean over draws is the mean rate, within Poisson SE."""
+    _, df, _, _, idata = poisson_nmf
+    x = idata.posterior_predictive["X"].values
+    assert np.all(x >= 0) and np.all(x == np.round(x))
+    rates = _eta_draws(idata)[:, :, ~np.isnan(df.to_numpy())]
+    n = rates.shape[0] * rates.shape[1]
+    # Given the rates, mean(x) - mean(rate) has variance mean(rate) / n, independently per entry.
+    z = (x.mean((0, 1)) - rates.mean((0, 1))) / np.sqrt(rates.mean((0, 1)) / n)
+    assert np.abs(z).max() < 5 and 0.7 < z.std() < 1.35
+
+
+def test_laplace_layout_from_xarray_with_mask_and_predictive(gauss_sharp):
+    model, X, fit, *_ = gauss_sharp
+    X = X.copy()
+    X[0, 1] = np.nan
+    mask = np.ones(SHAPE, bool)
+    mask[4, 4] = mask[0, 1] = False
+    genes, cells = [f"g{i}" for i in range(12)], np.arange(10) * 10
+    da = xr.DataArray(X, dims=("gene", "cell"), coords={"gene": genes, "cell": cells})
+    # The MAP of the full data: 2 fewer entries move it a little, the Hessian stays
+    # positive definite (rank 1, no flat direction), and a refit would cost a compile.
+    idata = bf.laplace(
+        model, da, fit, mask=mask, num_samples=2000, key=5, posterior_predictive=True
+    )
+    assert "sample_stats" not in idata.groups()
+    assert idata.posterior["F0"].dims == ("chain", "draw", "gene", "component")
+    assert list(idata.posterior["gene"].values) == genes
+    np.testing.assert_array_equal(idata.posterior["cell"].values, cells)
+    observed = mask & ~np.isnan(X)
+    for group in ("log_likelihood", "observed_data", "posterior_predictive"):
+        assert idata[group]["X"].shape[-1] == observed.sum() == 118
+    obs = idata.observed_data
+    pairs = set(zip(obs["gene"].values, obs["cell"].values, strict=True))
+    assert ("g0", 10) not in pairs and ("g4", 40) not in pairs and ("g0", 0) in pairs
+    # Gaussian pointwise log-likelihood against scipy, and replicated data with noise sigma.
+    eta = _eta_draws(idata)[:, :, observed]
+    sigma = model.likelihood.scale
+    ref = stats.norm.logpdf(X[observed], eta, sigma)
+    np.testing.assert_allclose(idata.log_likelihood["X"].values, ref, rtol=1e-10)
+    x = idata.posterior_predictive["X"].values
+    z = (x.mean((0, 1)) - eta.mean((0, 1))) / (sigma / np.sqrt(2000))
+    assert np.abs(z).max() < 5 and 0.75 < z.std() < 1.3
+    plain = bf.laplace(model, da, fit, mask=mask, num_samples=2000, key=5)
+    assert "posterior_predictive" not in plain.groups()
+
+
+def test_reserved_and_missing_dim_names_fall_back(gauss_sharp):
+    model, X, fit, *_ = gauss_sharp
+    df = pd.DataFrame(X)
+    df.index.name = "observation"  # ArviZ's own dim: not usable
+    idata = bf.laplace(model, df, fit, num_samples=10)
+    assert idata.posterior["F0"].dims[2:] == ("mode0_index", "component")
+    assert idata.posterior["F1"].dims[2:] == ("mode1_index", "component")
+
+
+# --- model comparison -----------------------------------------------------------------
+
+
+# ArviZ's Pareto-k and WAIC-variance notices are diagnostics (a 12 x 10 example, 600
+# draws), not failures. arviz 0.23's compare calls DataFrame.sort_values(inplace=True),
+# which pandas 3 deprecates (Pandas4Warning); arviz is pinned < 1 (STYLE "Decisions").
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto:UserWarning")
+@pytest.mark.filterwarnings("ignore:For one or more samples the posterior variance:UserWarning")
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.sort_values:Warning")
+def test_loo_and_waic_run(poisson_nmf):
+    *_, idata = poisson_nmf
+    loo, waic = az.loo(idata, pointwise=True), az.waic(idata, pointwise=True)
+    assert np.isfinite(loo.elpd_loo) and np.isfinite(waic.elpd_waic)
+    assert loo.loo_i.shape == waic.waic_i.shape == (119,)
+    # For a nearly Gaussian posterior elpd_loo ~ (best draw's log-likelihood) - p / 2,
+    # with p ~ p_loo effective parameters: a scale or sign error in log_likelihood fails.
+    best = float(idata.log_likelihood["X"].sum("observation").max())
+    assert best - 3 * loo.p_loo < loo.elpd_loo < best
+
+
+@pytest.mark.slow  # one more NUTS run; tests/test_selection.py compares ranks by default
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto:UserWarning")
+@pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.sort_values:Warning")
+def test_compare_prefers_the_planted_rank(poisson_nmf):
+    model, df, _, _, rank2 = poisson_nmf
+    rank1_model = bf.Model(model.likelihood, 1, model.priors)
+    rank1 = bf.sample(rank1_model, df, init=_tight_fit(rank1_model, df), num_chains=1, **FAST)
+    table = az.compare({"rank 1": rank1, "rank 2": rank2})
+    assert table.index[0] == "rank 2"
+    assert table.loc["rank 1", "elpd_diff"] > 4 * table.loc["rank 1", "dse"]
+
+
+# --- errors and warnings before any work ----------------------------------------------
+
+
+class _Work(Exception):
+    """Raised by a stand-in for the MAP fit: reaching it means the checks passed."""
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    def fail(*args, **kwargs):
+        raise _Work
+
+    monkeypatch.setattr(sampling, "_fit_map", fail)
+    monkeypatch.setattr(sampling, "MCMC", fail)
+
+
+def test_discrete_prior_is_refused(no_work, rng):
+    model = bf.Model(bf.Gaussian(), 2, (bf.OneHot(), bf.Flat()))
+    X = rng.normal(size=SHAPE)
+    with pytest.raises(ValueError, match="prior on mode 0 is OneHot.*discrete"):
+        bf.sample(model, X)
+    fit = (np.eye(12, 2), rng.normal(size=(10, 2)))
+    with pytest.raises(ValueError, match="continuous factors"):
+        bf.laplace(model, X, fit)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_samples": 0}, "num_samples must be an int >= 1; got 0"),
+        ({"num_samples": 10.0}, "num_samples must be an int"),
+        ({"num_samples": True}, "num_samples must be an int"),
+        ({"num_warmup": -1}, "num_warmup must be an int >= 0"),
+        ({"num_chains": 0}, "num_chains must be an int >= 1"),
+        ({"chain_method": "threads"}, "chain_method must be one of"),
+        ({"target_accept_prob": 1.0}, r"target_accept_prob must be in \(0, 1\)"),
+        ({"init": (np.ones((12, 1)), np.ones((9, 1)))}, r"init factor 1 has shape \(9, 1\)"),
+        ({"init": (np.ones((12, 1)), np.full((10, 1), np.nan))}, "non-finite"),
+    ],
+)
+def test_sample_bad_settings(kwargs, match, no_work, rng):
+    model = bf.Model(bf.Gaussian(), 1, bf.Normal(1.0))
+    with pytest.raises(ValueError, match=match):
+        bf.sample(model, rng.normal(size=SHAPE), **kwargs)
+
+
+def test_sample_bad_types(no_work, rng):
+    X = rng.normal(size=SHAPE)
+    with pytest.raises(TypeError, match="model must be a bf.Model"):
+        bf.sample("pca", X)
+    model = bf.Model(bf.Gaussian(), 1, bf.Normal(1.0))
+    with pytest.raises(TypeError, match="init must be a FitResult or a tuple of 2"):
+        bf.sample(model, X, init=np.ones((12, 1)))
+    with pytest.raises(ValueError, match="Poisson data must be non-negative"):
+        bf.sample(bf.Model(bf.Poisson(), 1, bf.Normal(1.0)), X)
+    with pytest.raises(TypeError, match="posterior_predictive must be True or False"):
+        bf.sample(model, X, posterior_predictive="yes")
+    with pytest.raises(TypeError, match="posterior_predictive must be True or False"):
+        bf.laplace(model, X, (np.ones((12, 1)), np.ones((10, 1))), posterior_predictive=1)
+
+
+def test_identifiability_warnings_come_first_and_point_at_the_caller(no_work, rng):
+    X = rng.normal(size=SHAPE)
+    rotation = bf.Model(bf.Gaussian(), 2, bf.Normal(1.0))
+    with pytest.warns(IdentifiabilityWarning, match="rotation symmetry") as record:
+        with pytest.raises(_Work):
+            bf.sample(rotation, X)
+    assert record[0].filename == __file__
+    with pytest.warns(IdentifiabilityWarning, match="posterior is improper"):
+        with pytest.warns(IdentifiabilityWarning, match="rotation symmetry"):
+            with pytest.raises(_Work):
+                bf.sample(bf.Model(bf.Gaussian(), 2, bf.Flat()), X)
+    # Rank 1, or sparse priors: no warning (filterwarnings = error would raise).
+    for model in (
+        bf.Model(bf.Gaussian(), 1, bf.Normal(1.0)),
+        bf.Model(bf.Gaussian(), 2, bf.Laplace(1.0)),
+    ):
+        with pytest.raises(_Work):
+            bf.sample(model, X)
+
+
+def test_laplace_refusals(rng):
+    X = rng.normal(size=SHAPE)
+    model = bf.Model(bf.Gaussian(), 2, bf.Normal(1.0))
+    fit = (rng.normal(size=(12, 2)), rng.normal(size=(10, 2)))
+    with pytest.raises(ValueError, match="all 44 factor entries.*max_parameters=40"):
+        bf.laplace(model, X, fit, max_parameters=40)
+    sparse = bf.Model(bf.Gaussian(), 2, bf.Exponential(1.0))
+    fit = (np.abs(fit[0]), np.abs(fit[1]))
+    fit[0][3, 1] = 0.0
+    with pytest.raises(ValueError, match="1 entries of factor 0 are exactly 0"):
+        bf.laplace(sparse, np.abs(X), fit)
+    with pytest.raises(ValueError, match="fit factor 1 has shape"):
+        bf.laplace(model, X, (fit[0], fit[1][:5]))
+    with pytest.raises(ValueError, match="negative eigenvalue"):  # a saddle, not a minimum
+        bf.laplace(
+            bf.Model(bf.Gaussian(), 1, bf.Normal(1.0)),
+            X,
+            (np.zeros((12, 1)) + 1e-3, np.zeros((10, 1)) + 1e-3),
+        )
+
+
+def _rotation_tangents(factors):
+    """Unit tangents (U A, V A) of the rotations (U Q, V Q), one per antisymmetric A."""
+    u, v = (np.asarray(f) for f in factors)
+    rank, out = u.shape[1], []
+    for a in range(rank):
+        for b in range(a + 1, rank):
+            gen = np.zeros((rank, rank))
+            gen[a, b], gen[b, a] = 1.0, -1.0
+            t = np.concatenate([(u @ gen).ravel(), (v @ gen).ravel()])
+            out.append(t / np.linalg.norm(t))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("rank", [2, pytest.param(3, marks=pytest.mark.slow)])
+def test_laplace_flat_directions_are_the_rotations(rank, rng):
+    """Gaussian + Normal: rank (rank - 1) / 2 zero eigenvalues of the Hessian at the MAP.
+
+    That is the dimension of the rotation group O(rank) acting on (U Q, V Q); the draws
+    do not move along those directions. The MAP is also perturbed by 1e-6: its gradient
+    then gives the rotations a curvature of either sign (~1e-3, far above the Hessian's
+    rounding), which must still count as flat, not as "not a local minimum".
+    """
+    factors, eta = planted(rng, SHAPE, rank)
+    X = eta + 0.1 * rng.normal(size=SHAPE)
+    model = bf.Model(bf.Gaussian(0.1), rank, bf.Normal(1.0))
+    fit = bf.fit(model, X, tol=1e-10, max_iter=3000)
+    flat = rank * (rank - 1) // 2
+    for perturbation in (0.0, 1e-6, 1e-6, 1e-6):
+        init = tuple(np.asarray(f) + perturbation * rng.normal(size=f.shape) for f in fit.factors)
+        with pytest.warns(IdentifiabilityWarning) as record:
+            idata = bf.laplace(model, X, init, num_samples=200)
+        messages = [str(w.message) for w in record]
+        assert any("rotation symmetry" in m for m in messages)
+        size = rank * sum(SHAPE)
+        assert any(f"has {flat} of {size} eigenvalues near zero" in m for m in messages)
+        moves = np.concatenate(
+            [(idata.posterior[f"F{k}"].values[0] - f).reshape(200, -1) for k, f in enumerate(init)],
+            axis=1,
+        )
+        along = moves @ _rotation_tangents(init).T
+        # Not exactly 0: off the exact MAP the flat eigenvectors tilt by ~|g| / gap ~ 1e-4.
+        assert np.abs(along).max() < 1e-2 * np.linalg.norm(moves, axis=1).min()
+
+
+def test_predictive_interval_errors(gauss_prior):
+    model, _, _, idata = gauss_prior
+    with pytest.raises(ValueError, match="prob must be a number in"):
+        bf.predictive_interval(idata, model, prob=1.0)
+    with pytest.raises(TypeError, match="InferenceData returned by bf.sample"):
+        bf.predictive_interval(object(), model)
+    with pytest.raises(ValueError, match="idata has 1 components but model.rank=2"):
+        bf.predictive_interval(idata, bf.Model(bf.Gaussian(), 2, bf.Normal(1.0)))
