@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -56,6 +56,7 @@ from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
 from bayesfactor.result import FitResult
 from bayesfactor.solvers import fit as _fit_map
+from bayesfactor.solvers._driver import _check_fixed
 
 __all__ = [
     "sample",
@@ -104,7 +105,9 @@ class IdentifiabilityWarning(UserWarning):
 # --- the numpyro model ----------------------------------------------------------------
 
 
-def numpyro_model(model: Model, x: Array, mask: Array) -> None:
+def numpyro_model(
+    model: Model, x: Array, mask: Array, fixed: Mapping[int, Array] | None = None
+) -> None:
     r"""The posterior of ``model`` given data ``x`` as a numpyro program.
 
     .. math::
@@ -116,6 +119,8 @@ def numpyro_model(model: Model, x: Array, mask: Array) -> None:
     :mod:`bayesfactor.priors` stay the single definition of each density); the
     data are observed through ``likelihood.distribution(eta).mask(mask)``.
     Up to a constant, its log density is ``-model.objective(x, mask, factors)``.
+    Modes in ``fixed`` are constants: no site and no prior term, so the density is
+    the conditional posterior :math:`p(F_{free} \mid F_{fixed}, X)` up to a constant.
 
     Parameters
     ----------
@@ -125,6 +130,8 @@ def numpyro_model(model: Model, x: Array, mask: Array) -> None:
         Data with missing entries filled with a valid value (``as_data`` zeroes them).
     mask : Array of bool, same shape
         True where observed; other entries do not enter the density.
+    fixed : mapping of int to Array, optional
+        Mode index -> its factor matrix, shape (n_k, rank), held constant.
 
     Examples
     --------
@@ -139,8 +146,12 @@ def numpyro_model(model: Model, x: Array, mask: Array) -> None:
     True
     """
     priors = model.mode_priors(jnp.ndim(x))
+    fixed = {} if fixed is None else fixed
     factors = []
     for k, (n, prior) in enumerate(zip(jnp.shape(x), priors, strict=True)):
+        if k in fixed:
+            factors.append(jnp.asarray(fixed[k]))
+            continue
         f = numpyro.sample(f"F{k}", dist.ImproperUniform(prior.support, (), (n, model.rank)))
         numpyro.factor(f"log_prior_{k}", prior.log_prob(f))
         factors.append(f)
@@ -173,8 +184,18 @@ def _is_rotation_invariant(prior: Prior) -> bool:
     )
 
 
-def _warn_identifiability(model: Model, priors: Sequence[Prior], method: str) -> None:
-    if len(priors) == 2 and model.rank >= 2 and all(map(_is_rotation_invariant, priors)):
+def _warn_identifiability(
+    model: Model, priors: Sequence[Prior], method: str, fixed: tuple[int, ...] = ()
+) -> None:
+    # A fixed mode breaks the symmetries that would move it: the rotation (U Q, V Q) of
+    # a matrix, and the scale (F_j c, F_k / c) between it and any other mode.
+    free = [k for k in range(len(priors)) if k not in fixed]
+    if (
+        len(priors) == 2
+        and not fixed
+        and model.rank >= 2
+        and all(map(_is_rotation_invariant, priors))
+    ):
         warn(
             f"{method}: a matrix model with rank={model.rank} and rotation-invariant priors "
             f"{tuple(priors)!r} has a rotation symmetry: (U Q, V Q) has the same posterior "
@@ -185,9 +206,9 @@ def _warn_identifiability(model: Model, priors: Sequence[Prior], method: str) ->
             IdentifiabilityWarning,
             stacklevel=4,
         )
-    flat = [k for k, p in enumerate(priors) if _is_flat(p)]
-    if flat:
-        every = len(flat) == len(priors)
+    flat = [k for k in free if _is_flat(priors[k])]
+    if flat and len(free) >= 2:
+        every = len(flat) == len(free)
         warn(
             f"{method}: the flat prior on mode(s) {flat} leaves the scale symmetry "
             "(U c, V / c) of each component "
@@ -264,7 +285,11 @@ def _interior(f: np.ndarray, prior: Prior) -> np.ndarray:
 
 
 def align(
-    draws: Sequence[Any], reference: Sequence[Any], *, flip: Sequence[bool] | None = None
+    draws: Sequence[Any],
+    reference: Sequence[Any],
+    *,
+    flip: Sequence[bool] | None = None,
+    permute: bool = True,
 ) -> tuple[np.ndarray, ...]:
     r"""Undo label switching: permute and sign-flip each draw's components to a reference.
 
@@ -286,6 +311,10 @@ def align(
     flip : sequence of bool, optional
         Per mode, whether its sign may flip (True for real-valued factors with a
         symmetric prior; False for non-negative ones). Default: every mode.
+    permute : bool, default=True
+        Whether to match components. False keeps each draw's order (only signs
+        are flipped): the right choice when a mode held fixed breaks the
+        permutation symmetry, as in ``sample(..., fixed=...)``.
 
     Returns
     -------
@@ -330,8 +359,8 @@ def align(
     cos = [np.einsum("snr,nq->srq", unit(f), unit(r)) for f, r in zip(d, ref, strict=True)]
     score = np.prod(np.abs(np.stack(cos)), axis=0)
     # perm[s, q]: the draw component matched to reference component q.
-    perm = np.empty((score.shape[0], rank), dtype=int)
-    for s in range(score.shape[0]):
+    perm = np.tile(np.arange(rank), (score.shape[0], 1))
+    for s in range(score.shape[0] if permute else 0):
         rows, cols = linear_sum_assignment(score[s], maximize=True)
         perm[s, cols] = rows
     take = lambda a: np.take_along_axis(a, perm[:, None, :], axis=-1)
@@ -367,34 +396,52 @@ def _arviz() -> Any:
     return arviz
 
 
+def _merge(draw: Sequence[Array | None], constants: Sequence[Array | None]) -> tuple[Array, ...]:
+    """One draw's factors: the drawn ones, with the fixed modes' constants in their place."""
+    return tuple(c if f is None else f for f, c in zip(draw, constants, strict=True))
+
+
+def _num_draws(factors: Sequence[Array | None]) -> int:
+    return next(f for f in factors if f is not None).shape[0]
+
+
+# In the helpers below ``factors`` holds (draws, n_k, rank) arrays, None for a fixed
+# mode, and ``constants`` the fixed modes' (n_k, rank) matrices, None for the others.
+
+
 @jax.jit
-def _log_likelihood_draws(model: Model, x: Array, index: Array, factors) -> Array:
+def _log_likelihood_draws(model: Model, x: Array, index: Array, factors, constants) -> Array:
     """Pointwise log-likelihood of the observed entries ``index`` for every draw."""
 
     def one(fs):
-        lp = model.likelihood.distribution(model.eta(fs)).log_prob(x)
+        lp = model.likelihood.distribution(model.eta(_merge(fs, constants))).log_prob(x)
         return lp.reshape(-1)[index]
 
     return jax.lax.map(one, factors, batch_size=_BATCH)
 
 
 @jax.jit
-def _predictive_draws(model: Model, key: Array, index: Array, factors) -> Array:
+def _predictive_draws(model: Model, key: Array, index: Array, factors, constants) -> Array:
     """One draw of the observed entries ``index`` of ``X`` per draw of the factors."""
-    keys = jax.random.split(key, factors[0].shape[0])
+    keys = jax.random.split(key, _num_draws(factors))
 
     def one(args):
         k, fs = args
-        x = model.likelihood.distribution(model.eta(fs)).sample(k)
-        return x.reshape(-1)[index].astype(fs[0].dtype)
+        eta = model.eta(_merge(fs, constants))
+        x = model.likelihood.distribution(eta).sample(k)
+        return x.reshape(-1)[index].astype(eta.dtype)
 
     return jax.lax.map(one, (keys, factors), batch_size=_BATCH)
 
 
 @jax.jit
-def _mean_draws(model: Model, factors) -> Array:
+def _mean_draws(model: Model, factors, constants) -> Array:
     """``E[X] = link^{-1}(eta)`` for every draw."""
-    return jax.lax.map(lambda fs: model.likelihood.mean(model.eta(fs)), factors, batch_size=_BATCH)
+    return jax.lax.map(
+        lambda fs: model.likelihood.mean(model.eta(_merge(fs, constants))),
+        factors,
+        batch_size=_BATCH,
+    )
 
 
 def _dim_names(data: Data) -> list[str]:
@@ -411,30 +458,38 @@ def _dim_names(data: Data) -> list[str]:
 def _inference_data(
     model: Model,
     data: Data,
-    draws: Sequence[np.ndarray],
+    draws: Sequence[np.ndarray | None],
     stats: dict | None,
     attrs: dict,
     predictive_key: Array | None = None,
+    constants: Sequence[np.ndarray | None] | None = None,
 ) -> Any:
     """Posterior, pointwise log-likelihood (observed entries only) and observed data.
 
+    ``draws`` has one (chain, draw, n_k, rank) array per mode, None for a mode held
+    fixed, whose (n_k, rank) matrix is in ``constants`` (the group ``constant_data``).
     With ``predictive_key``, also ``posterior_predictive``: one draw of the observed
     entries of ``X`` from ``likelihood.distribution(eta)`` per posterior draw.
     """
     az = _arviz()
     dims = _dim_names(data)
     index = np.flatnonzero(data.mask)
-    chains, samples = draws[0].shape[:2]
-    dtype = jnp.asarray(draws[0]).dtype
-    flat = tuple(jnp.asarray(f.reshape((-1, *f.shape[2:])), dtype) for f in draws)
+    constants = [None] * len(draws) if constants is None else list(constants)
+    drawn = [f for f in draws if f is not None]
+    chains, samples = drawn[0].shape[:2]
+    dtype = jnp.asarray(drawn[0]).dtype
+    flat = tuple(
+        None if f is None else jnp.asarray(f.reshape((-1, *f.shape[2:])), dtype) for f in draws
+    )
+    const = tuple(None if c is None else jnp.asarray(c, dtype) for c in constants)
     loglik = np.asarray(
-        _log_likelihood_draws(model, jnp.asarray(data.x, dtype), jnp.asarray(index), flat)
+        _log_likelihood_draws(model, jnp.asarray(data.x, dtype), jnp.asarray(index), flat, const)
     ).reshape(chains, samples, index.size)
     predictive = None
     if predictive_key is not None:
         predictive = {
             "X": np.asarray(
-                _predictive_draws(model, predictive_key, jnp.asarray(index), flat)
+                _predictive_draws(model, predictive_key, jnp.asarray(index), flat, const)
             ).reshape(chains, samples, index.size)
         }
     coords = {
@@ -445,11 +500,13 @@ def _inference_data(
     coords["observation"] = np.arange(index.size)
     var_dims = {f"F{k}": [dims[k], "component"] for k in range(len(draws))}
     var_dims["X"] = ["observation"]
+    fixed = {f"F{k}": np.asarray(c) for k, c in enumerate(constants) if c is not None}
     idata = az.from_dict(
-        posterior={f"F{k}": np.asarray(f) for k, f in enumerate(draws)},
+        posterior={f"F{k}": np.asarray(f) for k, f in enumerate(draws) if f is not None},
         log_likelihood={"X": loglik},
         posterior_predictive=predictive,
         observed_data={"X": data.x.reshape(-1)[index]},
+        constant_data=fixed or None,
         sample_stats=stats,
         coords=coords,
         dims=var_dims,
@@ -483,6 +540,7 @@ def sample(
     *,
     mask: Any = None,
     init: FitResult | Sequence[Any] | None = None,
+    fixed: Sequence[int] = (),
     num_samples: int = 1000,
     num_warmup: int = 1000,
     num_chains: int = 2,
@@ -527,7 +585,17 @@ def sample(
         True where observed; combined with NaN-as-missing.
     init : FitResult or tuple of arrays, optional
         The MAP to start from and align to. Default: ``bf.fit(model, X, mask=mask)``.
-    num_samples, num_warmup, num_chains : int, default=1000, 1000, 2
+        A tuple with ``None`` for some modes (e.g. ``(None, V)``) is completed by
+        ``bf.fit(model, X, mask=mask, init=init, fixed=fixed)``.
+    fixed : sequence of int, default=()
+        Modes held at their ``init`` values (``init`` must give them, as in
+        :func:`bayesfactor.fit`): they are constants of the numpyro program, not
+        sampled, so the draws are from the conditional posterior
+        :math:`p(F_{free} \mid F_{fixed}, X)`. E.g. ``init=(None, V), fixed=(1,)``
+        gives the uncertainty of the row factors of new data against known
+        components. A fixed mode breaks the permutation symmetry (draws are not
+        re-ordered, only paired sign flips of free real modes are aligned) and the
+        symmetries that would move it (no rotation warning for a matrix)., num_chains : int, default=1000, 1000, 2
         numpyro's MCMC settings (draws kept per chain, adaptation steps, chains).
         Two chains or more give R-hat (``az.rhat``, ``az.summary``).
     key : int or jax.random key, default=0
@@ -552,7 +620,9 @@ def sample(
     arviz.InferenceData
         ``posterior``: one variable per mode, ``F0``, ``F1``, ..., with dims
         ``(chain, draw, <mode dim>, component)``, the mode dim being the input's
-        dim name and labels (pandas/xarray) or ``mode{k}_index``.
+        dim name and labels (pandas/xarray) or ``mode{k}_index``; only the free
+        modes. ``constant_data`` (only with ``fixed``): the fixed modes' ``F{k}``,
+        dims ``(<mode dim>, component)``.
         ``log_likelihood`` and ``observed_data``: ``X`` over the observed entries
         only (dim ``observation``, with per-mode coordinates saying which entry),
         so ``az.loo`` and ``az.waic`` work. ``sample_stats``: ``diverging``,
@@ -563,7 +633,8 @@ def sample(
     Raises
     ------
     ValueError
-        For a discrete prior (``OneHot``), bad data or settings; before any work.
+        For a discrete prior (``OneHot``), bad data or settings, ``fixed`` modes
+        that ``init`` does not give; before any work.
 
     Warns
     -----
@@ -606,19 +677,24 @@ def sample(
     if not (isinstance(target_accept_prob, (int, float)) and 0 < target_accept_prob < 1):
         raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob!r}.")
     fit_key, mcmc_key, predictive_key = jax.random.split(as_key(key), 3)
-    if init is not None:  # checked before any warning or work
+    fixed = _check_fixed(fixed, init, len(data.shape))
+    factors = init.factors if isinstance(init, FitResult) else init
+    complete = init is not None and not (
+        isinstance(factors, (tuple, list)) and any(f is None for f in factors)
+    )
+    if complete:  # checked before any warning or work
         reference = _reference(init, model, data.shape, "init")
-    _warn_identifiability(model, priors, "sample")
-    if init is None:
+    _warn_identifiability(model, priors, "sample", fixed)
+    if not complete:
+        start = {} if init is None else {"init": init, "fixed": fixed}
         reference = _reference(
-            _fit_map(model, X, mask=mask, key=fit_key), model, data.shape, "init"
+            _fit_map(model, X, mask=mask, key=fit_key, **start), model, data.shape, "init"
         )
 
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
-    values = {
-        f"F{k}": jnp.asarray(_interior(f, p), dtype)
-        for k, (f, p) in enumerate(zip(reference, priors, strict=True))
-    }
+    free = [k for k in range(len(priors)) if k not in fixed]
+    values = {f"F{k}": jnp.asarray(_interior(reference[k], priors[k]), dtype) for k in free}
+    constants = {k: jnp.asarray(reference[k], dtype) for k in fixed}
     if chain_method is None:
         parallel = num_chains > 1 and jax.local_device_count() >= num_chains
         chain_method = "parallel" if parallel else "sequential"
@@ -640,14 +716,19 @@ def sample(
         model,
         jnp.asarray(data.x, dtype),
         jnp.asarray(data.mask),
+        constants or None,
         extra_fields=tuple(_STATS),
     )
     samples = mcmc.get_samples(group_by_chain=True)
-    draws = align(
-        [np.asarray(samples[f"F{k}"]) for k in range(len(priors))],
-        reference,
-        flip=[p.support is constraints.real for p in priors],
+    aligned = align(
+        [np.asarray(samples[f"F{k}"]) for k in free],
+        [reference[k] for k in free],
+        flip=[priors[k].support is constraints.real for k in free],
+        permute=not fixed,
     )
+    draws: list[np.ndarray | None] = [None] * len(priors)
+    for k, f in zip(free, aligned, strict=True):
+        draws[k] = f
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {name: np.asarray(extra[field]) for field, name in _STATS.items()}
     stats["lp"] = -stats["lp"]
@@ -658,6 +739,7 @@ def sample(
         stats,
         _attrs("nuts"),
         predictive_key if posterior_predictive else None,
+        [reference[k] if k in fixed else None for k in range(len(priors))],
     )
 
 
@@ -665,13 +747,21 @@ def sample(
 
 
 @jax.jit
-def _derivatives(model: Model, x: Array, mask: Array, z: tuple[Array, ...]) -> tuple[Array, Array]:
-    """Gradient and Hessian of the negative log posterior in the flattened unconstrained factors."""
+def _derivatives(
+    model: Model, x: Array, mask: Array, z: tuple[Array | None, ...], constants
+) -> tuple[Array, Array]:
+    """Gradient and Hessian of the negative log posterior in the flattened unconstrained factors.
+
+    ``z`` is None for a fixed mode, whose factor is then taken from ``constants``.
+    """
     priors = model.mode_priors(x.ndim)
     flat, unravel = ravel_pytree(z)
 
     def objective(v):
-        factors = tuple(biject_to(p.support)(zk) for p, zk in zip(priors, unravel(v), strict=True))
+        factors = tuple(
+            c if zk is None else biject_to(p.support)(zk)
+            for p, zk, c in zip(priors, unravel(v), constants, strict=True)
+        )
         return model.objective(x, mask, factors)
 
     return jax.grad(objective)(flat), jax.hessian(objective)(flat)
@@ -683,6 +773,7 @@ def laplace(
     fit: FitResult | Sequence[Any],
     *,
     mask: Any = None,
+    fixed: Sequence[int] = (),
     num_samples: int = 1000,
     key: int | Array = 0,
     max_parameters: int = MAX_LAPLACE_PARAMETERS,
@@ -721,6 +812,12 @@ def laplace(
         meaningful at a stationary point.
     mask : array_like of bool, optional
         True where observed.
+    fixed : sequence of int, default=()
+        Modes held at their values in ``fit`` (as in :func:`sample`): :math:`z` and
+        :math:`H` cover the free modes only, and the fixed factors are in the
+        group ``constant_data``. For a Gaussian likelihood with one mode of a matrix
+        fixed and ``Normal`` / ``Flat`` priors on the other, the posterior is
+        Gaussian and the approximation exact.
     num_samples : int, default=1000
         Number of draws (one chain).
     key : int or jax.random key, default=0
@@ -735,8 +832,8 @@ def laplace(
     -------
     arviz.InferenceData
         The layout of :func:`sample` (``posterior``, ``log_likelihood``,
-        ``observed_data``, ``posterior_predictive`` when asked), with one chain
-        and no ``sample_stats``.
+        ``observed_data``, ``posterior_predictive`` when asked, ``constant_data``
+        with ``fixed``), with one chain and no ``sample_stats``.
 
     Raises
     ------
@@ -769,7 +866,9 @@ def laplace(
     _check_flag("posterior_predictive", posterior_predictive)
     key, predictive_key = jax.random.split(as_key(key))
     reference = _reference(fit, model, data.shape, "fit")
-    size = sum(f.size for f in reference)
+    fixed = _check_fixed(fixed, fit, len(data.shape))
+    free = [k for k in range(len(priors)) if k not in fixed]
+    size = sum(reference[k].size for k in free)
     if size > max_parameters:
         raise ValueError(
             f"laplace builds the dense Hessian of all {size} factor entries "
@@ -777,7 +876,8 @@ def laplace(
             f"max_parameters={max_parameters}. Use bf.sample (NUTS needs only gradients), "
             "a smaller rank, or raise max_parameters if the memory and time are there."
         )
-    for k, (f, p) in enumerate(zip(reference, priors, strict=True)):
+    for k in free:
+        f, p = reference[k], priors[k]
         zeros = int(np.sum(f == 0)) if p.prox is not None else 0
         if zeros:
             raise ValueError(
@@ -786,15 +886,22 @@ def laplace(
                 "kink or a boundary. Use bf.sample (NUTS) for this model, or a smooth prior "
                 "on that mode (e.g. bf.Normal(scale))."
             )
-    _warn_identifiability(model, priors, "laplace")
+    _warn_identifiability(model, priors, "laplace", fixed)
 
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     transforms = [biject_to(p.support) for p in priors]
-    z0 = tuple(t.inv(jnp.asarray(f, dtype)) for t, f in zip(transforms, reference, strict=True))
+    z_all = tuple(
+        None if k in fixed else t.inv(jnp.asarray(f, dtype))
+        for k, (t, f) in enumerate(zip(transforms, reference, strict=True))
+    )
+    constants = tuple(jnp.asarray(f, dtype) if k in fixed else None for k, f in enumerate(reference))
     grad, hessian = (
         np.asarray(a, dtype=float)
-        for a in _derivatives(model, jnp.asarray(data.x, dtype), jnp.asarray(data.mask), z0)
+        for a in _derivatives(
+            model, jnp.asarray(data.x, dtype), jnp.asarray(data.mask), z_all, constants
+        )
     )
+    z0 = [z_all[k] for k in free]
     if not (np.isfinite(hessian).all() and np.isfinite(grad).all()):
         raise ValueError(
             "the Hessian of the negative log posterior at fit is not finite; check that fit "
@@ -832,10 +939,12 @@ def laplace(
     noise = np.asarray(jax.random.normal(key, (num_samples, int(keep.sum())), dtype))
     z = np.concatenate([np.asarray(v).reshape(-1) for v in z0])
     z = z + (noise / np.sqrt(lam[keep])) @ vec[:, keep].T
-    draws, start = [], 0
-    for t, f in zip(transforms, reference, strict=True):
+    draws: list[np.ndarray | None] = [None] * len(priors)
+    start = 0
+    for k in free:  # ravel_pytree's order: the free modes in mode order
+        f = reference[k]
         block = z[:, start : start + f.size].reshape((1, num_samples, *f.shape))
-        draws.append(np.asarray(t(jnp.asarray(block, dtype))))
+        draws[k] = np.asarray(transforms[k](jnp.asarray(block, dtype)))
         start += f.size
     return _inference_data(
         model,
@@ -844,6 +953,7 @@ def laplace(
         None,
         _attrs("laplace"),
         predictive_key if posterior_predictive else None,
+        [reference[k] if k in fixed else None for k in range(len(priors))],
     )
 
 
@@ -891,22 +1001,32 @@ def predictive_interval(
     if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
         raise ValueError(f"prob must be a number in (0, 1); got {prob!r}. Use e.g. prob=0.9.")
     posterior = getattr(idata, "posterior", None)
-    if posterior is None or "F0" not in posterior:
+    constant = getattr(idata, "constant_data", None)
+    constant = {} if constant is None else constant
+    if posterior is None or not ("F0" in posterior or "F0" in constant):
         raise TypeError(
             "idata must be the InferenceData returned by bf.sample or bf.laplace (a "
             f"posterior group with variables F0, F1, ...); got {type(idata).__name__}."
         )
-    factors = []
-    while f"F{len(factors)}" in posterior:
-        f = posterior[f"F{len(factors)}"].transpose("chain", "draw", ...).values
-        factors.append(jnp.asarray(f.reshape((-1, *f.shape[2:]))))
+    # Sampled modes from posterior, modes held fixed (sample(..., fixed=...)) from constant_data.
+    factors: list[Array | None] = []
+    constants: list[Array | None] = []
+    while (name := f"F{len(factors)}") in posterior or name in constant:
+        if name in posterior:
+            f = posterior[name].transpose("chain", "draw", ...).values
+            factors.append(jnp.asarray(f.reshape((-1, *f.shape[2:]))))
+            constants.append(None)
+        else:
+            factors.append(None)
+            constants.append(jnp.asarray(constant[name].values))
     model.mode_priors(len(factors))  # the model must have one prior per mode
-    if factors[0].shape[-1] != model.rank:
+    rank = next(f for f in factors + constants if f is not None).shape[-1]
+    if rank != model.rank:
         raise ValueError(
-            f"idata has {factors[0].shape[-1]} components but model.rank={model.rank}; "
+            f"idata has {rank} components but model.rank={model.rank}; "
             "pass the model that produced idata."
         )
-    means = np.asarray(_mean_draws(model, tuple(factors)))
+    means = np.asarray(_mean_draws(model, tuple(factors), tuple(constants)))
     tail = (1.0 - prob) / 2.0
     lower, upper = np.quantile(means, [tail, 1.0 - tail], axis=0)
     return lower, upper

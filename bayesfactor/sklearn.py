@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import jax
@@ -35,7 +34,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from bayesfactor.likelihoods import Bernoulli, Gaussian, Likelihood, Poisson
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, Prior
-from bayesfactor.result import ConvergenceWarning, FitResult
+from bayesfactor.result import FitResult
 from bayesfactor.solvers import fit as _fit
 
 __all__ = ["FactorModel", "NMF", "PCA", "PoissonNMF", "LogisticPCA"]
@@ -110,18 +109,14 @@ class FactorModel(TransformerMixin, BaseEstimator):
         return Model(likelihood, self.n_components, priors)
 
     def _fit(self, X: Any, **kwargs: Any) -> FitResult:
-        with warnings.catch_warnings():
-            # Estimators are refitted many times in searches: a fit that stops at
-            # max_iter warns once per call site, not once per fold.
-            warnings.simplefilter("once", ConvergenceWarning)
-            return _fit(
-                self._model(),
-                X,
-                key=self.random_state,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                **kwargs,
-            )
+        return _fit(
+            self._model(),
+            X,
+            key=self.random_state,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            **kwargs,
+        )
 
     def fit(self, X: Any, y: Any = None) -> FactorModel:
         """Fit :math:`W` and :math:`H` to ``X`` (samples × features; NaN = missing)."""

@@ -14,12 +14,16 @@ NUTS dominates the run time (each call compiles for about 2.5 s per chain), so t
 fast tests share four module-scoped runs on 12 x 10 matrices.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
 import pandas as pd
 import pytest
 import xarray as xr
 from conftest import planted
+from numpyro.infer import MCMC, NUTS
 from numpyro.infer.util import log_density, potential_energy
 from scipy import stats
 from scipy.special import expit
@@ -121,6 +125,72 @@ def poisson_nmf():
     fit = _tight_fit(model, df)
     idata = bf.sample(model, df, init=fit, num_chains=2, key=4, posterior_predictive=True, **FAST)
     return model, df, mu, fit, idata
+
+
+def _planted_nmf_counts(rng, shape, rank):
+    """Counts from a planted NMF whose components have disjoint supports (well identified)."""
+    W, H = np.full((shape[0], rank), 0.1), np.full((shape[1], rank), 0.1)
+    rows, cols = shape[0] // rank, shape[1] // rank
+    for c in range(rank):
+        W[c * rows : (c + 1) * rows, c] = rng.uniform(1, 2, rows)
+        H[c * cols : (c + 1) * cols, c] = rng.uniform(2, 4, cols)
+    return rng.poisson(W @ H.T).astype(float)
+
+
+class _Recorder:
+    """Stand-in for numpyro's MCMC inside bf.sample: per-chain starts, raw draws kept.
+
+    ``starts`` are the unconstrained values every chain starts from (leading chain
+    axis), passed as numpyro's ``init_params``; ``raw`` receives numpyro's draws
+    before bf.sample aligns them.
+    """
+
+    def __init__(self, starts):
+        self.starts, self.raw = starts, {}
+        recorder = self
+
+        class Recording(MCMC):
+            def run(self, key, *args, **kwargs):
+                return super().run(key, *args, init_params=recorder.starts, **kwargs)
+
+            def get_samples(self, group_by_chain=False):
+                out = super().get_samples(group_by_chain)
+                recorder.raw.update({k: np.asarray(v) for k, v in out.items()})
+                return out
+
+        self.mcmc = Recording
+
+
+@pytest.fixture(scope="module")
+def poisson_rank3():
+    """KL-NMF, rank 3, with chain 1 started at the MAP with its components permuted.
+
+    The components have disjoint supports, so the permuted labelling is a separate
+    mode that a chain does not leave: chain 1's raw draws are label-switched against
+    chain 0's, which bf.sample's alignment must undo.
+    """
+    X = _planted_nmf_counts(np.random.default_rng(3), (15, 12), 3)
+    model = bf.Model(bf.Poisson(link="identity"), 3, bf.Exponential(0.5))
+    fit = _tight_fit(model, X)
+    shift = np.array([1, 2, 0])
+    starts = {}
+    for k, (f, prior) in enumerate(zip(fit.factors, model.mode_priors(2), strict=True)):
+        f = sampling._interior(np.asarray(f), prior)
+        starts[f"F{k}"] = np.log(np.stack([f, f[:, shift]]))
+    recorder = _Recorder(starts)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sampling, "MCMC", recorder.mcmc)
+        idata = bf.sample(
+            model,
+            X,
+            init=fit,
+            num_chains=2,
+            key=6,
+            num_warmup=250,
+            num_samples=400,
+            progress_bar=False,
+        )
+    return model, X, fit, idata, recorder.raw
 
 
 # --- the numpyro program --------------------------------------------------------------
@@ -350,6 +420,116 @@ def test_laplace_agrees_with_exact_gibbs_to_its_approximation_error(gauss_sharp,
     assert np.all(np.abs(ratio - 1) < 0.05 + MAX_Z * sd_se)
 
 
+# --- against a hand-written numpyro model ---------------------------------------------
+
+
+def _hand_written_poisson_nmf(x, observed, rank, rate):
+    """X_ij ~ Poisson((U V^T)_ij) for observed (i, j), U, V ~ Exponential(rate): by hand."""
+    n, m = x.shape
+    U = numpyro.sample("U", dist.Exponential(rate).expand([n, rank]).to_event(2))
+    V = numpyro.sample("V", dist.Exponential(rate).expand([m, rank]).to_event(2))
+    numpyro.sample("obs", dist.Poisson((U @ V.T)[observed]).to_event(1), obs=x[observed])
+
+
+def test_nuts_agrees_with_a_hand_written_numpyro_model(poisson_nmf):
+    """Posterior mean and sd of every rate (U V^T)_ij: bf.sample vs NUTS on a model by hand.
+
+    The reference is written directly with numpyro distributions (no bayesfactor code)
+    and started from numpyro's default init_to_uniform, not the MAP. Rates are invariant
+    to the order of components, so they are compared whatever labelling each side found;
+    the missing entry (NaN) is predicted by both.
+    """
+    model, df, _, _, idata = poisson_nmf
+    x = df.to_numpy()
+    observed = ~np.isnan(x)
+    rate = model.mode_priors(2)[0].rate
+    mcmc = MCMC(NUTS(_hand_written_poisson_nmf), num_warmup=300, num_samples=1000, progress_bar=False)
+    mcmc.run(jax.random.key(8), np.nan_to_num(x), observed, 2, rate)
+    draws = mcmc.get_samples(group_by_chain=True)
+    reference = np.einsum("cdir,cdjr->cdij", np.asarray(draws["U"]), np.asarray(draws["V"]))
+    diff, se, ratio, sd_se, ess = _compare_eta(_eta_draws(idata), reference)
+    assert ess.min() > 100 and _ess(reference).min() > 100
+    z = diff / se
+    assert np.abs(z).max() < MAX_Z and np.sqrt(np.mean(z**2)) < 2.0
+    assert np.all(np.abs(ratio - 1) < MAX_Z * sd_se)
+    assert abs(np.median(ratio) - 1) < 0.1
+
+
+# --- fixed modes: a Gaussian conditional in closed form ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def gauss_fixed_v():
+    """Gaussian(sigma) / Normal(tau), rank 2, V held fixed: each row of U is Gaussian.
+
+    u_i | V, X ~ N(C V^T x_i / sigma^2, C), C = (V^T V / sigma^2 + I / tau^2)^{-1}.
+    """
+    rng = np.random.default_rng(21)
+    sigma, tau, rank = 0.5, 1.0, 2
+    V = rng.normal(size=(SHAPE[1], rank))
+    X = rng.normal(size=(SHAPE[0], rank)) @ V.T + sigma * rng.normal(size=SHAPE)
+    model = bf.Model(bf.Gaussian(sigma), rank, bf.Normal(tau))
+    precision = V.T @ V / sigma**2 + np.eye(rank) / tau**2
+    cov = np.linalg.inv(precision)
+    mean = X @ V @ cov / sigma**2
+    return model, X, V, mean, cov, precision
+
+
+def test_laplace_with_a_fixed_mode_is_the_closed_form(gauss_fixed_v):
+    """Exact there: centre = the ridge solution, and every draw is mean + C^{1/2} eps.
+
+    laplace draws z = z_hat + A eps with A A^T = H^{-1}, eps ~ N(0, I) from its key; the
+    closed form holds iff (u_s - mean)^T P (u_s - mean) = |eps_s|^2 for every draw s
+    (P = kron(I, C^{-1})), which over 1000 draws pins down A^T P A = I entry by entry.
+    """
+    model, X, V, mean, cov, precision = gauss_fixed_v
+    # No IdentifiabilityWarning: fixing V breaks the rotation (filterwarnings = error).
+    fit = bf.fit(model, X, init=(None, V), fixed=(1,), tol=1e-12)
+    np.testing.assert_allclose(fit.factors[0], mean, rtol=1e-10, atol=1e-12)
+    num = 1000
+    idata = bf.laplace(model, X, fit, fixed=(1,), num_samples=num, key=3)
+    assert list(idata.posterior) == ["F0"] and list(idata.constant_data) == ["F1"]
+    np.testing.assert_array_equal(idata.constant_data["F1"].values, V)
+    u = idata.posterior["F0"].values[0]
+    dev = u - mean
+    mahalanobis = np.einsum("sir,rq,siq->s", dev, precision, dev)
+    key = jax.random.split(sampling.as_key(3))[0]
+    eps = np.asarray(jax.random.normal(key, (num, u[0].size), u.dtype))
+    np.testing.assert_allclose(mahalanobis, np.sum(eps**2, axis=1), rtol=1e-6)
+    # And, without the key: the moments within their Monte-Carlo error.
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(u.mean(0) - mean) < 5 * sd / np.sqrt(num))
+    np.testing.assert_allclose(np.cov(dev.reshape(-1, 2).T), cov, atol=5 * cov.max() / np.sqrt(num))
+
+
+def test_nuts_with_a_fixed_mode_matches_the_closed_form(gauss_fixed_v):
+    """Posterior mean of every u_ir and the 2 x 2 covariance of the rows, within MC error."""
+    model, X, V, mean, cov, _ = gauss_fixed_v
+    # init=(None, V): bf.sample fits the free mode itself (bf.fit with fixed=(1,)).
+    idata = bf.sample(
+        model, X, init=(None, V), fixed=(1,), num_chains=1, key=2, **dict(FAST, num_samples=800)
+    )
+    assert list(idata.posterior) == ["F0"]
+    np.testing.assert_array_equal(idata.constant_data["F1"].values, V)
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+    u = idata.posterior["F0"].values  # (chain, draw, n, rank)
+    ess = _ess(u)
+    assert ess.min() > 200
+    z = (u.mean((0, 1)) - mean) / (u.std((0, 1)) / np.sqrt(ess))
+    assert np.abs(z).max() < MAX_Z and np.sqrt(np.mean(z**2)) < 2.0
+    # Covariance of a row, pooled over the 12 independent rows: S_ab = mean of
+    # (u_a - mean_a)(u_b - mean_b); its SE from the variance and ESS of each product.
+    dev = u - mean
+    for a, b in ((0, 0), (1, 1), (0, 1)):
+        prod = dev[..., a] * dev[..., b]  # (chain, draw, n)
+        se = np.sqrt(np.sum(prod.var((0, 1)) / _ess(prod))) / prod.shape[-1]
+        assert abs(prod.mean() - cov[a, b]) < MAX_Z * se, (a, b)
+    # The predicted mean uses the constant V: E[X] = U V^T draw by draw.
+    lower, upper = bf.predictive_interval(idata, model)
+    ref = np.quantile(u @ V.T, [0.05, 0.95], axis=(0, 1))
+    np.testing.assert_allclose(np.stack([lower, upper]), ref, rtol=1e-12)
+
+
 # --- calibration and intervals --------------------------------------------------------
 
 
@@ -444,6 +624,25 @@ def test_sampled_components_are_aligned_and_mix(poisson_nmf):
         for m, f in zip(means, fit.factors, strict=True):
             cos = (m / np.linalg.norm(m, axis=0)).T @ (f / np.linalg.norm(f, axis=0))
             assert np.all(np.argmax(cos, axis=1) == np.arange(2))
+
+
+def test_label_switched_chains_are_aligned(poisson_rank3):
+    """Chains in different labellings: raw R-hat is large, aligned R-hat < 1.05."""
+    model, X, fit, idata, raw = poisson_rank3
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+    unaligned = az.rhat(az.convert_to_dataset(raw))
+    assert float(unaligned["F0"].max()) > 1.5 and float(unaligned["F1"].max()) > 1.5
+    aligned = az.rhat(idata)
+    assert float(aligned["F0"].max()) < 1.05 and float(aligned["F1"].max()) < 1.05
+    # The raw chain 1 did sit in the permuted labelling (the test is not vacuous) ...
+    shift = np.array([1, 2, 0])
+    for k in (0, 1):
+        means = raw[f"F{k}"].mean(axis=1)
+        f = np.asarray(fit.factors[k])
+        assert np.abs(means[1] - f[:, shift]).max() < np.abs(means[1] - f).max() / 3
+    # ... and the rates, which alignment must not change, are those of the raw draws.
+    rates = np.einsum("cdir,cdjr->cdij", raw["F0"], raw["F1"])
+    np.testing.assert_allclose(_eta_draws(idata), rates, rtol=1e-12)
 
 
 # --- InferenceData layout -------------------------------------------------------------
@@ -562,15 +761,17 @@ def test_loo_and_waic_run(poisson_nmf):
     assert best - 3 * loo.p_loo < loo.elpd_loo < best
 
 
-@pytest.mark.slow  # one more NUTS run; tests/test_selection.py compares ranks by default
 @pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto:UserWarning")
 @pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.sort_values:Warning")
-def test_compare_prefers_the_planted_rank(poisson_nmf):
-    model, df, _, _, rank2 = poisson_nmf
+def test_compare_prefers_the_planted_rank(poisson_rank3):
+    """Counts simulated with rank 3: PSIS-LOO (az.loo via bf.compare) prefers rank 3 to 1."""
+    model, X, _, rank3, _ = poisson_rank3
     rank1_model = bf.Model(model.likelihood, 1, model.priors)
-    rank1 = bf.sample(rank1_model, df, init=_tight_fit(rank1_model, df), num_chains=1, **FAST)
-    table = az.compare({"rank 1": rank1, "rank 2": rank2})
-    assert table.index[0] == "rank 2"
+    rank1 = bf.sample(rank1_model, X, init=_tight_fit(rank1_model, X), num_chains=1, **FAST)
+    loo = az.loo(rank3)
+    assert np.isfinite(loo.elpd_loo) and loo.n_data_points == X.size
+    table = bf.compare({"rank 1": rank1, "rank 3": rank3})
+    assert table.index[0] == "rank 3"
     assert table.loc["rank 1", "elpd_diff"] > 4 * table.loc["rank 1", "dse"]
 
 
@@ -612,6 +813,11 @@ def test_discrete_prior_is_refused(no_work, rng):
         ({"target_accept_prob": 1.0}, r"target_accept_prob must be in \(0, 1\)"),
         ({"init": (np.ones((12, 1)), np.ones((9, 1)))}, r"init factor 1 has shape \(9, 1\)"),
         ({"init": (np.ones((12, 1)), np.full((10, 1), np.nan))}, "non-finite"),
+        ({"fixed": (1,)}, r"fixed=\(1,\) holds mode 1 at its init value, but init gives none"),
+        ({"fixed": (1,), "init": (np.ones((12, 1)), None)}, "but init gives none"),
+        ({"fixed": (2,)}, r"fixed must be a sequence of mode indices in 0..1"),
+        ({"fixed": 1}, "fixed must be a sequence"),
+        ({"fixed": (0, 1), "init": (np.ones((12, 1)), np.ones((10, 1)))}, "every mode"),
     ],
 )
 def test_sample_bad_settings(kwargs, match, no_work, rng):
@@ -653,6 +859,31 @@ def test_identifiability_warnings_come_first_and_point_at_the_caller(no_work, rn
     ):
         with pytest.raises(_Work):
             bf.sample(model, X)
+    # A fixed mode breaks the rotation (U Q, V Q) and the scale (U c, V / c): no warning,
+    # whether sample fits the free mode (init=(None, V)) or starts from a full init.
+    V = rng.normal(size=(10, 2))
+    for model in (rotation, bf.Model(bf.Gaussian(), 2, bf.Flat())):
+        with pytest.raises(_Work):
+            bf.sample(model, X, init=(None, V), fixed=(1,))
+    # ... but two flat free modes of a tensor keep their scale symmetry.
+    tensor = rng.normal(size=(4, 3, 2))
+    init = (None, None, rng.normal(size=(2, 2)))
+    with pytest.warns(IdentifiabilityWarning, match=r"mode\(s\) \[0, 1\].*improper"):
+        with pytest.raises(_Work):
+            bf.sample(bf.Model(bf.Gaussian(), 2, bf.Flat()), tensor, init=init, fixed=(2,))
+
+
+def test_laplace_fixed_errors(rng):
+    X = rng.normal(size=SHAPE)
+    model = bf.Model(bf.Gaussian(), 1, bf.Normal(1.0))
+    fit = (np.ones((12, 1)), np.ones((10, 1)))
+    with pytest.raises(ValueError, match="fixed must be a sequence of mode indices"):
+        bf.laplace(model, X, fit, fixed=(-1,))
+    with pytest.raises(ValueError, match="every mode"):
+        bf.laplace(model, X, fit, fixed=(0, 1))
+    # Only the free mode counts against max_parameters: 12 entries, not 22.
+    with pytest.raises(ValueError, match="all 12 factor entries"):
+        bf.laplace(model, X, fit, fixed=(1,), max_parameters=11)
 
 
 def test_laplace_refusals(rng):
