@@ -29,6 +29,14 @@ components are then not identified (only the subspace and :math:`\eta` are), and
 (``Flat``, ``NonNegative``) on every mode leave the scale :math:`(U c, V / c)`
 free: the posterior is improper, and :func:`sample` warns and suggests
 ``Normal`` priors.
+
+Modes held fixed (``fixed=(k,)``, at their ``init`` values, as in
+:func:`bayesfactor.fit`) are constants of the program: the draws are from the
+conditional posterior of the free modes, which are the only variables of the
+``posterior`` group (the fixed factors are in ``constant_data``). A fixed mode
+breaks the symmetries that would move it (the permutation, the rotation of a
+matrix, the scale between it and another mode), so these warnings consider the
+free modes only.
 """
 
 from __future__ import annotations
@@ -595,7 +603,8 @@ def sample(
         gives the uncertainty of the row factors of new data against known
         components. A fixed mode breaks the permutation symmetry (draws are not
         re-ordered, only paired sign flips of free real modes are aligned) and the
-        symmetries that would move it (no rotation warning for a matrix)., num_chains : int, default=1000, 1000, 2
+        symmetries that would move it (no rotation warning for a matrix).
+    num_samples, num_warmup, num_chains : int, default=1000, 1000, 2
         numpyro's MCMC settings (draws kept per chain, adaptation steps, chains).
         Two chains or more give R-hat (``az.rhat``, ``az.summary``).
     key : int or jax.random key, default=0
@@ -894,7 +903,9 @@ def laplace(
         None if k in fixed else t.inv(jnp.asarray(f, dtype))
         for k, (t, f) in enumerate(zip(transforms, reference, strict=True))
     )
-    constants = tuple(jnp.asarray(f, dtype) if k in fixed else None for k, f in enumerate(reference))
+    constants = tuple(
+        jnp.asarray(f, dtype) if k in fixed else None for k, f in enumerate(reference)
+    )
     grad, hessian = (
         np.asarray(a, dtype=float)
         for a in _derivatives(

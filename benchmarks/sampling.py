@@ -1,0 +1,334 @@
+"""Effective samples per second: bf.sample (NUTS from the MAP) vs a hand-written NumPyro model.
+
+    python benchmarks/sampling.py [--quick] [--out PATH] [--all-threads]
+
+Both sides run numpyro's NUTS on the same posterior and the same data, with the
+same num_warmup / num_samples / chains (sequential chains), in JAX's default
+float32. bayesfactor's side is ``bf.sample(model, X, init=fit)`` started at the
+MAP (``bf.fit``, timed separately); the peer is the model written by hand with
+``numpyro.sample`` statements, started from numpyro's default ``init_to_uniform``.
+The quantity compared is the effective sample size (ArviZ bulk ESS) of the
+predicted rates E[X] per entry (``U V^T``: invariant to the order of components,
+so the two sides' labellings do not matter), over wall time. See
+benchmarks/README.md ("Sampling benchmark") for the columns. Nothing here asserts
+on timings.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Single-threaded, as benchmarks/run.py (set before numpy and jax load their pools).
+SINGLE_THREAD = "--all-threads" not in sys.argv[1:]
+if SINGLE_THREAD:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ).strip()
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import numpyro  # noqa: E402
+import numpyro.distributions as dist  # noqa: E402
+from numpyro.infer import MCMC, NUTS  # noqa: E402
+
+import bayesfactor as bf  # noqa: E402
+from bayesfactor import sampling  # noqa: E402
+
+# The Gaussian/Normal case warns about its rotation symmetry (rates are unaffected);
+# ArviZ's import notice; bf.ConvergenceWarning.
+warnings.simplefilter("ignore")
+az = sampling._arviz()
+
+#: (num_warmup, num_samples, num_chains): full, quick.
+SETTINGS = {False: (1000, 1000, 2), True: (200, 200, 2)}
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def poisson_problem(rng, shape=(50, 40), rank=3):
+    """Spike-like counts: sparse Gamma loadings, bursty Gamma time courses, low baseline."""
+    W = rng.gamma(2.0, 1.0, size=(shape[0], rank)) * (rng.random((shape[0], rank)) < 0.4)
+    H = rng.gamma(0.5, 2.0, size=(shape[1], rank))
+    X = rng.poisson(0.05 + W @ H.T).astype(float)
+    model = bf.Model(bf.Poisson(link="identity"), rank, bf.Exponential(1.0))
+
+    def hand_written(x):
+        n, m = x.shape
+        U = numpyro.sample("U", dist.Exponential(1.0).expand([n, rank]).to_event(2))
+        V = numpyro.sample("V", dist.Exponential(1.0).expand([m, rank]).to_event(2))
+        numpyro.sample("obs", dist.Poisson(U @ V.T).to_event(2), obs=x)
+
+    return X, model, hand_written
+
+
+def gaussian_problem(rng, shape=(50, 40), rank=3):
+    """U V^T + N(0, 1) noise, U, V ~ N(0, 1); fitted with Gaussian(1) + Normal(1)."""
+    X = rng.normal(size=(shape[0], rank)) @ rng.normal(size=(shape[1], rank)).T
+    X = X + rng.normal(size=shape)
+    model = bf.Model(bf.Gaussian(1.0), rank, bf.Normal(1.0))
+
+    def hand_written(x):
+        n, m = x.shape
+        U = numpyro.sample("U", dist.Normal(0.0, 1.0).expand([n, rank]).to_event(2))
+        V = numpyro.sample("V", dist.Normal(0.0, 1.0).expand([m, rank]).to_event(2))
+        numpyro.sample("obs", dist.Normal(U @ V.T, 1.0).to_event(2), obs=x)
+
+    return X, model, hand_written
+
+
+PROBLEMS = {
+    "Poisson(identity) + Exponential(1), 50x40, rank 3": (poisson_problem, 0),
+    "Gaussian(1) + Normal(1), 50x40, rank 3": (gaussian_problem, 1),
+}
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_ours(model, X, fit, warmup, samples, chains, key):
+    idata = bf.sample(
+        model,
+        X,
+        init=fit,
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method="sequential",
+        key=key,
+        progress_bar=False,
+    )
+    u = idata.posterior["F0"].transpose("chain", "draw", ...).values
+    v = idata.posterior["F1"].transpose("chain", "draw", ...).values
+    return u, v, int(idata.sample_stats["diverging"].sum())
+
+
+def run_peer(hand_written, X, warmup, samples, chains, key):
+    mcmc = MCMC(
+        NUTS(hand_written),
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method="sequential",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.key(key), np.asarray(X, np.float32), extra_fields=("diverging",))
+    draws = mcmc.get_samples(group_by_chain=True)
+    diverging = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    return np.asarray(draws["U"]), np.asarray(draws["V"]), diverging
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return out, time.perf_counter() - t0
+
+
+def rate_diagnostics(u, v):
+    """Bulk ESS and R-hat of every predicted rate (U V^T)_ij over (chain, draw)."""
+    rates = np.einsum("cdir,cdjr->cdij", u.astype(float), v.astype(float))
+    ds = az.convert_to_dataset({"rate": rates})
+    return az.ess(ds)["rate"].values.ravel(), az.rhat(ds)["rate"].values.ravel()
+
+
+def measure(name, fn, args, tiny_args):
+    """One full run (timed, compile included) and one tiny run (~ the compile time).
+
+    Every call builds a new MCMC object, so numpyro traces and compiles again: a
+    2 + 2 draw run costs about the compilation. A first, untimed tiny run pays the
+    one-time costs of the process (first use of JAX primitives, ArviZ) that a user's
+    second call would not pay either.
+    """
+    timed(fn, *tiny_args)
+    _, t_tiny = timed(fn, *tiny_args)
+    (u, v, diverging), total = timed(fn, *args)
+    ess, rhat = rate_diagnostics(u, v)
+    warm = max(total - t_tiny, 1e-9)
+    return {
+        "method": name,
+        "wall s": total,
+        "compile s (est.)": t_tiny,
+        "min ESS": float(ess.min()),
+        "median ESS": float(np.median(ess)),
+        "min ESS/s": float(ess.min()) / total,
+        "median ESS/s": float(np.median(ess)) / total,
+        "min ESS/s excl. compile": float(ess.min()) / warm,
+        "median ESS/s excl. compile": float(np.median(ess)) / warm,
+        "divergences": diverging,
+        "max R-hat": float(rhat.max()),
+    }
+
+
+def run_problem(title, make, seed, quick):
+    warmup, samples, chains = SETTINGS[quick]
+    X, model, hand_written = make(np.random.default_rng(seed))
+    # The MAP that bf.sample starts from: first call compiles, the second is the one used.
+    timed(lambda: bf.fit(model, X, key=0, restarts=4))
+    fit, t_fit = timed(lambda: bf.fit(model, X, key=1, restarts=4))
+    ours = measure(
+        "bf.sample (MAP init)",
+        run_ours,
+        (model, X, fit, warmup, samples, chains, 2),
+        (model, X, fit, 2, 2, chains, 3),
+    )
+    # The same run, charged also for the (warm) MAP fit it started from.
+    total, warm = ours["wall s"] + t_fit, ours["wall s"] - ours["compile s (est.)"] + t_fit
+    ours_with_map = dict(ours, method="bf.sample + its bf.fit (warm)")
+    ours_with_map["wall s"] = total
+    for stat in ("min", "median"):
+        ours_with_map[f"{stat} ESS/s"] = ours[f"{stat} ESS"] / total
+        ours_with_map[f"{stat} ESS/s excl. compile"] = ours[f"{stat} ESS"] / warm
+    peer = measure(
+        "hand-written NumPyro (init_to_uniform)",
+        run_peer,
+        (hand_written, X, warmup, samples, chains, 2),
+        (hand_written, X, 2, 2, chains, 3),
+    )
+    ratio = {"method": "ratio bf.sample / peer"}
+    for column in RATIO_COLUMNS:
+        ratio[column] = ours[column] / peer[column]
+    rows = [ours, ours_with_map, peer, ratio]
+    for row in rows:
+        row["case"] = title
+    return rows, t_fit
+
+
+# --------------------------------------------------------------------------- report
+
+COLUMNS = [
+    "case",
+    "method",
+    "wall s",
+    "compile s (est.)",
+    "min ESS",
+    "median ESS",
+    "min ESS/s",
+    "median ESS/s",
+    "min ESS/s excl. compile",
+    "median ESS/s excl. compile",
+    "divergences",
+    "max R-hat",
+]
+RATIO_COLUMNS = [
+    "wall s",
+    "min ESS",
+    "median ESS",
+    "min ESS/s",
+    "median ESS/s",
+    "min ESS/s excl. compile",
+    "median ESS/s excl. compile",
+]
+
+
+def fmt(value):
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown_table(rows, columns):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine_info(quick):
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "?"
+    try:
+        load = "{:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min)".format(*os.getloadavg())
+    except OSError:
+        load = "?"
+    warmup, samples, chains = SETTINGS[quick]
+    return [
+        ("date", datetime.datetime.now().isoformat(timespec="seconds")),
+        ("platform", platform.platform()),
+        ("cpu", f"{cpu}; os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"),
+        ("python", platform.python_version()),
+        (
+            "versions",
+            f"bayesfactor {bf.__version__}, jax {jax.__version__} ({jax.default_backend()}), "
+            f"numpyro {numpyro.__version__}, arviz {az.__version__}, numpy {np.__version__}",
+        ),
+        (
+            "threads",
+            "single-threaded (OMP/OPENBLAS/MKL_NUM_THREADS=1, XLA_FLAGS="
+            f"{os.environ.get('XLA_FLAGS', '')!r})"
+            if SINGLE_THREAD
+            else "library defaults (--all-threads)",
+        ),
+        ("dtype", f"jax_enable_x64={jax.config.jax_enable_x64} (float32 on both sides)"),
+        (
+            "settings",
+            f"num_warmup={warmup}, num_samples={samples}, num_chains={chains} "
+            f"(sequential), NUTS defaults (target_accept_prob=0.8, max_tree_depth=10)"
+            + (" [--quick]" if quick else ""),
+        ),
+        ("load at start", load),
+    ]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer draws (200 + 200 per chain)")
+    parser.add_argument("--out", default=None, help="output file (default benchmarks/SAMPLING.md)")
+    parser.add_argument("--all-threads", action="store_true", help="keep library threading")
+    args = parser.parse_args(argv)
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "SAMPLING.md")
+    info = machine_info(args.quick)
+    start = time.perf_counter()
+    rows, fits = [], []
+    for title, (make, seed) in PROBLEMS.items():
+        print(f"{title} ...", flush=True)
+        problem_rows, t_fit = run_problem(title, make, seed, args.quick)
+        rows += problem_rows
+        fits.append(f"{title}: {t_fit:.2f} s")
+        for row in problem_rows:
+            print("  " + ", ".join(f"{c}={fmt(row.get(c, ''))}" for c in COLUMNS[1:]), flush=True)
+    parts = [
+        "# Sampling benchmark: bf.sample vs a hand-written NumPyro model",
+        "",
+        f"Written by `python benchmarks/sampling.py{' --quick' if args.quick else ''}` "
+        f"(wall time {time.perf_counter() - start:.0f} s). See benchmarks/README.md "
+        '("Sampling benchmark") for the columns.',
+        "",
+    ]
+    parts += [f"- **{k}:** {v}" for k, v in info]
+    parts += [f"- **warm bf.fit (MAP, restarts=4) before bf.sample:** {'; '.join(fits)}"]
+    parts += [
+        "",
+        "ESS is ArviZ's bulk ESS of each predicted rate `E[X_ij] = (U Vᵀ)_ij` over all "
+        "chains; min and median are over the 2000 entries. Wall time includes warm-up "
+        "and compilation (every call compiles anew: numpyro builds a new MCMC); 'compile "
+        "s (est.)' is the time of the same call with 2 + 2 draws (after an untimed one "
+        "that pays the process's one-time costs), and 'excl. compile' subtracts it. For "
+        "bf.sample it includes building the InferenceData (alignment, pointwise "
+        "log-likelihood: compiled too). Timings are "
+        "single runs on a shared machine: treat ratios within ~1.5x as noise.",
+        "",
+        markdown_table(rows, COLUMNS),
+        "",
+    ]
+    with open(out, "w") as fh:
+        fh.write("\n".join(parts))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
