@@ -169,7 +169,10 @@ def _cd_update(model, prior, x, mask, factors, k, dense):
 
     def column(r, f):
         d = f - f0
-        g_r = grad[:, r] + jnp.sum(hess[:, r, :] * d, axis=-1) + c * d[:, r]
+        if hess.shape[0] == 1:  # one Gram for every row: a matrix-vector product
+            g_r = grad[:, r] + d @ hess[0, :, r] + c * d[:, r]
+        else:
+            g_r = grad[:, r] + jnp.sum(hess[:, r, :] * d, axis=-1) + c * d[:, r]
         h = _floor(hess[:, r, r] + c)
         return f.at[:, r].set(prior.prox(f[:, r] - g_r / h, 1.0 / h))
 
