@@ -11,6 +11,7 @@ from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
     Gaussian as Gaussian,
     Laplace as LaplaceLikelihood,
+    Offset as Offset,
     Poisson as Poisson,
     VonMises as VonMises,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Bernoulli",
     "LaplaceLikelihood",
     "VonMises",
+    "Offset",
     "Flat",
     "Normal",
     "Laplace",

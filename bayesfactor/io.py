@@ -76,7 +76,11 @@ def to_spec(obj: Any) -> Any:
     value = np.asarray(obj)
     if value.ndim == 0:  # a JAX or NumPy scalar
         return value.item()
-    raise TypeError(f"cannot save a model field of type {type(obj).__name__}: {obj!r}.")
+    raise TypeError(
+        f"cannot save a model that holds an array (shape {value.shape}), such as the "
+        "offset of bf.Offset: saving offsets is not supported yet. Save the factors "
+        "(fit.factors) and the offset yourself, e.g. with numpy.savez."
+    )
 
 
 def from_spec(spec: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +25,7 @@ from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
 
-__all__ = ["Likelihood", "Gaussian", "Laplace", "Bernoulli", "Poisson", "VonMises"]
+__all__ = ["Likelihood", "Gaussian", "Laplace", "Bernoulli", "Poisson", "VonMises", "Offset"]
 
 #: Supports that count as non-negative when a model checks its priors.
 NONNEGATIVE_SUPPORTS = (constraints.nonnegative, constraints.positive, constraints.simplex)
@@ -89,6 +89,9 @@ class Likelihood(abc.ABC):
     def init_target(self, x: np.ndarray) -> np.ndarray:
         """The data moved to the scale of ``eta``, for SVD-based starts (``init="svd"``)."""
         return x
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook)
+        """Check that the likelihood's own arrays (if any) fit data of ``shape``."""
 
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
@@ -363,3 +366,102 @@ class VonMises(Likelihood):
 
     def init_scale(self, x):  # noqa: D102
         return 1.0
+
+
+@pytree_dataclass
+class Offset(Likelihood):
+    r"""A likelihood with a known offset added to the natural parameter.
+
+    .. math:: X_i \sim p_{\text{base}}(\,\cdot \mid \eta_i + o_i)
+
+    ``o`` is data, not a parameter: the log of each cell's library size or of each
+    bin's width for a log-link Poisson model (exposure, so the factors model rates),
+    a known baseline, or a fitted mean. Every method of ``base`` sees
+    :math:`\eta + o`; ``predict`` includes it. The offset is traced: fits with new
+    offsets of the same shape reuse the compiled program.
+
+    Parameters
+    ----------
+    base : Likelihood
+        The observation model, e.g. ``bf.Poisson()``.
+    offset : array_like
+        Broadcastable to the data's shape (e.g. ``log_exposure[:, None]`` for one
+        value per row); finite.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> exposure = np.array([1.0, 10.0, 100.0])                # e.g. library sizes
+    >>> lik = bf.Offset(bf.Poisson(), np.log(exposure)[:, None])
+    >>> X = np.random.default_rng(0).poisson(0.5 * exposure[:, None], size=(3, 40))
+    >>> fit = bf.fit(bf.Model(lik, 1, bf.Normal(3.0)), X)
+    >>> rates = np.exp(fit.eta())                             # per unit of exposure
+    >>> bool(np.allclose(rates.mean(axis=1), 0.5, rtol=0.6))
+    True
+    """
+
+    base: Likelihood = None
+    offset: Any = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.base, Likelihood) or isinstance(self.base, Offset):
+            raise TypeError(
+                f"Offset: base must be a bayesfactor likelihood such as bf.Poisson() (not an "
+                f"Offset); got {self.base!r}."
+            )
+        offset = np.asarray(self.offset)
+        if not np.issubdtype(offset.dtype, np.number) or not np.isfinite(offset).all():
+            raise ValueError("Offset: offset must be a finite numeric array.")
+        object.__setattr__(self, "offset", offset.astype(float))
+
+    def __repr__(self) -> str:
+        return f"Offset({self.base!r}, offset of shape {np.shape(self.offset)})"
+
+    support = property(lambda self: self.base.support)
+    exact_quadratic = property(lambda self: self.base.exact_quadratic)
+    majorizes = property(lambda self: self.base.majorizes)
+
+    def _shift(self, eta):
+        return eta + jnp.broadcast_to(jnp.asarray(self.offset, eta.dtype), jnp.shape(eta))
+
+    def log_prob(self, x, eta):  # noqa: D102
+        return self.base.log_prob(x, self._shift(eta))
+
+    def energy(self, x, eta):  # noqa: D102
+        return self.base.energy(x, self._shift(eta))
+
+    def mean(self, eta):  # noqa: D102
+        return self.base.mean(self._shift(eta))
+
+    def distribution(self, eta):  # noqa: D102
+        return self.base.distribution(self._shift(eta))
+
+    def weight(self, x, eta):  # noqa: D102
+        return self.base.weight(x, self._shift(eta))
+
+    def accepts_factor_support(self, support):  # noqa: D102
+        return self.base.accepts_factor_support(support)
+
+    def validate(self, x):  # noqa: D102
+        self.base.validate(x)
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: D102
+        try:
+            ok = np.broadcast_shapes(np.shape(self.offset), shape) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"Offset: the offset of shape {np.shape(self.offset)} does not broadcast to "
+                f"the data's shape {tuple(shape)}; give one value per entry, or e.g. "
+                "offset[:, None] for one per row."
+            )
+
+    def init_scale(self, x):  # noqa: D102
+        return self.base.init_scale(x)
+
+    def init_target(self, x):  # noqa: D102
+        target = self.base.init_target(x)
+        if np.shape(target) == np.shape(x) and np.ndim(x) == np.ndim(self.offset):
+            return target - np.broadcast_to(self.offset, np.shape(x))
+        return target

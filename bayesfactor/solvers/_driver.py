@@ -163,6 +163,7 @@ def _check_model(model: Model, shape: tuple[int, ...]) -> None:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a bf.Model; got {model!r}.")
     priors = model.mode_priors(len(shape))
+    model.likelihood.check_shape(shape)
     for k, prior in enumerate(priors):
         if isinstance(prior, OneHot) and model.rank > shape[k]:
             raise ValueError(
