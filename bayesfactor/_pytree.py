@@ -26,6 +26,7 @@ def pytree_dataclass(cls: type) -> type:
     Unflattening goes through ``object.__new__`` so that constructor checks in
     ``__post_init__`` run only when a user builds the object, never on tracers.
     """
+    own_repr = "__repr__" in cls.__dict__
     cls = dataclasses.dataclass(frozen=True, repr=False)(cls)
     fields = dataclasses.fields(cls)
     static = tuple(f.name for f in fields if f.metadata.get("static", False))
@@ -48,6 +49,7 @@ def pytree_dataclass(cls: type) -> type:
         args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields)
         return f"{type(self).__name__}({args})"
 
-    cls.__repr__ = __repr__
+    if not own_repr:
+        cls.__repr__ = __repr__
     jax.tree_util.register_pytree_node(cls, flatten, unflatten)
     return cls

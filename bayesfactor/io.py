@@ -5,6 +5,7 @@ A saved fit is an ``xarray.Dataset`` written with the ``h5netcdf`` engine:
 =======================  =================================================================
 ``F0``, ``F1``, ...      the factors, dims ``(<mode dim>, "component")``, with the data's
                          labels as coordinates where it had them
+``intercept0``, ...      the intercepts of the modes in ``model.intercepts``
 ``history``              the objective after each iteration (dim ``iteration``)
 ``restart_objectives``   the final objective of every restart (dim ``restart``)
 attributes               the model declaration (JSON), objective, n_iter, converged,
@@ -168,6 +169,8 @@ def save(result: FitResult, path: str | os.PathLike) -> Path:
         variables[f"F{k}"] = ((name, "component"), np.asarray(f))
         if lab is not None:
             coords[name] = np.asarray(lab)
+    for k, b in zip(result.model.intercepts, result.intercepts, strict=True):
+        variables[f"intercept{k}"] = ((names[k],), np.asarray(b))
     variables["history"] = (("iteration",), np.asarray(result.history))
     variables["restart_objectives"] = (("restart",), np.asarray(result.restart_objectives))
     from bayesfactor import __version__
@@ -245,4 +248,5 @@ def load(path: str | os.PathLike) -> FitResult:
         labels=tuple(labels),
         dims=dims,
         kind=str(attrs["kind"]),
+        intercepts=tuple(dataset[f"intercept{k}"].values for k in model.intercepts),
     )

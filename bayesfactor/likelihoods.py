@@ -417,6 +417,14 @@ class Offset(Likelihood):
     def __repr__(self) -> str:
         return f"Offset({self.base!r}, offset of shape {np.shape(self.offset)})"
 
+    @classmethod
+    def traced(cls, base: Likelihood, offset: Any) -> Offset:
+        """An Offset built inside compiled code (``offset`` may be a tracer; no checks)."""
+        new = object.__new__(cls)
+        object.__setattr__(new, "base", base)
+        object.__setattr__(new, "offset", offset)
+        return new
+
     support = property(lambda self: self.base.support)
     exact_quadratic = property(lambda self: self.base.exact_quadratic)
     majorizes = property(lambda self: self.base.majorizes)

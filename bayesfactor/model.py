@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import jax.numpy as jnp
 from jax import Array
+from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
 from bayesfactor.likelihoods import Likelihood
@@ -68,6 +69,11 @@ class Model:
     priors : Prior or tuple of Prior, default=Flat()
         One prior used for every mode, or a tuple with one prior per mode
         (its length must equal ``X.ndim`` when fitting).
+    intercepts : tuple of int or {"rows", "columns"}, default=()
+        Modes with an intercept: :math:`\eta \mathrel{+}= b^{(k)}` broadcast along
+        mode ``k`` (one baseline per row for ``0`` / ``"rows"``, per column for ``1`` /
+        ``"columns"``), flat prior, fitted jointly with the factors. A column
+        intercept makes Gaussian + Flat exactly PCA of the column-centred data.
 
     Raises
     ------
@@ -83,11 +89,13 @@ class Model:
     >>> nmf = bf.Model(likelihood=bf.Gaussian(), rank=5, priors=bf.NonNegative())
     >>> semi_nmf = bf.Model(bf.Gaussian(), rank=5, priors=(bf.NonNegative(), bf.Flat()))
     >>> kl_nmf = bf.Model(bf.Poisson(link="identity"), rank=5, priors=bf.Exponential(1.0))
+    >>> pca = bf.Model(bf.Gaussian(), rank=5, intercepts=("columns",))  # mean-centred
     """
 
     likelihood: Likelihood
     rank: int = static_field()
     priors: Prior | tuple[Prior, ...] = None
+    intercepts: tuple[int, ...] = static_field(default=())
 
     def __post_init__(self):
         if not isinstance(self.likelihood, Likelihood):
@@ -116,6 +124,7 @@ class Model:
                 f"one prior per mode; got {self.priors!r}."
             )
         object.__setattr__(self, "priors", priors)
+        object.__setattr__(self, "intercepts", self._check_intercepts(self.intercepts))
         for k, prior in enumerate(items):
             if not self.likelihood.accepts_factor_support(prior.support):
                 where = f"mode {k}" if isinstance(priors, tuple) else "every mode"
@@ -125,6 +134,32 @@ class Model:
                     "Exponential(rate), HalfNormal(scale) or Smooth(scale, nonnegative=True) "
                     "on every mode, or link='log'."
                 )
+
+    def __repr__(self) -> str:
+        extra = f", intercepts={self.intercepts}" if self.intercepts else ""
+        return (
+            f"Model(likelihood={self.likelihood!r}, rank={self.rank}, "
+            f"priors={self.priors!r}{extra})"
+        )
+
+    def _check_intercepts(self, intercepts) -> tuple[int, ...]:
+        names = {"rows": 0, "columns": 1}
+        items = (intercepts,) if isinstance(intercepts, (str, int)) else tuple(intercepts)
+        modes = []
+        for item in items:
+            mode = names.get(item, item) if isinstance(item, str) else item
+            if isinstance(mode, bool) or not isinstance(mode, int) or mode < 0:
+                raise ValueError(
+                    f"intercepts must be mode indices (ints >= 0) or 'rows'/'columns'; got "
+                    f"{intercepts!r}. E.g. intercepts=('columns',) for PCA's column means."
+                )
+            modes.append(mode)
+        if modes and not self.likelihood.accepts_factor_support(constraints.real):
+            raise ValueError(
+                f"{self.likelihood!r} needs a non-negative eta, so a real-valued intercept "
+                "does not fit it; use bf.Poisson(link='log') for baselines of counts."
+            )
+        return tuple(sorted(set(modes)))
 
     def mode_priors(self, ndim: int) -> tuple[Prior, ...]:
         """The prior of each of the ``ndim`` modes.
@@ -143,6 +178,14 @@ class Model:
     def eta(self, factors: Sequence[Array]) -> Array:
         """The natural parameter: the CP product of ``factors``."""
         return cp_product(factors)
+
+    def intercept_eta(self, intercepts: Sequence[Array], shape: tuple[int, ...]) -> Array:
+        """The intercepts' part of eta: each ``(n_k,)`` vector broadcast along its mode."""
+        total = jnp.zeros(shape, intercepts[0].dtype if intercepts else jnp.float32)
+        for k, b in zip(self.intercepts, intercepts, strict=True):
+            axes = tuple(-1 if j == k else 1 for j in range(len(shape)))
+            total = total + jnp.broadcast_to(b.reshape(axes), shape)
+        return total
 
     def log_prior(self, factors: Sequence[Array]) -> Array:
         """Sum over modes of the priors' log-densities."""

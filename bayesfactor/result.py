@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -24,14 +23,19 @@ class RankWarning(UserWarning):
     """The rank exceeds what the data can identify."""
 
 
-@functools.partial(jax.jit)
-def _pointwise(model, x, mask, factors):
-    return model.log_likelihood(x, mask, factors)
+def _eta(model, factors, intercepts):
+    eta = model.eta(factors)
+    return eta + model.intercept_eta(intercepts, eta.shape) if intercepts else eta
 
 
 @jax.jit
-def _mean(model, factors):
-    return model.likelihood.mean(model.eta(factors))
+def _pointwise(model, x, mask, factors, intercepts):
+    return model.log_likelihood(x, mask, factors, eta=_eta(model, factors, intercepts))
+
+
+@jax.jit
+def _mean(model, factors, intercepts):
+    return model.likelihood.mean(_eta(model, factors, intercepts))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -58,6 +62,8 @@ class FitResult:
         Per-mode labels (pandas index / xarray coordinate or None) and dim names.
     kind : {"numpy", "pandas", "xarray"}
         The container type of the fitted data; ``predict`` returns the same.
+    intercepts : tuple of numpy arrays, shape (X.shape[k],)
+        One per mode in ``model.intercepts`` (empty without intercepts).
     """
 
     model: Model
@@ -70,6 +76,7 @@ class FitResult:
     labels: tuple = ()
     dims: tuple = ()
     kind: str = "numpy"
+    intercepts: tuple = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -77,8 +84,14 @@ class FitResult:
         return tuple(f.shape[0] for f in self.factors)
 
     def eta(self) -> np.ndarray:
-        """The natural parameter (CP product of the factors)."""
-        return np.asarray(self.model.eta(tuple(jnp.asarray(f) for f in self.factors)))
+        """The natural parameter: CP product of the factors, plus the intercepts."""
+        return np.asarray(_eta(self.model, self._factors(), self._intercepts()))
+
+    def _factors(self) -> tuple:
+        return tuple(jnp.asarray(f) for f in self.factors)
+
+    def _intercepts(self) -> tuple:
+        return tuple(jnp.asarray(b) for b in self.intercepts)
 
     def predict(self) -> Any:
         """``E[X]`` under the fitted model (the inverse link of ``eta``), shaped like ``X``.
@@ -86,7 +99,7 @@ class FitResult:
         Returns a NumPy array, or a pandas DataFrame / xarray DataArray with the
         input's labels when the model was fitted on one.
         """
-        mean = np.asarray(_mean(self.model, tuple(jnp.asarray(f) for f in self.factors)))
+        mean = np.asarray(_mean(self.model, self._factors(), self._intercepts()))
         if self.kind == "pandas":
             import pandas as pd
 
@@ -122,7 +135,8 @@ class FitResult:
                 self.model,
                 jnp.asarray(data.x, dtype),
                 jnp.asarray(data.mask),
-                tuple(jnp.asarray(f) for f in self.factors),
+                self._factors(),
+                self._intercepts(),
             )
         )
         if pointwise:

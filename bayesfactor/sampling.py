@@ -236,7 +236,14 @@ def _warn_identifiability(
 def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a bf.Model; got {model!r}.")
+    if model.intercepts:
+        raise ValueError(
+            f"{method} does not sample intercepts yet (model.intercepts="
+            f"{model.intercepts}). Sample the factors given the fitted intercepts: "
+            "bf.Offset(likelihood, fit.eta() - the CP part), or drop the intercepts."
+        )
     priors = model.mode_priors(len(data.shape))
+    model.likelihood.check_shape(data.shape)
     _check_continuous(priors, method)
     model.likelihood.validate(data.x[data.mask])
     return priors

@@ -260,3 +260,15 @@ def test_nonfinite_objective_raises_instead_of_returning_nan():
     init = (np.full((4, 1), 30.0), np.full((3, 1), 30.0))
     with pytest.raises(FloatingPointError, match="objective became non-finite"):
         bf.fit(bf.Model(bf.Poisson(), 1, bf.Flat()), x, init=init, max_iter=5)
+
+
+def test_tensor_transform_recovers_new_trials(rng):
+    # neurons x time x trials; fit the trial factors of new trials with the others fixed.
+    factors, eta = planted(rng, (12, 15, 30), 3, nonnegative=True)
+    x = eta + 0.01 * rng.normal(size=eta.shape)
+    model = bf.Model(bf.Gaussian(0.01), 3, bf.NonNegative())
+    train = _quiet(model, x[:, :, :20], restarts=3, max_iter=2000, tol=1e-10)
+    new = _quiet(model, x[:, :, 20:], init=(*train.factors[:2], None), fixed=(0, 1), max_iter=2000)
+    np.testing.assert_array_equal(new.factors[0], train.factors[0])  # held fixed
+    assert bf.similarity(new.factors, (factors[0], factors[1], factors[2][20:])) > 0.99
+    np.testing.assert_allclose(new.predict(), eta[:, :, 20:], atol=0.05)

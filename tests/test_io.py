@@ -100,3 +100,16 @@ def test_load_refuses_files_it_did_not_write(tmp_path):
         bf.load(tmp_path / "other.nc")
     with pytest.raises(ValueError, match="unknown model part"):
         from_spec({"class": "os.system", "command": "true"})
+
+
+def test_posterior_saves_with_arviz_netcdf(tmp_path, rng):
+    from bayesfactor.sampling import _arviz
+
+    x = rng.normal(size=(6, 5))
+    model = bf.Model(bf.Gaussian(), 1, bf.Normal(1.0))
+    idata = bf.laplace(model, x, bf.fit(model, x, tol=1e-10, max_iter=3000), num_samples=20)
+    path = tmp_path / "posterior.nc"
+    idata.to_netcdf(str(path), engine="h5netcdf")
+    back = _arviz().from_netcdf(str(path), engine="h5netcdf")
+    np.testing.assert_array_equal(back.posterior["F0"].values, idata.posterior["F0"].values)
+    np.testing.assert_array_equal(back.log_likelihood["X"].values, idata.log_likelihood["X"].values)

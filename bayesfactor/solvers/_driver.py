@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 from collections.abc import Sequence
@@ -13,9 +14,9 @@ import numpy as np
 from jax import Array, lax
 
 from bayesfactor._data import as_data, as_key, warn
-from bayesfactor.likelihoods import Gaussian
+from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model
-from bayesfactor.priors import OneHot
+from bayesfactor.priors import Flat, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, RankWarning
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
@@ -49,6 +50,7 @@ class SolverState(NamedTuple):
     """Carry of the alternating loop."""
 
     factors: tuple[Array, ...]  # one (X.shape[k], rank) array per mode
+    intercepts: tuple[Array, ...]  # one (X.shape[k],) array per mode in model.intercepts
     step: Array  # shape=(), int32
     objective: Array  # shape=(), negative log posterior
     change: Array  # shape=(), last relative decrease of the objective
@@ -102,7 +104,12 @@ def _fit(
     """
     priors = model.mode_priors(x.ndim)
     order = [k for k in _mode_order(priors) if k not in fixed]
-    plan = [(k, *select_update(model.likelihood, priors[k])) for k in order]
+    gaussian = isinstance(model.likelihood, Gaussian)
+    # With intercepts, a non-Gaussian likelihood sees them as an offset on eta (a
+    # Gaussian one sees the data minus the intercepts, keeping its fast paths).
+    offsetting = bool(model.intercepts) and not gaussian
+    lik = Offset.traced(model.likelihood, 0.0) if offsetting else model.likelihood
+    plan = [(k, *select_update(lik, priors[k])) for k in order]
     if isinstance(start, RandomStart):
         drawn = _init_many(model, x.shape, x.dtype, start.keys, start.scale)
         start = tuple(
@@ -110,26 +117,55 @@ def _fit(
             for d, g in zip(drawn, start.given, strict=True)
         )
 
-    if dense and isinstance(model.likelihood, Gaussian):
-        x_sq = jnp.sum(x * x)
+    def given(intercepts):
+        """(model, data) that the factor updates see, the intercepts folded in."""
+        if not model.intercepts:
+            return model, x
+        offset = model.intercept_eta(intercepts, x.shape)
+        if gaussian:
+            return model, x - offset
+        return _with_likelihood(model, Offset.traced(model.likelihood, offset)), x
 
-        def objective(factors):
+    def objective(factors, intercepts):
+        m, data = given(intercepts)
+        if dense and gaussian:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
-            return dense_gaussian_objective(model, x, x_sq, factors, plan[-1][0])
+            return dense_gaussian_objective(m, data, jnp.sum(data * data), factors, plan[-1][0])
+        return m.objective(data, mask, factors)
 
-    else:
-
-        def objective(factors):
-            return model.objective(x, mask, factors)
+    def update_intercepts(factors, intercepts):
+        """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
+        intercepts = list(intercepts)
+        flat = Flat()
+        for i, k in enumerate(model.intercepts):
+            others = intercepts[:i] + [jnp.zeros_like(intercepts[i])] + intercepts[i + 1 :]
+            rest = model.eta(factors) + model.intercept_eta(tuple(others), x.shape)
+            ones = tuple(
+                intercepts[i][:, None] if j == k else jnp.ones((n, 1), x.dtype)
+                for j, n in enumerate(x.shape)
+            )
+            if gaussian:
+                sub, data = Model(model.likelihood, 1, flat), x - rest
+            else:
+                sub, data = Model(Offset.traced(model.likelihood, rest), 1, flat), x
+            update, _, line_search = select_update(sub.likelihood, flat)
+            new = update(sub, flat, data, mask, ones, k, dense)
+            if line_search:
+                new = _line_search(sub, data, mask, ones, k, new, sub.objective(data, mask, ones))
+            intercepts[i] = new[:, 0]
+        return tuple(intercepts)
 
     def body(s: SolverState) -> SolverState:
-        factors = s.factors
+        factors, intercepts = s.factors, s.intercepts
+        m, data = given(intercepts)
         for k, update, _, line_search in plan:  # static: unrolled at trace time
-            new = update(model, priors[k], x, mask, factors, k, dense)
+            new = update(m, priors[k], data, mask, factors, k, dense)
             if line_search:
-                new = _line_search(model, x, mask, factors, k, new, objective(factors))
+                before = objective(factors, intercepts)
+                new = _line_search(m, data, mask, factors, k, new, before)
             factors = factors[:k] + (new,) + factors[k + 1 :]
-        obj = objective(factors)
+        intercepts = update_intercepts(factors, intercepts)
+        obj = objective(factors, intercepts)
         change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
         status = jnp.where(
             ~jnp.isfinite(obj),
@@ -139,15 +175,18 @@ def _fit(
         status = jnp.where(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
-        return SolverState(factors, s.step + 1, obj, change, s.history.at[s.step].set(obj), status)
+        history = s.history.at[s.step].set(obj)
+        return SolverState(factors, intercepts, s.step + 1, obj, change, history, status)
 
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
 
     def run(f0):
-        obj0 = objective(f0)
+        b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
+        obj0 = objective(f0, b0)
         init = SolverState(
             f0,
+            b0,
             jnp.zeros((), jnp.int32),
             obj0,
             jnp.full((), jnp.inf, obj0.dtype),
@@ -159,11 +198,25 @@ def _fit(
     return jax.vmap(run)(start)
 
 
+def _with_likelihood(model: Model, likelihood) -> Model:
+    """``model`` with another likelihood, built without the declaration checks (traced)."""
+    new = object.__new__(Model)
+    for field in dataclasses.fields(Model):
+        object.__setattr__(new, field.name, getattr(model, field.name))
+    object.__setattr__(new, "likelihood", likelihood)
+    return new
+
+
 def _check_model(model: Model, shape: tuple[int, ...]) -> None:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a bf.Model; got {model!r}.")
     priors = model.mode_priors(len(shape))
     model.likelihood.check_shape(shape)
+    if model.intercepts and max(model.intercepts) >= len(shape):
+        raise ValueError(
+            f"the model has intercepts on modes {model.intercepts} but X has only "
+            f"{len(shape)} modes."
+        )
     for k, prior in enumerate(priors):
         if isinstance(prior, OneHot) and model.rank > shape[k]:
             raise ValueError(
@@ -389,4 +442,5 @@ def fit(
         labels=data.labels,
         dims=data.dims,
         kind=data.kind,
+        intercepts=tuple(np.asarray(b[best]) for b in state.intercepts),
     )

@@ -1,0 +1,111 @@
+"""Intercepts fitted jointly with the factors, against Eckart–Young and planted baselines."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import OBJ_INCREASE_TOL, planted
+
+import bayesfactor as bf
+from bayesfactor.solvers import _driver
+
+
+def _fit(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        return bf.fit(*args, **kwargs)
+
+
+def _best_rank(m, rank):
+    u, s, vt = np.linalg.svd(m, full_matrices=False)
+    return (u[:, :rank] * s[:rank]) @ vt[:rank]
+
+
+@pytest.fixture
+def x(rng):
+    _, low = planted(rng, (30, 20), 3)
+    return (
+        low
+        + 3 * rng.normal(size=(1, 20))
+        + 2 * rng.normal(size=(30, 1))
+        + 0.2 * rng.normal(size=(30, 20))
+    )
+
+
+def test_column_intercept_is_pca_of_the_column_centred_data(x):
+    model = bf.Model(bf.Gaussian(), 2, bf.Flat(), intercepts=("columns",))
+    result = _fit(model, x, tol=1e-13, max_iter=5000)
+    centred = x - x.mean(axis=0)
+    expected = x.mean(axis=0) + _best_rank(centred, 2)  # Eckart–Young of the centred data
+    np.testing.assert_allclose(result.predict(), expected, atol=1e-6 * np.abs(x).max())
+    sse = np.sum((x - result.predict()) ** 2)
+    s = np.linalg.svd(centred, compute_uv=False)
+    np.testing.assert_allclose(sse, np.sum(s[2:] ** 2), rtol=1e-6)
+
+
+def test_row_and_column_intercepts_are_pca_of_the_double_centred_data(x):
+    model = bf.Model(bf.Gaussian(), 2, bf.Flat(), intercepts=("rows", "columns"))
+    result = _fit(model, x, tol=1e-13, max_iter=5000)
+    double = x - x.mean(axis=0) - x.mean(axis=1, keepdims=True) + x.mean()
+    s = np.linalg.svd(double, compute_uv=False)
+    np.testing.assert_allclose(np.sum((x - result.predict()) ** 2), np.sum(s[2:] ** 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "make"),
+    [
+        (bf.Poisson(), lambda rng, eta: rng.poisson(np.exp(eta))),
+        (bf.Bernoulli(), lambda rng, eta: rng.random(eta.shape) < 1 / (1 + np.exp(-eta))),
+        (bf.LaplaceLikelihood(0.3), lambda rng, eta: eta + rng.laplace(0, 0.3, eta.shape)),
+    ],
+    ids=["poisson-log", "bernoulli", "laplace"],
+)
+def test_objective_never_increases_with_intercepts_and_missing_entries(rng, likelihood, make):
+    _, eta = planted(rng, (25, 18), 2, scale=0.5)
+    x = make(rng, eta + rng.normal(size=(25, 1))).astype(float)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    model = bf.Model(likelihood, 2, bf.Normal(1.0), intercepts=("rows", "columns"))
+    result = _fit(model, x, max_iter=300)
+    increase = np.diff(result.history) / np.abs(result.history[1:])
+    assert increase.max(initial=-np.inf) <= OBJ_INCREASE_TOL
+    assert [b.shape for b in result.intercepts] == [(25,), (18,)]
+    assert np.isfinite(result.log_likelihood(x))
+
+
+def test_row_baselines_of_counts_are_recovered(rng):
+    baseline = rng.uniform(-1.0, 2.0, size=(80, 1))  # firing rates differ ~20x across rows
+    u, v = rng.normal(size=(80, 1)), rng.normal(size=(1, 50))
+    log_rate = baseline + 0.5 * u * v
+    x = rng.poisson(np.exp(log_rate)).astype(float)
+    with_rows = _fit(bf.Model(bf.Poisson(), 1, bf.Normal(2.0), intercepts="rows"), x, restarts=2)
+    plain = _fit(bf.Model(bf.Poisson(), 1, bf.Normal(2.0)), x, restarts=2)
+    # Metric: RMSE of the fitted log-rate against the planted one.
+    rmse = lambda fit: np.sqrt(np.mean((fit.eta() - log_rate) ** 2))
+    assert rmse(with_rows) < 0.25 and rmse(plain) > 1.5 * rmse(with_rows)
+
+
+def test_intercepts_save_load_and_cross_validate(x, tmp_path):
+    model = bf.Model(bf.Gaussian(), 2, bf.Normal(3.0), intercepts=("columns",))
+    fit = _fit(model, x)
+    loaded = bf.load(fit.save(tmp_path / "fit.nc"))
+    assert loaded.model == model
+    np.testing.assert_array_equal(loaded.predict(), fit.predict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        table = bf.cross_validate(model, x, ranks=[1, 2], max_iter=300)
+    assert np.isfinite(table["test_log_likelihood"]).all()
+
+
+def test_intercept_errors_before_any_work(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("compiled before the input was checked")
+
+    monkeypatch.setattr(_driver, "_fit", forbidden)
+    with pytest.raises(ValueError, match=r"intercepts on modes \(2,\) but X has only 2"):
+        bf.fit(bf.Model(bf.Gaussian(), 1, intercepts=(2,)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="'rows'/'columns'"):
+        bf.Model(bf.Gaussian(), 1, intercepts=("diagonal",))
+    with pytest.raises(ValueError, match="non-negative eta"):
+        bf.Model(bf.Poisson(link="identity"), 1, bf.NonNegative(), intercepts="rows")
+    with pytest.raises(ValueError, match="does not sample intercepts"):
+        bf.sample(bf.Model(bf.Gaussian(), 1, bf.Normal(1.0), intercepts="rows"), np.ones((3, 3)))
