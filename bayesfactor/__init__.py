@@ -9,6 +9,7 @@ from bayesfactor import (
 from bayesfactor.io import load as load
 from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
+    Blocks as Blocks,
     Gaussian as Gaussian,
     Laplace as LaplaceLikelihood,
     Offset as Offset,
@@ -72,6 +73,7 @@ __all__ = [
     "LaplaceLikelihood",
     "VonMises",
     "Offset",
+    "Blocks",
     "Flat",
     "Normal",
     "Laplace",

@@ -79,8 +79,9 @@ def to_spec(obj: Any) -> Any:
         return value.item()
     raise TypeError(
         f"cannot save a model that holds an array (shape {value.shape}), such as the "
-        "offset of bf.Offset: saving offsets is not supported yet. Save the factors "
-        "(fit.factors) and the offset yourself, e.g. with numpy.savez."
+        "offset of bf.Offset or the block assignment of bf.Blocks: saving offsets is "
+        "not supported yet. Save the factors (fit.factors) and the arrays yourself, "
+        "e.g. with numpy.savez."
     )
 
 

@@ -25,7 +25,16 @@ from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
 
-__all__ = ["Likelihood", "Gaussian", "Laplace", "Bernoulli", "Poisson", "VonMises", "Offset"]
+__all__ = [
+    "Likelihood",
+    "Gaussian",
+    "Laplace",
+    "Bernoulli",
+    "Poisson",
+    "VonMises",
+    "Offset",
+    "Blocks",
+]
 
 #: Supports that count as non-negative when a model checks its priors.
 NONNEGATIVE_SUPPORTS = (constraints.nonnegative, constraints.positive, constraints.simplex)
@@ -92,6 +101,14 @@ class Likelihood(abc.ABC):
 
     def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook)
         """Check that the likelihood's own arrays (if any) fit data of ``shape``."""
+
+    def check_data(self, x: np.ndarray, mask: np.ndarray) -> None:
+        """Validate the data ``x`` (full array) where ``mask`` is True; raise ``ValueError``."""
+        self.validate(x.ravel() if mask.all() else x[mask])
+
+    def data_scale(self, x: np.ndarray, mask: np.ndarray) -> float:
+        """Typical magnitude of ``eta`` for random starts, from the observed data."""
+        return self.init_scale(x.ravel() if mask.all() else x[mask])
 
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
@@ -453,7 +470,14 @@ class Offset(Likelihood):
     def validate(self, x):  # noqa: D102
         self.base.validate(x)
 
+    def check_data(self, x, mask):  # noqa: D102
+        self.base.check_data(x, mask)
+
+    def data_scale(self, x, mask):  # noqa: D102
+        return self.base.data_scale(x, mask)
+
     def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: D102
+        self.base.check_shape(shape)
         try:
             ok = np.broadcast_shapes(np.shape(self.offset), shape) == tuple(shape)
         except ValueError:
@@ -473,3 +497,265 @@ class Offset(Likelihood):
         if np.shape(target) == np.shape(x) and np.ndim(x) == np.ndim(self.offset):
             return target - np.broadcast_to(self.offset, np.shape(x))
         return target
+
+
+@pytree_dataclass
+class Blocks(Likelihood):
+    r"""One likelihood per block of indices along a mode: mixed data types in one table.
+
+    .. math::
+        X_{ij} \sim p_{b(j)}(\,\cdot \mid \eta_{ij}), \qquad
+        \eta = \textstyle\sum_r U_{:r} \circ V_{:r}
+
+    Column ``j`` (index ``j`` along ``mode``) belongs to block :math:`b(j)`: spike
+    counts (Poisson), licks (Bernoulli), running speed (Gaussian) and head direction
+    (von Mises) of the same time bins share the row factors (Udell et al. 2016,
+    generalized low-rank models). Each block keeps its own parameters (a Gaussian's
+    scale, a von Mises concentration): they set how much its entries weigh.
+
+    Parameters
+    ----------
+    likelihoods : dict {name: (indices, Likelihood)}
+        Each block's indices along ``mode`` (a ``slice`` with explicit bounds, or a
+        sequence of ints) and its likelihood. Every index belongs to exactly one block.
+    mode : int, default=1
+        The mode whose indices the blocks split (1: columns of a matrix).
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> lik = bf.Blocks({"spikes": (slice(0, 3), bf.Poisson()),
+    ...                  "speed": (slice(3, 4), bf.Gaussian(0.5))}, mode=1)
+    >>> lik
+    Blocks(spikes: Poisson(link='log') [3], speed: Gaussian(scale=0.5) [1]; mode=1)
+    >>> X = np.column_stack([np.random.default_rng(0).poisson(2.0, size=(20, 3)),
+    ...                      np.random.default_rng(1).normal(size=20)])
+    >>> fit = bf.fit(bf.Model(lik, 1, bf.Normal(1.0)), X)
+    >>> fit.predict().shape
+    (20, 4)
+
+    See Also
+    --------
+    Blocks.infer : the blocks of a DataFrame from its column dtypes.
+    """
+
+    likelihoods: Any = ()
+    assignment: Any = None  # (n,) ints: the block of each index along `mode`
+    mode: int = static_field(default=1)
+    names: tuple = static_field(default=())
+
+    def __post_init__(self):
+        spec = self.likelihoods
+        if not isinstance(spec, dict) or not spec:
+            raise TypeError(
+                "Blocks: give a dict {name: (indices, likelihood)}, e.g. "
+                "{'counts': (slice(0, 80), bf.Poisson()), 'speed': (slice(80, 81), "
+                f"bf.Gaussian(0.5))}}; got {spec!r}."
+            )
+        if isinstance(self.mode, bool) or not isinstance(self.mode, int) or self.mode < 0:
+            raise ValueError(f"Blocks: mode must be an int >= 0; got {self.mode!r}.")
+        owner: dict[int, str] = {}
+        liks = []
+        for name, value in spec.items():
+            if not (isinstance(value, tuple) and len(value) == 2):
+                raise TypeError(f"Blocks: block {name!r} must be (indices, likelihood).")
+            index, lik = value
+            if not isinstance(lik, Likelihood) or isinstance(lik, (Blocks, Offset)):
+                raise TypeError(
+                    f"Blocks: block {name!r} needs a likelihood such as bf.Poisson(); got {lik!r}."
+                )
+            if isinstance(index, slice):
+                if index.stop is None:
+                    raise ValueError(
+                        f"Blocks: block {name!r}: give the slice's end, e.g. slice(0, 80)."
+                    )
+                index = range(*index.indices(index.stop))
+            for i in np.asarray(list(index), dtype=int).ravel():
+                if i < 0 or i in owner:
+                    problem = "negative" if i < 0 else f"also in block {owner[i]!r}"
+                    raise ValueError(f"Blocks: index {i} of block {name!r} is {problem}.")
+                owner[int(i)] = name
+            liks.append(lik)
+        n = max(owner) + 1 if owner else 0
+        missing = sorted(set(range(n)) - set(owner))
+        if not owner or missing:
+            raise ValueError(
+                f"Blocks: indices {missing[:5]} along mode {self.mode} belong to no block; "
+                "every index needs exactly one likelihood."
+            )
+        names = list(spec)
+        assignment = np.array([names.index(owner[i]) for i in range(n)])
+        object.__setattr__(self, "likelihoods", tuple(liks))
+        object.__setattr__(self, "assignment", assignment)
+        object.__setattr__(self, "names", tuple(str(k) for k in names))
+
+    @classmethod
+    def infer(cls, frame: Any, overrides: dict | None = None) -> Blocks:
+        """Blocks for the columns of a DataFrame, chosen by dtype.
+
+        ``bool`` -> ``Bernoulli()``, non-negative integers -> ``Poisson()`` (log
+        link), other numbers -> ``Gaussian(scale)`` with the column's standard
+        deviation as the scale. ``overrides`` maps column names to likelihoods
+        (e.g. ``{"heading": bf.VonMises(2.0)}``); each distinct likelihood is one
+        block. ``repr`` (and ``table()``) report the choice per column.
+
+        Examples
+        --------
+        >>> import pandas as pd, bayesfactor as bf
+        >>> df = pd.DataFrame({"lick": [True, False, True, True], "spikes": [0, 3, 1, 2],
+        ...                    "speed": [0.5, 1.5, 0.5, 1.5]})
+        >>> bf.Blocks.infer(df).table()
+            block           likelihood
+        0  binary          Bernoulli()
+        1  counts  Poisson(link='log')
+        2   speed  Gaussian(scale=0.5)
+        """
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"Blocks.infer needs a pandas DataFrame; got {type(frame).__name__}.")
+        overrides = dict(overrides or {})
+        unknown = set(overrides) - set(frame.columns)
+        if unknown:
+            raise ValueError(f"Blocks.infer: overrides name unknown columns {sorted(unknown)}.")
+        groups: dict[str, tuple[list[int], Likelihood]] = {}
+        for j, (column, series) in enumerate(frame.items()):
+            if column in overrides:
+                lik = overrides[column]
+            elif pd.api.types.is_bool_dtype(series):
+                lik = Bernoulli()
+            elif pd.api.types.is_integer_dtype(series) and series.min() >= 0:
+                lik = Poisson()
+            elif pd.api.types.is_numeric_dtype(series):
+                std = float(np.nanstd(series.to_numpy(dtype=float)))
+                lik = Gaussian(std if std > 0 else 1.0)
+            else:
+                raise TypeError(
+                    f"Blocks.infer: column {column!r} has dtype {series.dtype}; only bool, "
+                    "integer and float columns are modelled. Drop or encode it."
+                )
+            kind = {Bernoulli: "binary", Poisson: "counts"}.get(type(lik), str(column))
+            key = kind if kind not in groups or groups[kind][1] == lik else str(column)
+            groups.setdefault(key, ([], lik))[0].append(j)
+        return cls({key: (index, lik) for key, (index, lik) in groups.items()}, mode=1)
+
+    def table(self) -> Any:
+        """The block and likelihood of every index along ``mode``, as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "block": [self.names[b] for b in self.assignment],
+                "likelihood": [repr(self.likelihoods[b]) for b in self.assignment],
+            }
+        )
+
+    def __repr__(self) -> str:
+        counts = np.bincount(np.asarray(self.assignment), minlength=len(self.likelihoods))
+        parts = [
+            f"{name}: {lik!r} [{c}]"
+            for name, lik, c in zip(self.names, self.likelihoods, counts, strict=True)
+        ]
+        return f"Blocks({', '.join(parts)}; mode={self.mode})"
+
+    support = property(lambda self: constraints.real)
+    exact_quadratic = property(lambda self: all(lik.exact_quadratic for lik in self.likelihoods))
+    majorizes = property(lambda self: all(lik.majorizes for lik in self.likelihoods))
+
+    def _in_block(self, b: int, shape) -> Array:
+        axes = tuple(-1 if j == self.mode else 1 for j in range(len(shape)))
+        return jnp.broadcast_to((jnp.asarray(self.assignment) == b).reshape(axes), shape)
+
+    def _combine(self, fn, x, eta):
+        """``fn(lik, x, eta)`` of each block where it applies (0 stands in for others' x)."""
+        out = jnp.zeros(jnp.shape(eta), jnp.result_type(eta))
+        for b, lik in enumerate(self.likelihoods):
+            inside = self._in_block(b, jnp.shape(eta))
+            out = jnp.where(inside, fn(lik, jnp.where(inside, x, 0.0), eta), out)
+        return out
+
+    def log_prob(self, x, eta):  # noqa: D102
+        return self._combine(lambda lik, x, e: lik.log_prob(x, e), x, eta)
+
+    def energy(self, x, eta):  # noqa: D102
+        return self._combine(lambda lik, x, e: lik.energy(x, e), x, eta)
+
+    def weight(self, x, eta):  # noqa: D102
+        return self._combine(lambda lik, x, e: lik.weight(x, e), x, eta)
+
+    def mean(self, eta):  # noqa: D102
+        return self._combine(lambda lik, x, e: lik.mean(e), jnp.zeros_like(eta), eta)
+
+    def distribution(self, eta):  # noqa: D102
+        return _BlockDistribution(self, eta)
+
+    def accepts_factor_support(self, support):  # noqa: D102
+        return all(lik.accepts_factor_support(support) for lik in self.likelihoods)
+
+    def check_shape(self, shape):  # noqa: D102
+        if len(shape) <= self.mode or shape[self.mode] != len(self.assignment):
+            raise ValueError(
+                f"Blocks: the blocks cover {len(self.assignment)} indices along mode "
+                f"{self.mode}, but the data have shape {tuple(shape)}."
+            )
+
+    def _split(self, x: np.ndarray, b: int) -> np.ndarray:
+        return np.compress(np.asarray(self.assignment) == b, x, axis=self.mode)
+
+    def check_data(self, x, mask):  # noqa: D102
+        for b, (name, lik) in enumerate(zip(self.names, self.likelihoods, strict=True)):
+            try:
+                lik.check_data(self._split(x, b), self._split(mask, b))
+            except ValueError as err:
+                raise ValueError(f"block {name!r}: {err}") from None
+
+    def data_scale(self, x, mask):  # noqa: D102
+        scales = [
+            lik.data_scale(self._split(x, b), self._split(mask, b))
+            for b, lik in enumerate(self.likelihoods)
+            if self._split(mask, b).any()
+        ]
+        return float(np.mean(scales)) if scales else 1.0
+
+    def init_target(self, x):  # noqa: D102
+        if np.ndim(x) <= self.mode or np.shape(x)[self.mode] != len(self.assignment):
+            for lik in self.likelihoods:  # a check only: raises where undefined
+                lik.init_target(x)
+            return x
+        out = np.array(x, dtype=float)
+        for b, lik in enumerate(self.likelihoods):
+            where = np.flatnonzero(np.asarray(self.assignment) == b)
+            part = np.take(out, where, axis=self.mode)
+            np.put_along_axis(
+                out,
+                where.reshape([-1 if j == self.mode else 1 for j in range(out.ndim)])
+                + np.zeros_like(part, dtype=int),
+                np.asarray(lik.init_target(part), dtype=float),
+                axis=self.mode,
+            )
+        return out
+
+
+class _BlockDistribution(dist.Distribution):
+    """The numpyro distribution of a :class:`Blocks` likelihood (one block per index)."""
+
+    support = constraints.real
+
+    def __init__(self, blocks: Blocks, eta: Array):
+        self.blocks, self.eta = blocks, eta
+        super().__init__(batch_shape=jnp.shape(eta))
+
+    def log_prob(self, value):  # noqa: D102
+        return self.blocks.log_prob(value, self.eta)
+
+    def sample(self, key, sample_shape=()):  # noqa: D102
+        import jax
+
+        shape = tuple(sample_shape) + jnp.shape(self.eta)
+        out = jnp.zeros(shape, jnp.result_type(self.eta))
+        keys = jax.random.split(key, len(self.blocks.likelihoods))
+        for b, lik in enumerate(self.blocks.likelihoods):
+            draw = lik.distribution(self.eta).sample(keys[b], sample_shape)
+            inside = jnp.broadcast_to(self.blocks._in_block(b, jnp.shape(self.eta)), shape)
+            out = jnp.where(inside, draw.astype(out.dtype), out)
+        return out

@@ -128,7 +128,7 @@ class FitResult:
         data = as_data(X, mask)
         if data.shape != self.shape:
             raise ValueError(f"X has shape {data.shape}; the model was fitted to {self.shape}.")
-        self.model.likelihood.validate(data.observed)
+        self.model.likelihood.check_data(data.x, data.mask)
         dtype = self.factors[0].dtype
         lp = np.asarray(
             _pointwise(

@@ -245,7 +245,7 @@ def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
     priors = model.mode_priors(len(data.shape))
     model.likelihood.check_shape(data.shape)
     _check_continuous(priors, method)
-    model.likelihood.validate(data.x[data.mask])
+    model.likelihood.check_data(data.x, data.mask)
     return priors
 
 

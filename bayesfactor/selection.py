@@ -277,7 +277,7 @@ def _as_models(model: Any) -> tuple[list[Any] | None, list[Model]]:
 def _check_models(models: list[Model], data) -> None:
     for m in models:
         m.mode_priors(len(data.shape))  # raises for a wrong number of per-mode priors
-        m.likelihood.validate(data.x[data.mask])
+        m.likelihood.check_data(data.x, data.mask)
 
 
 # --- holdout masks -------------------------------------------------------------------------

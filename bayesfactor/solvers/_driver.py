@@ -371,7 +371,7 @@ def fit(
     """
     data = as_data(X, mask)
     _check_model(model, data.shape)
-    model.likelihood.validate(data.observed)
+    model.likelihood.check_data(data.x, data.mask)
     for name, value in (("restarts", restarts), ("max_iter", max_iter)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}.")
@@ -383,7 +383,7 @@ def fit(
     x = jnp.asarray(data.x, dtype)
     # A fully observed X needs no mask array on the device.
     mask_ = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
-    scale = jnp.asarray(model.likelihood.init_scale(data.observed), dtype)
+    scale = jnp.asarray(model.likelihood.data_scale(data.x, data.mask), dtype)
     keys = jax.random.split(key, restarts)
     if isinstance(init, str):
         if init not in ("random", "svd"):

@@ -1,0 +1,130 @@
+"""Mixed data types (bf.Blocks): shared factors, per-block densities, dtype inference."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import OBJ_INCREASE_TOL
+from scipy import stats
+
+import bayesfactor as bf
+from bayesfactor.solvers import _driver
+
+LIKS = {
+    "counts": bf.Poisson(),
+    "binary": bf.Bernoulli(),
+    "real": bf.Gaussian(0.5),
+    "angle": bf.VonMises(4.0),
+}
+
+
+def _fit(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        return bf.fit(*args, **kwargs)
+
+
+def _draw(rng, name, e):
+    if name == "counts":
+        return rng.poisson(np.exp(e))
+    if name == "binary":
+        return rng.random(e.shape) < 1 / (1 + np.exp(-e))
+    if name == "real":
+        return e + 0.5 * rng.normal(size=e.shape)
+    return np.angle(np.exp(1j * (e + rng.vonmises(0.0, 4.0, e.shape))))
+
+
+def _mixed(rng, n=150, per_block=15, rank=3):
+    # Sparse non-negative row factors: identifiable (no rotation freedom) under
+    # non-negative priors, so similarity measures recovery.
+    u = rng.exponential(size=(n, rank)) * (rng.random((n, rank)) < 0.5)
+    v = rng.normal(size=(4 * per_block, rank)) * 0.7
+    eta = u @ v.T
+    blocks, x = {}, np.empty_like(eta)
+    for b, (name, lik) in enumerate(LIKS.items()):
+        cols = slice(b * per_block, (b + 1) * per_block)
+        blocks[name] = (cols, lik)
+        x[:, cols] = _draw(rng, name, eta[:, cols])
+    return bf.Blocks(blocks, mode=1), x, u
+
+
+def test_mixed_table_recovers_the_shared_factors_better_than_one_likelihood():
+    rng = np.random.default_rng(0)
+    blocks, x, u = _mixed(rng)
+    priors = (bf.Exponential(1.0), bf.Normal(1.0))
+    mixed = _fit(bf.Model(blocks, 3, priors), x, restarts=3, max_iter=1000)
+    gaussian = _fit(bf.Model(bf.Gaussian(x.std()), 3, priors), x, restarts=3, max_iter=1000)
+    ours = bf.similarity((mixed.factors[0],), (u,))
+    single = bf.similarity((gaussian.factors[0],), (u,))
+    print(f"similarity to the planted row factors: mixed {ours:.3f}, Gaussian {single:.3f}")
+    assert ours > 0.9 and ours > single + 0.05, (ours, single)
+
+
+def test_block_densities_are_each_likelihoods_own(rng):
+    blocks, x, _ = _mixed(rng, n=6, per_block=2)
+    eta = rng.normal(size=x.shape)
+    lp = np.asarray(blocks.log_prob(x, eta))
+    np.testing.assert_allclose(lp[:, 0:2], stats.poisson.logpmf(x[:, 0:2], np.exp(eta[:, 0:2])))
+    np.testing.assert_allclose(
+        lp[:, 2:4], stats.bernoulli.logpmf(x[:, 2:4], 1 / (1 + np.exp(-eta[:, 2:4])))
+    )
+    np.testing.assert_allclose(lp[:, 4:6], stats.norm.logpdf(x[:, 4:6], eta[:, 4:6], 0.5))
+    np.testing.assert_allclose(lp[:, 6:8], stats.vonmises.logpdf(x[:, 6:8], 4.0, eta[:, 6:8]))
+    # The numpyro distribution agrees, and samples each block from its own family.
+    np.testing.assert_allclose(np.asarray(blocks.distribution(eta).log_prob(x)), lp, rtol=1e-6)
+    import jax
+
+    draw = np.asarray(blocks.distribution(eta).sample(jax.random.key(0)))
+    assert (draw[:, 0:2] == np.round(draw[:, 0:2])).all() and (draw[:, 0:2] >= 0).all()
+    assert set(np.unique(draw[:, 2:4])) <= {0.0, 1.0}
+    assert (np.abs(draw[:, 6:8]) <= np.pi).all()
+
+
+def test_mixed_fit_with_missing_entries_descends(rng):
+    blocks, x, _ = _mixed(rng, n=40, per_block=5)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    result = _fit(bf.Model(blocks, 2, bf.Normal(1.0)), x, max_iter=200)
+    increase = np.diff(result.history) / np.abs(result.history[1:])
+    assert increase.max(initial=-np.inf) <= OBJ_INCREASE_TOL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        table = bf.cross_validate(bf.Model(blocks, 2, bf.Normal(1.0)), x, max_iter=50)
+    assert np.isfinite(table["test_log_likelihood"]).all()
+
+
+def test_dataframe_dtypes_choose_the_likelihoods(rng):
+    frame = pd.DataFrame(
+        {
+            "lick": rng.random(60) < 0.3,
+            "spikes": rng.poisson(2.0, 60),
+            "speed": rng.normal(5.0, 2.0, 60),
+            "heading": rng.uniform(-np.pi, np.pi, 60),
+        }
+    )
+    blocks = bf.Blocks.infer(frame, overrides={"heading": bf.VonMises(1.0)})
+    chosen = dict(zip(frame.columns, blocks.table()["likelihood"], strict=True))
+    assert chosen["lick"] == "Bernoulli()" and chosen["spikes"] == "Poisson(link='log')"
+    assert chosen["speed"].startswith("Gaussian(scale=") and chosen["heading"].startswith(
+        "VonMises"
+    )
+    assert blocks.likelihoods[blocks.names.index("speed")].scale == pytest.approx(
+        frame["speed"].std(ddof=0)
+    )
+    result = _fit(bf.Model(blocks, 2, bf.Normal(1.0)), frame.astype(float), max_iter=100)
+    assert result.predict().shape == (60, 4)
+
+
+def test_block_errors_name_the_block(monkeypatch):
+    monkeypatch.setattr(_driver, "_fit", lambda *a, **k: pytest.fail("compiled too early"))
+    blocks = bf.Blocks({"counts": ([0, 1], bf.Poisson()), "real": ([2], bf.Gaussian())})
+    with pytest.raises(ValueError, match="block 'counts': .*negative"):
+        bf.fit(bf.Model(blocks, 1), np.array([[1.0, -1.0, 0.5], [0.0, 2.0, 1.0]]))
+    with pytest.raises(ValueError, match="cover 3 indices along mode 1"):
+        bf.fit(bf.Model(blocks, 1), np.ones((2, 4)))
+    with pytest.raises(ValueError, match="also in block 'a'"):
+        bf.Blocks({"a": ([0, 1], bf.Poisson()), "b": ([1], bf.Gaussian())})
+    with pytest.raises(ValueError, match=r"indices \[1\] along mode 1 belong to no block"):
+        bf.Blocks({"a": ([0, 2], bf.Poisson())})
+    with pytest.raises(TypeError, match="only bool, integer and float"):
+        bf.Blocks.infer(pd.DataFrame({"name": ["a", "b"]}))
