@@ -15,7 +15,7 @@ import bayesfactor as bf
         (bf.Exponential(2.0), lambda f: stats.expon.logpdf(f, scale=0.5).sum()),
         (bf.HalfNormal(1.5), lambda f: stats.halfnorm.logpdf(f, scale=1.5).sum()),
     ],
-    ids=repr,
+    ids=["Normal", "Laplace", "Exponential", "HalfNormal"],
 )
 def test_log_prob_matches_scipy(rng, prior, reference):
     f = rng.normal(size=(7, 3))
