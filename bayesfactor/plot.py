@@ -9,7 +9,7 @@ to draw into an existing axes.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -345,6 +345,7 @@ def factors(
     band: float = 0.9,
     kinds: Sequence[str] | None = None,
     sort: bool = True,
+    color_by: Mapping[int, Sequence[Any]] | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Any:
     r"""The factors of a fit: one column of panels per mode, one row per component.
@@ -379,6 +380,9 @@ def factors(
         One per mode; default bars for modes of at most 30 entries, lines otherwise.
     sort : bool, default=True
         Reorder mode 0 by largest component.
+    color_by : dict {mode: labels}, optional
+        Colour the bars or dots of a mode by a label per index (e.g. the trials'
+        condition, ``{2: directions}``); one colour per distinct label, with a legend.
     figsize : (float, float), optional
         Default ``(3 * n_modes, 1.2 * rank + 0.6)``.
 
@@ -433,10 +437,13 @@ def factors(
             "in (0, 1) such as band=0.9."
         )
     draws = None if idata is None else _posterior_draws(idata, [f.shape for f in mats])
+    colors = _label_colors(color_by, [f.shape[0] for f in mats], kinds)
     mult, order, _ = _normalisation(mats)
     mats = [(f * m)[:, order] for f, m in zip(mats, mult, strict=True)]
     rows = _row_order(mats[0]) if sort else np.arange(mats[0].shape[0])
     mats[0] = mats[0][rows]
+    if 0 in colors:
+        colors[0] = (colors[0][0][rows], colors[0][1])
     bands = None
     if draws is not None:
         tail = (1.0 - float(band)) / 2.0
@@ -453,10 +460,13 @@ def factors(
         idx = np.arange(f.shape[0])
         for r in range(rank):
             axis = axes[r, k]
+            color = colors[k][0] if k in colors else "C0"
             if kind == "bar":
-                axis.bar(idx, f[:, r], color="C0", width=0.8)
+                axis.bar(idx, f[:, r], color=color, width=0.8)
             elif kind == "line":
                 axis.plot(idx, f[:, r], color="C0", lw=1.2)
+            elif k in colors:
+                axis.scatter(idx, f[:, r], c=color, s=6)
             else:
                 axis.plot(idx, f[:, r], "o", color="C0", ms=2)
             if bands is not None:
@@ -473,4 +483,35 @@ def factors(
                 axis.set_ylabel(f"#{r + 1}", rotation=0, ha="right", va="center")
         title = dims[k] if dims[k] is not None else f"mode {k}"
         axes[0, k].set_title(f"{title} (sorted)" if sort and k == 0 else str(title))
+        if k in colors:
+            from matplotlib.patches import Patch
+
+            handles = [Patch(color=c, label=str(lab)) for lab, c in colors[k][1].items()]
+            axes[0, k].legend(handles=handles, fontsize=6, loc="best")
     return fig
+
+
+def _label_colors(color_by, sizes, kinds) -> dict[int, tuple[np.ndarray, dict]]:
+    """Per coloured mode: an array of colours per index and the legend {label: colour}."""
+    if color_by is None:
+        return {}
+    if not isinstance(color_by, Mapping):
+        raise ValueError(f"color_by must be a dict {{mode: labels}}; got {color_by!r}.")
+    out = {}
+    for k, labels in color_by.items():
+        if not isinstance(k, numbers.Integral) or not 0 <= k < len(sizes):
+            raise ValueError(f"color_by: {k!r} is not a mode index in 0..{len(sizes) - 1}.")
+        labels = np.asarray(labels)
+        if labels.shape != (sizes[k],):
+            raise ValueError(
+                f"color_by[{k}] has shape {labels.shape}; give one label per index of mode "
+                f"{k} ({sizes[k]})."
+            )
+        if kinds[k] == "line":
+            raise ValueError(
+                f"color_by[{k}]: mode {k} is drawn as a line; use kinds 'bar' or 'scatter'."
+            )
+        unique, codes = np.unique(labels, return_inverse=True)
+        palette = {lab: f"C{i % 10}" for i, lab in enumerate(unique.tolist())}
+        out[int(k)] = (np.array([f"C{c % 10}" for c in codes]), palette)
+    return out

@@ -338,3 +338,20 @@ def test_factors_band_of_a_laplace_posterior_contains_the_map(rng):
     for i, value in enumerate(drawn[1][:, 0]):
         at = v[np.isclose(v[:, 0], i), 1]
         assert at.min() <= value <= at.max()
+
+
+def test_factors_colour_a_mode_by_label(rng):
+    from matplotlib.colors import to_rgba
+
+    f = (rng.random((6, 2)), rng.random((20, 2)), rng.random((8, 2)))
+    labels = np.array(["left", "right"] * 4)
+    fig = plot.factors(f, kinds=["bar", "line", "scatter"], color_by={2: labels})
+    dots = fig.axes[2].collections[0]  # first component, trial mode
+    colours = [tuple(c) for c in dots.get_facecolors()]
+    assert colours[0::2] == [to_rgba("C0")] * 4 and colours[1::2] == [to_rgba("C1")] * 4
+    legend = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert legend == ["left", "right"]
+    with pytest.raises(ValueError, match="one label per index of mode 2"):
+        plot.factors(f, kinds=["bar", "line", "scatter"], color_by={2: labels[:3]})
+    with pytest.raises(ValueError, match="drawn as a line"):
+        plot.factors(f, kinds=["bar", "line", "scatter"], color_by={1: np.zeros(20)})
