@@ -30,10 +30,10 @@ from bayesfactor.priors import (
 from bayesfactor.result import (
     ConvergenceWarning as ConvergenceWarning,
     FitResult as FitResult,
+    IdentifiabilityWarning as IdentifiabilityWarning,
     RankWarning as RankWarning,
 )
 from bayesfactor.sampling import (
-    IdentifiabilityWarning as IdentifiabilityWarning,
     laplace as laplace,
     predictive_interval as predictive_interval,
     sample as sample,

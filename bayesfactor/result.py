@@ -12,7 +12,7 @@ import numpy as np
 from bayesfactor._data import as_data
 from bayesfactor.model import Model
 
-__all__ = ["FitResult", "ConvergenceWarning", "RankWarning"]
+__all__ = ["FitResult", "ConvergenceWarning", "RankWarning", "IdentifiabilityWarning"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -21,6 +21,20 @@ class ConvergenceWarning(UserWarning):
 
 class RankWarning(UserWarning):
     """The rank exceeds what the data can identify."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The model has a symmetry that the data and priors do not pin down.
+
+    Raised by :func:`bayesfactor.fit` when a prior penalises the scale of some modes
+    while the others are scale-free (``Flat``, ``NonNegative``): rescaling
+    :math:`(F_k / c, F_j c)` keeps the fit and shrinks the penalty towards 0, so the
+    MAP does not exist. Raised by :func:`bayesfactor.sample` and
+    :func:`bayesfactor.laplace` for a matrix whose priors are all rotation invariant
+    (``Flat``, ``Normal``, real ``Smooth``) with ``rank >= 2`` (single components are
+    not identified, only their span), and for improper flat priors that leave the scale
+    :math:`(U c, V / c)` free.
+    """
 
 
 def _eta(model, factors, intercepts):

@@ -62,7 +62,7 @@ from bayesfactor._data import Data, as_data, as_key, warn
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
-from bayesfactor.result import FitResult
+from bayesfactor.result import FitResult, IdentifiabilityWarning
 from bayesfactor.solvers import fit as _fit_map
 from bayesfactor.solvers._driver import _check_fixed
 
@@ -97,17 +97,6 @@ _STATS = {
 
 #: Dim names a user's label may not take (they would clash with ArviZ's own).
 _RESERVED_DIMS = {"chain", "draw", "component", "observation"}
-
-
-class IdentifiabilityWarning(UserWarning):
-    """The posterior has a continuous symmetry or is improper.
-
-    Raised by :func:`sample` and :func:`laplace` for a matrix whose priors are
-    all rotation invariant (``Flat``, ``Normal``, real ``Smooth``) with
-    ``rank >= 2`` (single components are not identified, only their span), and
-    for improper flat priors (``Flat``, ``NonNegative``) that leave the scale
-    :math:`(U c, V / c)` free.
-    """
 
 
 # --- the numpyro model ----------------------------------------------------------------

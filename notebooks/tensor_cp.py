@@ -8,7 +8,7 @@
 #
 # $$
 # X_{ijk} \sim \mathcal N\Big(\sum_{r=1}^R A_{ir} B_{jr} C_{kr},\ \sigma^2\Big), \qquad
-# A_{ir} \sim \mathcal N(0, 3^2), \quad B_{jr} \ge 0, \quad C_{kr} \ge 0 ,
+# A_{ir} \sim \mathcal N(0, 3^2), \quad B_{jr}, C_{kr} \sim \mathcal N^+(0, 3^2) ,
 # $$
 
 #
@@ -53,7 +53,9 @@ print(X.status.to_series().value_counts().to_dict())
 model = bf.Model(
     bf.Gaussian(scale=0.5),
     rank=ranks[0],
-    priors=(bf.Normal(3.0), bf.NonNegative(), bf.NonNegative()),
+    # Proper priors on every mode: a flat NonNegative() mode next to a Normal one would let
+    # the fit shrink the sample scores and grow the profiles (bf.IdentifiabilityWarning).
+    priors=(bf.Normal(3.0), bf.HalfNormal(3.0), bf.HalfNormal(3.0)),
 )
 ensemble = bf.fit_ensemble(model, X, ranks=ranks, restarts=restarts, key=0, max_iter=max_iter)
 print(ensemble)

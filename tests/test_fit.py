@@ -186,7 +186,7 @@ def test_smooth_prior_lowers_roughness(rng):
         f = result.factors[1] / np.linalg.norm(result.factors[1], axis=0)
         return np.sum(np.diff(f, axis=0) ** 2), result
 
-    rough, _ = roughness(bf.NonNegative())
+    rough, _ = roughness(bf.HalfNormal(10.0))  # proper, weak, no smoothing
     weak, _ = roughness(bf.Smooth(0.2, nonnegative=True))
     smooth, result = roughness(bf.Smooth(0.1, nonnegative=True))
     assert smooth < weak < 0.5 * rough, (smooth, weak, rough)
@@ -272,3 +272,15 @@ def test_tensor_transform_recovers_new_trials(rng):
     np.testing.assert_array_equal(new.factors[0], train.factors[0])  # held fixed
     assert bf.similarity(new.factors, (factors[0], factors[1], factors[2][20:])) > 0.99
     np.testing.assert_allclose(new.predict(), eta[:, :, 20:], atol=0.05)
+
+
+def test_a_penalised_mode_next_to_a_flat_mode_warns_and_drifts(rng):
+    x = np.abs(rng.normal(size=(20, 2))) @ np.abs(rng.normal(size=(2, 15)))
+    model = bf.Model(bf.Gaussian(), 2, (bf.Laplace(1.0), bf.Flat()))
+    norms = []
+    for max_iter in (20, 2000):
+        with pytest.warns(bf.IdentifiabilityWarning, match="the MAP does not exist"):
+            result = _quiet(model, x, max_iter=max_iter, tol=0)
+        norms.append(np.abs(result.factors[0]).sum())
+    # The claim behind the warning: the L1 mode keeps shrinking while the fit stays put.
+    assert norms[1] < 0.5 * norms[0], norms

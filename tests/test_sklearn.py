@@ -72,7 +72,7 @@ def test_generic_model_and_logistic_preset(rng):
     est = LogisticPCA(n_components=2, max_iter=1000).fit(x)
     probs = est.inverse_transform(est.transform(x))
     assert ((probs > 0.5) == x).mean() > 0.8
-    est = FactorModel(bf.Gaussian(), 2, (bf.NonNegative(), bf.Exponential(0.1))).fit(np.abs(x))
+    est = FactorModel(bf.Gaussian(), 2, (bf.HalfNormal(1.0), bf.Exponential(0.1))).fit(np.abs(x))
     assert (est.components_ >= 0).all() and est.n_iter_ >= 1
 
 

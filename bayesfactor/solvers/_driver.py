@@ -16,8 +16,8 @@ from jax import Array, lax
 from bayesfactor._data import as_data, as_key, warn
 from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model
-from bayesfactor.priors import Flat, OneHot
-from bayesfactor.result import ConvergenceWarning, FitResult, RankWarning
+from bayesfactor.priors import Flat, NonNegative, OneHot
+from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
@@ -223,6 +223,19 @@ def _check_model(model: Model, shape: tuple[int, ...]) -> None:
                 f"rank={model.rank} clusters need at least as many rows: mode {k} of X "
                 f"has {shape[k]}. Use rank <= {shape[k]}."
             )
+    free = [k for k, p in enumerate(priors) if isinstance(p, (Flat, NonNegative))]
+    scaled = [k for k, p in enumerate(priors) if k not in free and not isinstance(p, OneHot)]
+    if free and scaled:
+        warn(
+            f"the priors on modes {scaled} penalise the factors' scale, but modes {free} have "
+            "scale-free priors (Flat/NonNegative): rescaling F_k / c and F_j * c leaves the "
+            "fit unchanged and shrinks the penalty towards 0, so the MAP does not exist and "
+            "the prior's effect fades as the solver drifts. Give every mode a proper prior, "
+            "e.g. bf.Normal(scale) or bf.HalfNormal(scale) instead of bf.Flat() / "
+            "bf.NonNegative().",
+            IdentifiabilityWarning,
+            stacklevel=4,
+        )
     if len(shape) == 2 and model.rank > min(shape):
         warn(
             f"rank={model.rank} is larger than the data allows: min(X.shape)={min(shape)} "
