@@ -64,7 +64,7 @@ from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
 from bayesfactor.result import FitResult, IdentifiabilityWarning
 from bayesfactor.solvers import fit as _fit_map
-from bayesfactor.solvers._driver import _check_fixed
+from bayesfactor.solvers._driver import _check_fixed, check_factors
 
 __all__ = [
     "sample",
@@ -250,24 +250,7 @@ def _check_count(name: str, value: Any, minimum: int) -> None:
 
 def _reference(init: Any, model: Model, shape: tuple[int, ...], name: str) -> list[np.ndarray]:
     """The MAP factors of ``init`` (FitResult or tuple of arrays), checked."""
-    factors = init.factors if isinstance(init, FitResult) else init
-    if not isinstance(factors, (tuple, list)) or len(factors) != len(shape):
-        raise TypeError(
-            f"{name} must be a FitResult or a tuple of {len(shape)} factor matrices "
-            f"(one per mode of X); got {type(init).__name__}."
-        )
-    out = []
-    for k, (f, n) in enumerate(zip(factors, shape, strict=True)):
-        f = np.asarray(f, dtype=float)
-        if f.shape != (n, model.rank):
-            raise ValueError(
-                f"{name} factor {k} has shape {f.shape}; expected {(n, model.rank)} "
-                f"(X.shape[{k}], rank). Fit the same model to the same X."
-            )
-        if not np.isfinite(f).all():
-            raise ValueError(f"{name} factor {k} has non-finite entries.")
-        out.append(f)
-    return out
+    return list(check_factors(init, model, shape, name=name, allow_none=False))
 
 
 def _interior(f: np.ndarray, prior: Prior) -> np.ndarray:

@@ -246,28 +246,38 @@ def _check_model(model: Model, shape: tuple[int, ...]) -> None:
         )
 
 
-def _as_init(init: Any, model: Model, shape: tuple[int, ...], dtype) -> tuple[Array | None, ...]:
+def check_factors(
+    init: Any, model: Model, shape: tuple[int, ...], *, name: str = "init", allow_none: bool = True
+) -> tuple[np.ndarray | None, ...]:
+    """Factors given as a FitResult or a tuple (None = drawn at random), checked, as NumPy."""
     factors = init.factors if isinstance(init, FitResult) else init
     if not isinstance(factors, (tuple, list)) or len(factors) != len(shape):
+        hint = " (None for a mode drawn at random)" if allow_none else " (one per mode of X)"
         raise TypeError(
-            f"init must be a FitResult or a tuple of {len(shape)} factor matrices (None "
-            f"for a mode drawn at random); got {init!r}."
+            f"{name} must be a FitResult or a tuple of {len(shape)} factor matrices{hint}; "
+            f"got {type(init).__name__}."
         )
     out = []
     for k, (f, n) in enumerate(zip(factors, shape, strict=True)):
-        if f is None:
+        if f is None and allow_none:
             out.append(None)
             continue
         f = np.asarray(f, dtype=float)
         if f.shape != (n, model.rank):
             raise ValueError(
-                f"init factor {k} has shape {f.shape}; expected {(n, model.rank)} "
+                f"{name} factor {k} has shape {f.shape}; expected {(n, model.rank)} "
                 f"(X.shape[{k}], rank)."
             )
         if not np.isfinite(f).all():
-            raise ValueError(f"init factor {k} has non-finite entries.")
-        out.append(jnp.asarray(f, dtype))
+            raise ValueError(f"{name} factor {k} has non-finite entries.")
+        out.append(f)
     return tuple(out)
+
+
+def _as_init(init: Any, model: Model, shape: tuple[int, ...], dtype) -> tuple[Array | None, ...]:
+    return tuple(
+        None if f is None else jnp.asarray(f, dtype) for f in check_factors(init, model, shape)
+    )
 
 
 def _check_fixed(fixed: Any, init: Any, ndim: int) -> tuple[int, ...]:
