@@ -10,6 +10,7 @@ from bayesfactor.io import load as load
 from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
     Blocks as Blocks,
+    Estimated as Estimated,
     Gaussian as Gaussian,
     Laplace as LaplaceLikelihood,
     Offset as Offset,
@@ -74,6 +75,7 @@ __all__ = [
     "VonMises",
     "Offset",
     "Blocks",
+    "Estimated",
     "Flat",
     "Normal",
     "Laplace",

@@ -13,20 +13,22 @@ use a line search).
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
 from typing import Any, ClassVar, Literal
 
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax import Array
-from jax.scipy.special import gammaln, i0e
+from jax import Array, lax
+from jax.scipy.special import gammaln, i0e, i1e
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
 
 __all__ = [
     "Likelihood",
+    "Estimated",
     "Gaussian",
     "Laplace",
     "Bernoulli",
@@ -41,10 +43,79 @@ NONNEGATIVE_SUPPORTS = (constraints.nonnegative, constraints.positive, constrain
 
 
 def _check_positive(name: str, value: float, owner: str) -> None:
+    if isinstance(value, Estimated):
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
         raise TypeError(f"{owner}: {name} must be a positive number; got {value!r}.")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{owner}: {name} must be a finite number > 0; got {value!r}.")
+
+@pytree_dataclass
+class Estimated:
+    r"""A likelihood parameter estimated with the factors instead of held fixed.
+
+    Pass it in place of the number: ``bf.Gaussian(scale=bf.Estimated())``. The fit
+    then minimises the negative log posterior over the parameter too (exactly, in
+    closed form or by bisection, once per iteration: the objective stays
+    monotone), under a conjugate prior with shape :math:`a` (``concentration``)
+    and rate :math:`b` (``rate``):
+
+    ==================================  ===========================================  ==========================================
+    parameter                           prior                                        update (:math:`n` observed entries)
+    ==================================  ===========================================  ==========================================
+    ``Gaussian(scale=)`` :math:`\sigma`  :math:`\sigma^2 \sim \text{InvGamma}(a, b)`   :math:`\sigma^2 = \frac{b + \sum r^2/2}{a + 1 + n/2}`
+    ``Laplace(scale=)`` :math:`s`        :math:`s \sim \text{InvGamma}(a, b)`          :math:`s = \frac{b + \sum |r|}{a + 1 + n}`
+    ``VonMises(concentration=)``         :math:`\kappa \sim \text{Gamma}(a, b)`        root of :math:`n A(\kappa) + b - \frac{a-1}{\kappa}
+    :math:`\kappa`                                                                    = \sum \cos r`
+    ==================================  ===========================================  ==========================================
+
+    with residuals :math:`r = x - \eta` and :math:`A = I_1 / I_0`. The default prior
+    (:math:`a = 1`, small :math:`b`) is weak: it only keeps the scale away from 0 when
+    the factors fit the data exactly. Within :class:`Blocks` each block has its own.
+    :func:`bayesfactor.sample` samples the parameter under the same prior. After a
+    fit, ``fit.model.likelihood`` holds the estimate in ``value``.
+
+    Parameters
+    ----------
+    value : float, default=1.0
+        Starting value (after a fit: the estimate); > 0.
+    concentration : float, default=1.0
+        Prior shape :math:`a`; > 0.
+    rate : float, default=1e-3
+        Prior rate :math:`b`; > 0.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesfactor as bf
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.outer(rng.normal(size=200), rng.normal(size=100)) + 0.3 * rng.normal(size=(200, 100))
+    >>> fit = bf.fit(bf.Model(bf.Gaussian(scale=bf.Estimated()), 1), X)
+    >>> round(float(fit.model.likelihood.scale.value), 2)
+    0.3
+    """
+
+    value: float = 1.0
+    concentration: float = 1.0
+    rate: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("value", "concentration", "rate"):
+            _check_positive(name, getattr(self, name), "Estimated")
+
+    def __repr__(self) -> str:
+        prior = f"concentration={self.concentration!r}, rate={self.rate!r}"
+        try:
+            return f"Estimated(value={float(self.value):.4g}, {prior})"
+        except TypeError:  # traced
+            return f"Estimated({prior})"
+
+    def replace(self, value: Any) -> Estimated:
+        """The same prior with another ``value`` (no checks: ``value`` may be traced)."""
+        new = object.__new__(Estimated)
+        object.__setattr__(new, "value", value)
+        object.__setattr__(new, "concentration", self.concentration)
+        object.__setattr__(new, "rate", self.rate)
+        return new
 
 
 class Likelihood(abc.ABC):
@@ -113,6 +184,57 @@ class Likelihood(abc.ABC):
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
 
+    # --- a parameter that may be Estimated (Gaussian scale, von Mises concentration) ---
+
+    #: Name of the field that may hold an :class:`Estimated` (None: nothing to estimate).
+    parameter: ClassVar[str | None] = None
+
+    @property
+    def parameter_value(self) -> Any:
+        """The current value of ``parameter`` (the estimate when it is Estimated)."""
+        value = getattr(self, self.parameter)
+        return value.value if isinstance(value, Estimated) else value
+
+    def estimates(self) -> tuple[Estimated, ...]:
+        """The :class:`Estimated` parameters, in a fixed order (empty when all are fixed)."""
+        value = getattr(self, self.parameter) if self.parameter else None
+        return (value,) if isinstance(value, Estimated) else ()
+
+    def with_estimates(self, estimates: tuple[Estimated, ...]) -> Likelihood:
+        """This likelihood with its :class:`Estimated` parameters replaced (traced-safe)."""
+        if not self.estimates():
+            return self
+        new = object.__new__(type(self))
+        for field in dataclasses.fields(self):
+            object.__setattr__(new, field.name, getattr(self, field.name))
+        object.__setattr__(new, self.parameter, estimates[0])
+        return new
+
+    def update_estimates(self, x: Array, mask: Array, eta: Array) -> tuple[Estimated, ...]:
+        """The MAP of each Estimated parameter given ``eta`` (the rest of the model fixed)."""
+        return tuple(e.replace(self._map_parameter(e, x, mask, eta)) for e in self.estimates())
+
+    def log_prior_estimates(self) -> Array:
+        """Sum of the Estimated parameters' log prior densities (0 when none)."""
+        return sum((self.parameter_prior(e)[0].log_prob(self._to_prior(e)) for e in self.estimates()), 0.0)
+
+    def parameter_prior(self, estimate: Estimated) -> tuple[dist.Distribution, float]:
+        """The prior's numpyro distribution and the power ``p`` it is on (value**p)."""
+        raise NotImplementedError(f"{type(self).__name__} has no parameter to estimate.")
+
+    def _to_prior(self, estimate: Estimated) -> Array:
+        return estimate.value ** self.parameter_prior(estimate)[1]
+
+    def _map_parameter(self, estimate: Estimated, x: Array, mask: Array, eta: Array) -> Array:
+        raise NotImplementedError(f"{type(self).__name__} has no parameter to estimate.")
+
+
+
+def _masked_sum(mask: Array, values: Array) -> tuple[Array, Array]:
+    """(number of observed entries, sum of ``values`` over them)."""
+    observed = jnp.broadcast_to(mask, jnp.shape(values))
+    return jnp.sum(observed, dtype=values.dtype), jnp.sum(jnp.where(observed, values, 0.0))
+
 
 def _floor(eta: Array) -> Array:
     return jnp.maximum(eta, jnp.finfo(eta.dtype).eps)
@@ -136,8 +258,9 @@ class Gaussian(Likelihood):
 
     Parameters
     ----------
-    scale : float, default=1.0
-        Noise standard deviation :math:`\sigma`; must be > 0.
+    scale : float or Estimated, default=1.0
+        Noise standard deviation :math:`\sigma`; must be > 0. ``bf.Estimated()``
+        fits it with the factors (prior :math:`\sigma^2 \sim \text{InvGamma}`).
 
     Examples
     --------
@@ -146,25 +269,34 @@ class Gaussian(Likelihood):
     2
     """
 
-    scale: float = 1.0
+    scale: float | Estimated = 1.0
     exact_quadratic: ClassVar[bool] = True
     majorizes: ClassVar[bool] = True
+    parameter: ClassVar[str] = "scale"
 
     def __post_init__(self):
         _check_positive("scale", self.scale, "Gaussian")
 
     def log_prob(self, x, eta):  # noqa: D102
-        z = (x - eta) / self.scale
-        return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi)
+        s = self.parameter_value
+        return -0.5 * ((x - eta) / s) ** 2 - jnp.log(s) - 0.5 * math.log(2 * math.pi)
 
     def mean(self, eta):  # noqa: D102
         return eta
 
     def distribution(self, eta):  # noqa: D102
-        return dist.Normal(eta, self.scale)
+        return dist.Normal(eta, self.parameter_value)
 
     def weight(self, x, eta):  # noqa: D102
-        return jnp.full_like(eta, 1.0 / self.scale**2)
+        return jnp.full_like(eta, 1.0 / self.parameter_value**2)
+
+    def parameter_prior(self, estimate):  # noqa: D102
+        return dist.InverseGamma(estimate.concentration, estimate.rate), 2.0
+
+    def _map_parameter(self, estimate, x, mask, eta):
+        n, total = _masked_sum(mask, (x - eta) ** 2)
+        a, b = estimate.concentration, estimate.rate
+        return jnp.sqrt((b + 0.5 * total) / (a + 1.0 + 0.5 * n))
 
 
 @pytree_dataclass
@@ -180,8 +312,9 @@ class Laplace(Likelihood):
 
     Parameters
     ----------
-    scale : float, default=1.0
-        Scale :math:`b` (mean absolute deviation); must be > 0.
+    scale : float or Estimated, default=1.0
+        Scale :math:`b` (mean absolute deviation); must be > 0. ``bf.Estimated()``
+        fits it with the factors (prior :math:`b \sim \text{InvGamma}`).
 
     Examples
     --------
@@ -190,23 +323,33 @@ class Laplace(Likelihood):
     2
     """
 
-    scale: float = 1.0
+    scale: float | Estimated = 1.0
+    parameter: ClassVar[str] = "scale"
 
     def __post_init__(self):
         _check_positive("scale", self.scale, "Laplace")
 
     def log_prob(self, x, eta):  # noqa: D102
-        return -jnp.abs(x - eta) / self.scale - jnp.log(2 * self.scale)
+        s = self.parameter_value
+        return -jnp.abs(x - eta) / s - jnp.log(2 * s)
 
     def mean(self, eta):  # noqa: D102
         return eta
 
     def distribution(self, eta):  # noqa: D102
-        return dist.Laplace(eta, self.scale)
+        return dist.Laplace(eta, self.parameter_value)
 
     def weight(self, x, eta):  # noqa: D102
         # IRLS weight 1 / (b |r|), floored where |r| < 1e-4 b to stay finite.
-        return 1.0 / (self.scale * jnp.maximum(jnp.abs(x - eta), 1e-4 * self.scale))
+        s = self.parameter_value
+        return 1.0 / (s * jnp.maximum(jnp.abs(x - eta), 1e-4 * s))
+
+    def parameter_prior(self, estimate):  # noqa: D102
+        return dist.InverseGamma(estimate.concentration, estimate.rate), 1.0
+
+    def _map_parameter(self, estimate, x, mask, eta):
+        n, total = _masked_sum(mask, jnp.abs(x - eta))
+        return (estimate.rate + total) / (estimate.concentration + 1.0 + n)
 
 
 @pytree_dataclass
@@ -345,8 +488,9 @@ class VonMises(Likelihood):
 
     Parameters
     ----------
-    concentration : float, default=1.0
-        Concentration :math:`\kappa`; must be > 0.
+    concentration : float or Estimated, default=1.0
+        Concentration :math:`\kappa`; must be > 0. ``bf.Estimated()`` fits it with
+        the factors (prior :math:`\kappa \sim \text{Gamma}(a, b)`, :math:`a \ge 1`).
 
     Examples
     --------
@@ -355,14 +499,21 @@ class VonMises(Likelihood):
     1
     """
 
-    concentration: float = 1.0
+    concentration: float | Estimated = 1.0
     majorizes: ClassVar[bool] = True
+    parameter: ClassVar[str] = "concentration"
 
     def __post_init__(self):
         _check_positive("concentration", self.concentration, "VonMises")
+        if isinstance(self.concentration, Estimated) and self.concentration.concentration < 1:
+            raise ValueError(
+                "VonMises: an Estimated concentration needs a prior shape >= 1 (a "
+                "log-concave Gamma prior, so the update has one root); got "
+                f"concentration={self.concentration.concentration!r}."
+            )
 
     def log_prob(self, x, eta):  # noqa: D102
-        k = self.concentration
+        k = self.parameter_value
         # log I0(k) = log(i0e(k)) + k, stable for large k.
         return k * jnp.cos(x - eta) - (jnp.log(2 * jnp.pi * i0e(k)) + k)
 
@@ -370,10 +521,31 @@ class VonMises(Likelihood):
         return jnp.angle(jnp.exp(1j * eta))
 
     def distribution(self, eta):  # noqa: D102
-        return dist.VonMises(eta, self.concentration)
+        return dist.VonMises(eta, self.parameter_value)
 
     def weight(self, x, eta):  # noqa: D102
-        return jnp.full_like(eta, self.concentration)
+        return jnp.full_like(eta, self.parameter_value)
+
+    def parameter_prior(self, estimate):  # noqa: D102
+        return dist.Gamma(estimate.concentration, estimate.rate), 1.0
+
+    def _map_parameter(self, estimate, x, mask, eta):
+        n, total = _masked_sum(mask, jnp.cos(x - eta))
+        a, b = estimate.concentration, estimate.rate
+
+        def slope(log_k):  # derivative of the objective in kappa: increasing for a >= 1
+            k = jnp.exp(log_k)
+            return n * i1e(k) / i0e(k) + b - (a - 1.0) / k - total
+
+        def bisect(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            up = slope(mid) > 0
+            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+        dtype = jnp.result_type(eta)
+        lo, hi = lax.fori_loop(0, 60, bisect, (jnp.asarray(-12.0, dtype), jnp.asarray(12.0, dtype)))
+        return jnp.exp(0.5 * (lo + hi))
 
     def init_target(self, x):  # noqa: D102
         raise ValueError(
@@ -466,6 +638,18 @@ class Offset(Likelihood):
 
     def accepts_factor_support(self, support):  # noqa: D102
         return self.base.accepts_factor_support(support)
+
+    def estimates(self):  # noqa: D102
+        return self.base.estimates()
+
+    def with_estimates(self, estimates):  # noqa: D102
+        return Offset.traced(self.base.with_estimates(estimates), self.offset)
+
+    def update_estimates(self, x, mask, eta):  # noqa: D102
+        return self.base.update_estimates(x, mask, self._shift(eta))
+
+    def log_prior_estimates(self):  # noqa: D102
+        return self.base.log_prior_estimates()
 
     def validate(self, x):  # noqa: D102
         self.base.validate(x)
@@ -691,6 +875,34 @@ class Blocks(Likelihood):
 
     def accepts_factor_support(self, support):  # noqa: D102
         return all(lik.accepts_factor_support(support) for lik in self.likelihoods)
+
+    def estimates(self):  # noqa: D102
+        return tuple(e for lik in self.likelihoods for e in lik.estimates())
+
+    def with_estimates(self, estimates):  # noqa: D102
+        if not self.estimates():
+            return self
+        liks, i = [], 0
+        for lik in self.likelihoods:
+            n = len(lik.estimates())
+            liks.append(lik.with_estimates(tuple(estimates[i : i + n])))
+            i += n
+        new = object.__new__(Blocks)
+        for field in dataclasses.fields(self):
+            object.__setattr__(new, field.name, getattr(self, field.name))
+        object.__setattr__(new, "likelihoods", tuple(liks))
+        return new
+
+    def update_estimates(self, x, mask, eta):  # noqa: D102
+        out = []
+        for b, lik in enumerate(self.likelihoods):
+            if lik.estimates():
+                inside = self._in_block(b, jnp.shape(eta))
+                out.extend(lik.update_estimates(jnp.where(inside, x, 0.0), mask & inside, eta))
+        return tuple(out)
+
+    def log_prior_estimates(self):  # noqa: D102
+        return sum((lik.log_prior_estimates() for lik in self.likelihoods), 0.0)
 
     def check_shape(self, shape):  # noqa: D102
         if len(shape) <= self.mode or shape[self.mode] != len(self.assignment):

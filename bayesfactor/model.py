@@ -205,6 +205,10 @@ class Model:
     def objective(
         self, x: Array, mask: Array, factors: Sequence[Array], eta: Array | None = None
     ) -> Array:
-        """The negative log posterior (the one minimised quantity)."""
+        """The negative log posterior (the one minimised quantity).
+
+        Includes the priors of the likelihood's :class:`~bayesfactor.Estimated`
+        parameters, if any.
+        """
         loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
-        return -loglik - self.log_prior(factors)
+        return -loglik - self.log_prior(factors) - self.likelihood.log_prior_estimates()

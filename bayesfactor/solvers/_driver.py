@@ -51,6 +51,7 @@ class SolverState(NamedTuple):
 
     factors: tuple[Array, ...]  # one (X.shape[k], rank) array per mode
     intercepts: tuple[Array, ...]  # one (X.shape[k],) array per mode in model.intercepts
+    estimates: tuple[Array, ...]  # values of the likelihood's Estimated parameters
     step: Array  # shape=(), int32
     objective: Array  # shape=(), negative log posterior
     change: Array  # shape=(), last relative decrease of the objective
@@ -117,26 +118,34 @@ def _fit(
             for d, g in zip(drawn, start.given, strict=True)
         )
 
-    def given(intercepts):
-        """(model, data) that the factor updates see, the intercepts folded in."""
+    def given(intercepts, estimates):
+        """(model, data) that the factor updates see: intercepts and estimates folded in."""
+        m = current(estimates)
         if not model.intercepts:
-            return model, x
+            return m, x
         offset = model.intercept_eta(intercepts, x.shape)
         if gaussian:
-            return model, x - offset
-        return _with_likelihood(model, Offset.traced(model.likelihood, offset)), x
+            return m, x - offset
+        return _with_likelihood(m, Offset.traced(m.likelihood, offset)), x
 
-    def objective(factors, intercepts):
-        m, data = given(intercepts)
+    def current(estimates):
+        """The model with the likelihood's Estimated parameters at their current values."""
+        if not estimates:
+            return model
+        return _with_likelihood(model, _with_values(model.likelihood, estimates))
+
+    def objective(factors, intercepts, estimates):
+        m, data = given(intercepts, estimates)
         if dense and gaussian:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
             return dense_gaussian_objective(m, data, jnp.sum(data * data), factors, plan[-1][0])
         return m.objective(data, mask, factors)
 
-    def update_intercepts(factors, intercepts):
+    def update_intercepts(factors, intercepts, estimates):
         """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
         intercepts = list(intercepts)
         flat = Flat()
+        lik = current(estimates).likelihood
         for i, k in enumerate(model.intercepts):
             others = intercepts[:i] + [jnp.zeros_like(intercepts[i])] + intercepts[i + 1 :]
             rest = model.eta(factors) + model.intercept_eta(tuple(others), x.shape)
@@ -145,9 +154,9 @@ def _fit(
                 for j, n in enumerate(x.shape)
             )
             if gaussian:
-                sub, data = Model(model.likelihood, 1, flat), x - rest
+                sub, data = Model(lik, 1, flat), x - rest
             else:
-                sub, data = Model(Offset.traced(model.likelihood, rest), 1, flat), x
+                sub, data = Model(Offset.traced(lik, rest), 1, flat), x
             update, _, line_search = select_update(sub.likelihood, flat)
             new = update(sub, flat, data, mask, ones, k, dense)
             if line_search:
@@ -155,17 +164,28 @@ def _fit(
             intercepts[i] = new[:, 0]
         return tuple(intercepts)
 
+    def update_estimates(factors, intercepts, estimates):
+        """The likelihood's Estimated parameters: each an exact minimiser (closed form)."""
+        if not estimates:
+            return estimates
+        eta = model.eta(factors)
+        if model.intercepts:
+            eta = eta + model.intercept_eta(intercepts, x.shape)
+        new = current(estimates).likelihood.update_estimates(x, mask, eta)
+        return tuple(e.value for e in new)
+
     def body(s: SolverState) -> SolverState:
-        factors, intercepts = s.factors, s.intercepts
-        m, data = given(intercepts)
+        factors, intercepts, estimates = s.factors, s.intercepts, s.estimates
+        m, data = given(intercepts, estimates)
         for k, update, _, line_search in plan:  # static: unrolled at trace time
             new = update(m, priors[k], data, mask, factors, k, dense)
             if line_search:
-                before = objective(factors, intercepts)
+                before = objective(factors, intercepts, estimates)
                 new = _line_search(m, data, mask, factors, k, new, before)
             factors = factors[:k] + (new,) + factors[k + 1 :]
-        intercepts = update_intercepts(factors, intercepts)
-        obj = objective(factors, intercepts)
+        intercepts = update_intercepts(factors, intercepts, estimates)
+        estimates = update_estimates(factors, intercepts, estimates)
+        obj = objective(factors, intercepts, estimates)
         change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
         status = jnp.where(
             ~jnp.isfinite(obj),
@@ -176,17 +196,21 @@ def _fit(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
         history = s.history.at[s.step].set(obj)
-        return SolverState(factors, intercepts, s.step + 1, obj, change, history, status)
+        return SolverState(
+            factors, intercepts, estimates, s.step + 1, obj, change, history, status
+        )
 
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
 
     def run(f0):
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
-        obj0 = objective(f0, b0)
+        e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
+        obj0 = objective(f0, b0, e0)
         init = SolverState(
             f0,
             b0,
+            e0,
             jnp.zeros((), jnp.int32),
             obj0,
             jnp.full((), jnp.inf, obj0.dtype),
@@ -205,6 +229,14 @@ def _with_likelihood(model: Model, likelihood) -> Model:
         object.__setattr__(new, field.name, getattr(model, field.name))
     object.__setattr__(new, "likelihood", likelihood)
     return new
+
+
+def _with_values(likelihood, values):
+    """``likelihood`` with its Estimated parameters set to ``values`` (traced-safe)."""
+    estimates = likelihood.estimates()
+    return likelihood.with_estimates(
+        tuple(e.replace(v) for e, v in zip(estimates, values, strict=True))
+    )
 
 
 def _check_model(model: Model, shape: tuple[int, ...]) -> None:
@@ -454,6 +486,9 @@ def fit(
             ),
             ConvergenceWarning,
         )
+    if state.estimates:
+        values = tuple(float(v[best]) for v in state.estimates)
+        model = _with_likelihood(model, _with_values(model.likelihood, values))
     return FitResult(
         model=model,
         factors=tuple(np.asarray(f[best]) for f in state.factors),

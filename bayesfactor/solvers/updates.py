@@ -107,8 +107,9 @@ def dense_gaussian_objective(model, x, x_sq, factors, k):
     cross = jnp.sum(factors[k] * mttkrp(x, factors, k))
     eta_sq = jnp.sum(_full_gram(factors, k) * (factors[k].T @ factors[k]))
     sq = x_sq - 2 * cross + eta_sq
-    const = x.size * (jnp.log(lik.scale) + 0.5 * jnp.log(2 * jnp.pi))
-    return 0.5 * sq / lik.scale**2 + const - model.log_prior(factors)
+    s = lik.parameter_value
+    const = x.size * (jnp.log(s) + 0.5 * jnp.log(2 * jnp.pi))
+    return 0.5 * sq / s**2 + const - model.log_prior(factors) - lik.log_prior_estimates()
 
 
 def _replace(factors: tuple[Array, ...], k: int, f: Array) -> tuple[Array, ...]:
@@ -121,8 +122,8 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
     f0 = factors[k]
     if dense and isinstance(lik, Gaussian):
         # Constant weights, no mask: (F_k Gram - X_(k) Z) / sigma^2, eta never formed.
-        gram = _full_gram(factors, k) / lik.scale**2
-        grad = f0 @ gram - mttkrp(x, factors, k) / lik.scale**2
+        gram = _full_gram(factors, k) / lik.parameter_value**2
+        grad = f0 @ gram - mttkrp(x, factors, k) / lik.parameter_value**2
         hess = gram[None]
     else:
         eta = model.eta(factors)
