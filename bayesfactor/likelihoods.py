@@ -50,6 +50,7 @@ def _check_positive(name: str, value: float, owner: str) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{owner}: {name} must be a finite number > 0; got {value!r}.")
 
+
 @pytree_dataclass
 class Estimated:
     r"""A likelihood parameter estimated with the factors instead of held fixed.
@@ -60,17 +61,16 @@ class Estimated:
     monotone), under a conjugate prior with shape :math:`a` (``concentration``)
     and rate :math:`b` (``rate``):
 
-    ==================================  ===========================================  ==========================================
-    parameter                           prior                                        update (:math:`n` observed entries)
-    ==================================  ===========================================  ==========================================
-    ``Gaussian(scale=)`` :math:`\sigma`  :math:`\sigma^2 \sim \text{InvGamma}(a, b)`   :math:`\sigma^2 = \frac{b + \sum r^2/2}{a + 1 + n/2}`
-    ``Laplace(scale=)`` :math:`s`        :math:`s \sim \text{InvGamma}(a, b)`          :math:`s = \frac{b + \sum |r|}{a + 1 + n}`
-    ``VonMises(concentration=)``         :math:`\kappa \sim \text{Gamma}(a, b)`        root of :math:`n A(\kappa) + b - \frac{a-1}{\kappa}
-    :math:`\kappa`                                                                    = \sum \cos r`
-    ==================================  ===========================================  ==========================================
+    - ``Gaussian(scale=)``: :math:`\sigma^2 \sim \text{InvGamma}(a, b)`, update
+      :math:`\sigma^2 = (b + \tfrac12 \sum r^2) / (a + 1 + n/2)`;
+    - ``Laplace(scale=)``: :math:`s \sim \text{InvGamma}(a, b)`, update
+      :math:`s = (b + \sum |r|) / (a + 1 + n)`;
+    - ``VonMises(concentration=)``: :math:`\kappa \sim \text{Gamma}(a, b)` with
+      :math:`a \ge 1`, update: the root of :math:`n A(\kappa) + b - (a - 1)/\kappa =
+      \sum \cos r` (bisection on :math:`\log \kappa`),
 
-    with residuals :math:`r = x - \eta` and :math:`A = I_1 / I_0`. The default prior
-    (:math:`a = 1`, small :math:`b`) is weak: it only keeps the scale away from 0 when
+    over the :math:`n` observed entries, with residuals :math:`r = x - \eta` and
+    :math:`A = I_1 / I_0`. The default prior (:math:`a = 1`, small :math:`b`) is weak: it only keeps the scale away from 0 when
     the factors fit the data exactly. Within :class:`Blocks` each block has its own.
     :func:`bayesfactor.sample` samples the parameter under the same prior. After a
     fit, ``fit.model.likelihood`` holds the estimate in ``value``.
@@ -201,7 +201,7 @@ class Likelihood(abc.ABC):
         return (value,) if isinstance(value, Estimated) else ()
 
     def with_estimates(self, estimates: tuple[Estimated, ...]) -> Likelihood:
-        """This likelihood with its :class:`Estimated` parameters replaced (traced-safe)."""
+        """A copy with its :class:`Estimated` parameters replaced (traced-safe)."""
         if not self.estimates():
             return self
         new = object.__new__(type(self))
@@ -216,7 +216,8 @@ class Likelihood(abc.ABC):
 
     def log_prior_estimates(self) -> Array:
         """Sum of the Estimated parameters' log prior densities (0 when none)."""
-        return sum((self.parameter_prior(e)[0].log_prob(self._to_prior(e)) for e in self.estimates()), 0.0)
+        terms = (self.parameter_prior(e)[0].log_prob(self._to_prior(e)) for e in self.estimates())
+        return sum(terms, 0.0)
 
     def parameter_prior(self, estimate: Estimated) -> tuple[dist.Distribution, float]:
         """The prior's numpyro distribution and the power ``p`` it is on (value**p)."""
@@ -227,7 +228,6 @@ class Likelihood(abc.ABC):
 
     def _map_parameter(self, estimate: Estimated, x: Array, mask: Array, eta: Array) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no parameter to estimate.")
-
 
 
 def _masked_sum(mask: Array, values: Array) -> tuple[Array, Array]:

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import scipy.stats as st
+from conftest import OBJ_INCREASE_TOL, planted
 
 import bayesfactor as bf
 from bayesfactor.likelihoods import Laplace
-
-from conftest import OBJ_INCREASE_TOL, planted
 
 
 def _monotone(history):
@@ -31,8 +30,7 @@ def test_gaussian_scale_is_the_closed_form_at_the_eckart_young_optimum(rng):
     # The objective includes the inverse-gamma prior of sigma^2 (scipy as the reference).
     sigma = estimate.value
     reference = -(
-        st.norm.logpdf(X, fit.eta(), sigma).sum()
-        + st.invgamma.logpdf(sigma**2, 2.0, scale=0.7)
+        st.norm.logpdf(X, fit.eta(), sigma).sum() + st.invgamma.logpdf(sigma**2, 2.0, scale=0.7)
     )
     assert fit.objective == pytest.approx(reference, rel=1e-8)
     _monotone(fit.history)

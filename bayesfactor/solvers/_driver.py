@@ -196,9 +196,7 @@ def _fit(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
         history = s.history.at[s.step].set(obj)
-        return SolverState(
-            factors, intercepts, estimates, s.step + 1, obj, change, history, status
-        )
+        return SolverState(factors, intercepts, estimates, s.step + 1, obj, change, history, status)
 
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
