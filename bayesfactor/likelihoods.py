@@ -70,8 +70,9 @@ class Estimated:
       \sum \cos r` (bisection on :math:`\log \kappa`),
 
     over the :math:`n` observed entries, with residuals :math:`r = x - \eta` and
-    :math:`A = I_1 / I_0`. The default prior (:math:`a = 1`, small :math:`b`) is weak: it only keeps the scale away from 0 when
-    the factors fit the data exactly. Within :class:`Blocks` each block has its own.
+    :math:`A = I_1 / I_0`. The default prior (:math:`a = 1`, small :math:`b`) is
+    weak: it only keeps the scale away from 0 when the factors fit the data
+    exactly. Within :class:`Blocks` each block has its own.
     :func:`bayesfactor.sample` samples the parameter under the same prior. After a
     fit, ``fit.model.likelihood`` holds the estimate in ``value``.
 
