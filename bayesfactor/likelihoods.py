@@ -728,6 +728,7 @@ class Blocks(Likelihood):
     assignment: Any = None  # (n,) ints: the block of each index along `mode`
     mode: int = static_field(default=1)
     names: tuple = static_field(default=())
+    labels: tuple = static_field(default=())  # the DataFrame's column names (infer)
 
     def __post_init__(self):
         spec = self.likelihoods
@@ -789,11 +790,12 @@ class Blocks(Likelihood):
         >>> import pandas as pd, bayesfactor as bf
         >>> df = pd.DataFrame({"lick": [True, False, True, True], "spikes": [0, 3, 1, 2],
         ...                    "speed": [0.5, 1.5, 0.5, 1.5]})
-        >>> bf.Blocks.infer(df).table()
-            block           likelihood
-        0  binary          Bernoulli()
-        1  counts  Poisson(link='log')
-        2   speed  Gaussian(scale=0.5)
+        >>> bf.Blocks.infer(df).table()  # doctest: +NORMALIZE_WHITESPACE
+                 block           likelihood
+        column
+        lick    binary          Bernoulli()
+        spikes  counts  Poisson(link='log')
+        speed    speed  Gaussian(scale=0.5)
         """
         import pandas as pd
 
@@ -805,24 +807,13 @@ class Blocks(Likelihood):
             raise ValueError(f"Blocks.infer: overrides name unknown columns {sorted(unknown)}.")
         groups: dict[str, tuple[list[int], Likelihood]] = {}
         for j, (column, series) in enumerate(frame.items()):
-            if column in overrides:
-                lik = overrides[column]
-            elif pd.api.types.is_bool_dtype(series):
-                lik = Bernoulli()
-            elif pd.api.types.is_integer_dtype(series) and series.min() >= 0:
-                lik = Poisson()
-            elif pd.api.types.is_numeric_dtype(series):
-                std = float(np.nanstd(series.to_numpy(dtype=float)))
-                lik = Gaussian(std if std > 0 else 1.0)
-            else:
-                raise TypeError(
-                    f"Blocks.infer: column {column!r} has dtype {series.dtype}; only bool, "
-                    "integer and float columns are modelled. Drop or encode it."
-                )
+            lik = overrides[column] if column in overrides else _infer_one(series, column)
             kind = {Bernoulli: "binary", Poisson: "counts"}.get(type(lik), str(column))
             key = kind if kind not in groups or groups[kind][1] == lik else str(column)
             groups.setdefault(key, ([], lik))[0].append(j)
-        return cls({key: (index, lik) for key, (index, lik) in groups.items()}, mode=1)
+        blocks = cls({key: (index, lik) for key, (index, lik) in groups.items()}, mode=1)
+        object.__setattr__(blocks, "labels", tuple(frame.columns))
+        return blocks
 
     def table(self) -> Any:
         """The block and likelihood of every index along ``mode``, as a DataFrame."""
@@ -832,7 +823,8 @@ class Blocks(Likelihood):
             {
                 "block": [self.names[b] for b in self.assignment],
                 "likelihood": [repr(self.likelihoods[b]) for b in self.assignment],
-            }
+            },
+            index=pd.Index(self.labels, name="column") if self.labels else None,
         )
 
     def __repr__(self) -> str:
@@ -947,6 +939,47 @@ class Blocks(Likelihood):
                 axis=self.mode,
             )
         return out
+
+
+def _infer_one(values: Any, name: Any = "X") -> Likelihood:
+    """The likelihood a column (or a whole array) of this dtype gets (see Blocks.infer)."""
+    import pandas as pd
+
+    values = values if isinstance(values, pd.Series) else pd.Series(np.ravel(values))
+    if pd.api.types.is_bool_dtype(values):
+        return Bernoulli()
+    if pd.api.types.is_integer_dtype(values) and values.min() >= 0:
+        return Poisson()
+    if pd.api.types.is_numeric_dtype(values):
+        std = float(np.nanstd(values.to_numpy(dtype=float)))
+        return Gaussian(std if std > 0 else 1.0)
+    raise TypeError(
+        f"cannot choose a likelihood for {name!r} of dtype {values.dtype}: only bool, "
+        "integer and float data are modelled. Drop or encode it, or give a likelihood."
+    )
+
+
+def infer(X: Any) -> Likelihood:
+    """The likelihood for data ``X`` chosen from its dtypes (``Model(likelihood="auto")``).
+
+    A DataFrame gets :meth:`Blocks.infer` (one likelihood per kind of column; a
+    single kind collapses to that likelihood), any other array one likelihood for
+    its dtype: ``bool`` -> ``Bernoulli()``, non-negative integers -> ``Poisson()``,
+    other numbers -> ``Gaussian(std)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesfactor.likelihoods import infer
+    >>> infer(np.array([[0, 3], [1, 2]]))
+    Poisson(link='log')
+    """
+    import pandas as pd
+
+    if isinstance(X, pd.DataFrame):
+        blocks = Blocks.infer(X)
+        return blocks.likelihoods[0] if len(blocks.likelihoods) == 1 else blocks
+    return _infer_one(X.values if hasattr(X, "dims") else X)
 
 
 class _BlockDistribution(dist.Distribution):

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from numpyro.distributions import constraints
 
@@ -62,10 +64,16 @@ class Model:
 
     Parameters
     ----------
-    likelihood : Likelihood
+    likelihood : Likelihood or "auto", default="auto"
         The observation model, e.g. ``bf.Gaussian()`` or ``bf.Poisson()``.
+        ``"auto"`` chooses it from the data's dtypes when fitting
+        (:func:`bayesfactor.likelihoods.infer`: for a DataFrame, one likelihood per
+        kind of column, reported by ``fit.model.likelihood.table()``) and, as
+        generalized low-rank models do (Udell et al. 2016), adds a column intercept
+        to a matrix and defaults the priors to ``Normal(1.0)`` (a flat prior has no
+        MAP for binary columns). ``fit.model`` shows what was chosen.
     rank : int
-        Number of components :math:`R` (a positive int).
+        Number of components :math:`R` (a positive int; required).
     priors : Prior or tuple of Prior, default=Flat()
         One prior used for every mode, or a tuple with one prior per mode
         (its length must equal ``X.ndim`` when fitting).
@@ -90,19 +98,22 @@ class Model:
     >>> semi_nmf = bf.Model(bf.Gaussian(), rank=5, priors=(bf.NonNegative(), bf.Flat()))
     >>> kl_nmf = bf.Model(bf.Poisson(link="identity"), rank=5, priors=bf.Exponential(1.0))
     >>> pca = bf.Model(bf.Gaussian(), rank=5, intercepts=("columns",))  # mean-centred
+    >>> mixed = bf.Model(rank=3)  # likelihood per column from a DataFrame's dtypes
     """
 
-    likelihood: Likelihood
-    rank: int = static_field()
+    likelihood: Likelihood | str = "auto"
+    rank: int = static_field(default=None)
     priors: Prior | tuple[Prior, ...] = None
     intercepts: tuple[int, ...] = static_field(default=())
 
     def __post_init__(self):
-        if not isinstance(self.likelihood, Likelihood):
+        if not isinstance(self.likelihood, Likelihood) and self.likelihood != "auto":
             raise TypeError(
-                f"likelihood must be a bayesfactor likelihood such as bf.Gaussian(); "
-                f"got {self.likelihood!r}."
+                f"likelihood must be a bayesfactor likelihood such as bf.Gaussian(), or "
+                f"'auto'; got {self.likelihood!r}."
             )
+        if self.rank is None:
+            raise TypeError("Model needs a rank, e.g. bf.Model(bf.Gaussian(), rank=3).")
         if isinstance(self.rank, bool) or not isinstance(self.rank, int):
             raise TypeError(
                 f"rank must be a positive int; got {self.rank!r} "
@@ -112,9 +123,9 @@ class Model:
             raise ValueError(f"rank must be a positive int; got rank={self.rank}. Use rank >= 1.")
         priors = self.priors
         if priors is None:
-            from bayesfactor.priors import Flat
+            from bayesfactor.priors import Flat, Normal
 
-            priors = Flat()
+            priors = Normal(1.0) if self.likelihood == "auto" else Flat()
         if isinstance(priors, list):
             priors = tuple(priors)
         items = priors if isinstance(priors, tuple) else (priors,)
@@ -126,6 +137,8 @@ class Model:
         object.__setattr__(self, "priors", priors)
         object.__setattr__(self, "intercepts", self._check_intercepts(self.intercepts))
         for k, prior in enumerate(items):
+            if self.likelihood == "auto":  # every inferred likelihood takes any prior
+                break
             if not self.likelihood.accepts_factor_support(prior.support):
                 where = f"mode {k}" if isinstance(priors, tuple) else "every mode"
                 raise ValueError(
@@ -154,12 +167,25 @@ class Model:
                     f"{intercepts!r}. E.g. intercepts=('columns',) for PCA's column means."
                 )
             modes.append(mode)
-        if modes and not self.likelihood.accepts_factor_support(constraints.real):
+        if (
+            modes
+            and self.likelihood != "auto"
+            and not self.likelihood.accepts_factor_support(constraints.real)
+        ):
             raise ValueError(
                 f"{self.likelihood!r} needs a non-negative eta, so a real-valued intercept "
                 "does not fit it; use bf.Poisson(link='log') for baselines of counts."
             )
         return tuple(sorted(set(modes)))
+
+    def for_data(self, X: Any) -> Model:
+        """The model with ``likelihood="auto"`` replaced by the one inferred from ``X``."""
+        if not (isinstance(self.likelihood, str) and self.likelihood == "auto"):
+            return self
+        from bayesfactor.likelihoods import infer
+
+        intercepts = self.intercepts or ((1,) if np.ndim(X) == 2 else ())
+        return Model(infer(X), self.rank, self.priors, intercepts)
 
     def mode_priors(self, ndim: int) -> tuple[Prior, ...]:
         """The prior of each of the ``ndim`` modes.

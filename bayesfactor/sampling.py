@@ -653,6 +653,7 @@ def sample(
     >>> idata.log_likelihood["X"].shape
     (1, 50, 30)
     """
+    model = model.for_data(X) if isinstance(model, Model) else model
     data = as_data(X, mask)
     priors = _check_model(model, data, "sample")
     _check_count("num_samples", num_samples, 1)
@@ -847,6 +848,7 @@ def laplace(
     >>> idata.posterior["F1"].shape
     (1, 200, 5, 1)
     """
+    model = model.for_data(X) if isinstance(model, Model) else model
     data = as_data(X, mask)
     priors = _check_model(model, data, "laplace")
     _check_count("num_samples", num_samples, 1)

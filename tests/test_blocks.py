@@ -128,3 +128,39 @@ def test_block_errors_name_the_block(monkeypatch):
         bf.Blocks({"a": ([0, 2], bf.Poisson())})
     with pytest.raises(TypeError, match="only bool, integer and float"):
         bf.Blocks.infer(pd.DataFrame({"name": ["a", "b"]}))
+
+
+def test_a_dataframe_fits_with_only_a_rank_and_reports_the_choice():
+    rng = np.random.default_rng(1)
+    n = 200
+    eta = rng.normal(size=(n, 2)) @ (0.7 * rng.normal(size=(2, 6)))
+    frame = pd.DataFrame(
+        {
+            "spikes0": rng.poisson(np.exp(eta[:, 0] + 1.0)),
+            "spikes1": rng.poisson(np.exp(eta[:, 1] + 1.0)),
+            "lick0": rng.random(n) < 1 / (1 + np.exp(-eta[:, 2])),
+            "lick1": rng.random(n) < 1 / (1 + np.exp(-eta[:, 3])),
+            "speed0": 20 + 5 * eta[:, 4] + 3 * rng.normal(size=n),
+            "speed1": 20 + 5 * eta[:, 5] + 3 * rng.normal(size=n),
+        }
+    )
+    fit = _fit(bf.Model(rank=2), frame, max_iter=3000)
+    table = fit.model.likelihood.table()
+    assert list(table.index) == list(frame.columns)
+    assert list(table["block"]) == ["counts", "counts", "binary", "binary", "speed0", "speed1"]
+    assert table.loc["lick1", "likelihood"] == "Bernoulli()"
+    assert table.loc["speed0", "likelihood"].startswith("Gaussian(scale=")
+    # GLRM defaults: a column intercept (here the planted baselines) and Normal priors.
+    assert fit.model.intercepts == (1,) and fit.model.priors == bf.Normal(1.0)
+    # (Up to the factors' share: the row factors' mean is shrunk to 0, not exactly 0.)
+    np.testing.assert_allclose(fit.intercepts[0][[0, 1]], 1.0, atol=0.5)
+    np.testing.assert_allclose(fit.intercepts[0][[4, 5]], 20.0, rtol=0.1)
+    assert np.isfinite(fit.predict()).all() and fit.predict().shape == frame.shape
+
+
+def test_auto_likelihood_of_a_plain_array_is_one_likelihood():
+    counts = np.random.default_rng(0).poisson(2.0, size=(30, 8))
+    fit = _fit(bf.Model(rank=1), counts)
+    assert fit.model.likelihood == bf.Poisson()
+    with pytest.raises(TypeError, match="needs a rank"):
+        bf.Model(bf.Gaussian())

@@ -422,6 +422,8 @@ def fit(
     >>> bool((result.factors[0] >= 0).all())
     True
     """
+    if isinstance(model, Model):
+        model = model.for_data(X)
     data = as_data(X, mask)
     _check_model(model, data.shape)
     model.likelihood.check_data(data.x, data.mask)
