@@ -155,7 +155,7 @@ def test_a_dataframe_fits_with_only_a_rank_and_reports_the_choice():
     # (Up to the factors' share: the row factors' mean is shrunk to 0, not exactly 0.)
     np.testing.assert_allclose(fit.intercepts[0][[0, 1]], 1.0, atol=0.5)
     np.testing.assert_allclose(fit.intercepts[0][[4, 5]], 20.0, rtol=0.1)
-    assert np.isfinite(fit.predict()).all() and fit.predict().shape == frame.shape
+    assert np.isfinite(np.asarray(fit.predict())).all() and fit.predict().shape == frame.shape
 
 
 def test_auto_likelihood_of_a_plain_array_is_one_likelihood():
