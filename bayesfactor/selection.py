@@ -41,7 +41,16 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 
 from bayesfactor._data import as_data, as_key
-from bayesfactor.likelihoods import Bernoulli, Gaussian, Laplace, Likelihood, Poisson, VonMises
+from bayesfactor.likelihoods import (
+    Bernoulli,
+    Blocks,
+    Gaussian,
+    Laplace,
+    Likelihood,
+    Offset,
+    Poisson,
+    VonMises,
+)
 from bayesfactor.model import Model
 from bayesfactor.result import ConvergenceWarning, FitResult
 
@@ -195,12 +204,30 @@ def score(fit: FitResult, X: Any, mask: Any = None) -> dict[str, float]:
 
 
 def _score(fit: FitResult, x: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    name, error, _ = _metric(fit.model.likelihood)
-    if not mask.any():
-        return {"log_likelihood": np.nan, name: np.nan}
-    lp = fit.log_likelihood(x, mask=mask, pointwise=True)[mask]
-    mu = np.asarray(fit.predict(), dtype=float)[mask]
-    return {"log_likelihood": float(lp.mean()), name: float(error(x[mask], mu).mean())}
+    """Mean log-likelihood and error over ``mask``; with Blocks, also per block.
+
+    A block's scores are named ``log_likelihood_<block>`` and ``<error>_<block>``
+    with the error of the block's own likelihood (e.g. ``accuracy_licks``).
+    """
+    lik = fit.model.likelihood
+    lik = lik.base if isinstance(lik, Offset) else lik
+    parts = [("", lik, mask)]
+    if isinstance(lik, Blocks):
+        for b, (block, blik) in enumerate(zip(lik.names, lik.likelihoods, strict=True)):
+            parts.append((f"_{block}", blik, mask & np.asarray(lik._in_block(b, x.shape))))
+    lp = mu = None
+    out = {}
+    for suffix, part, where in parts:
+        name, error, _ = _metric(part)
+        if not where.any():
+            out |= {f"log_likelihood{suffix}": np.nan, f"{name}{suffix}": np.nan}
+            continue
+        if lp is None:
+            lp = np.asarray(fit.log_likelihood(x, mask=mask, pointwise=True))
+            mu = np.asarray(fit.predict(), dtype=float)
+        out[f"log_likelihood{suffix}"] = float(lp[where].mean())
+        out[f"{name}{suffix}"] = float(error(x[where], mu[where]).mean())
+    return out
 
 
 # --- argument checks (all before any fitting) --------------------------------------------
@@ -636,7 +663,9 @@ def cross_validate(
         dict or list of models), ``rank``, ``fold``, ``restart``,
         ``train_log_likelihood``, ``test_log_likelihood`` (means per entry),
         ``train_<error>``, ``test_<error>`` (the likelihood's error, e.g.
-        ``test_mse``), ``objective``, ``n_iter``, ``converged`` and, for
+        ``test_mse``); for a :class:`~bayesfactor.Blocks` likelihood, the same per
+        block, named ``test_log_likelihood_<block>``, ``test_<error>_<block>`` (each
+        block's own error, e.g. ``test_accuracy_licks``); ``objective``, ``n_iter``, ``converged`` and, for
         ``restarts > 1`` without ``per_restart``, ``restart_objectives``.
         ``DataFrame.attrs`` holds ``metric`` (the error's name),
         ``higher_is_better``, ``likelihood`` and ``svd_bound`` (for a fully
@@ -676,6 +705,7 @@ def cross_validate(
     import pandas as pd
 
     labels, models = _as_models(model)
+    models = [m.for_data(X) if isinstance(m, Model) else m for m in models]  # "auto"
     ranks_ = _check_ranks(ranks, (m.rank for m in models))
     _check_positive_int("restarts", restarts)
     if not isinstance(per_restart, bool):
@@ -707,11 +737,13 @@ def cross_validate(
                     tr, te = _score(fit, data.x, train), _score(fit, data.x, test)
                     row = {} if labels is None else {"model": label}
                     row |= {"rank": rank, "fold": f, "restart": restart}
+                    # Overall, then per block (Blocks): train_/test_ log-likelihood, error.
                     row |= {
-                        "train_log_likelihood": tr["log_likelihood"],
-                        "test_log_likelihood": te["log_likelihood"],
-                        f"train_{name}": tr[name],
-                        f"test_{name}": te[name],
+                        f"{split}_{score}": value[score]
+                        for score in tr
+                        for split, value in (("train", tr), ("test", te))
+                    }
+                    row |= {
                         "objective": fit.objective,
                         "n_iter": fit.n_iter,
                         "converged": fit.converged,

@@ -2,6 +2,7 @@
 
 import warnings
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +165,26 @@ def test_auto_likelihood_of_a_plain_array_is_one_likelihood():
     assert fit.model.likelihood == bf.Poisson()
     with pytest.raises(TypeError, match="needs a rank"):
         bf.Model(bf.Gaussian())
+
+
+def test_cross_validate_scores_each_block_with_its_own_error():
+    rng = np.random.default_rng(0)
+    blocks, x, _ = _mixed(rng, n=60, per_block=5)
+    model = bf.Model(blocks, 2, (bf.Exponential(1.0), bf.Normal(1.0)))
+    test = np.random.default_rng(1).random(x.shape) < 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        cv = bf.cross_validate(model, x, holdout=test, key=0, max_iter=200)
+    assert {"test_deviance_counts", "test_accuracy_binary", "test_mse_real"} <= set(cv.columns)
+    assert "test_circular_error_angle" in cv.columns
+    # Independent recomputation of two blocks' held-out scores from the same fit
+    # (cross_validate's fold key: the second half of key 0, split per fold).
+    fold_key = jax.random.split(jax.random.split(jax.random.key(0))[1], 1)[0]
+    fit = _fit(model, x, mask=~test, key=fold_key, max_iter=200)
+    assert fit.objective == pytest.approx(cv["objective"].iloc[0])
+    mu = fit.predict()
+    binary = test[:, 5:10]
+    accuracy = np.mean((mu[:, 5:10][binary] > 0.5) == (x[:, 5:10][binary] == 1))
+    lp = stats.norm.logpdf(x[:, 10:15], mu[:, 10:15], 0.5)[test[:, 10:15]].mean()
+    assert cv["test_accuracy_binary"].iloc[0] == pytest.approx(accuracy)
+    assert cv["test_log_likelihood_real"].iloc[0] == pytest.approx(lp, rel=1e-6)
