@@ -665,8 +665,9 @@ def cross_validate(
         ``train_<error>``, ``test_<error>`` (the likelihood's error, e.g.
         ``test_mse``); for a :class:`~bayesfactor.Blocks` likelihood, the same per
         block, named ``test_log_likelihood_<block>``, ``test_<error>_<block>`` (each
-        block's own error, e.g. ``test_accuracy_licks``); ``objective``, ``n_iter``, ``converged`` and, for
-        ``restarts > 1`` without ``per_restart``, ``restart_objectives``.
+        block's own error, e.g. ``test_accuracy_licks``); ``objective``,
+        ``n_iter``, ``converged`` and, for ``restarts > 1`` without
+        ``per_restart``, ``restart_objectives``.
         ``DataFrame.attrs`` holds ``metric`` (the error's name),
         ``higher_is_better``, ``likelihood`` and ``svd_bound`` (for a fully
         observed Gaussian matrix: ``{rank: least mean squared error of any rank-r
