@@ -6,6 +6,8 @@ A saved fit is an ``xarray.Dataset`` written with the ``h5netcdf`` engine:
 ``F0``, ``F1``, ...      the factors, dims ``(<mode dim>, "component")``, with the data's
                          labels as coordinates where it had them
 ``intercept0``, ...      the intercepts of the modes in ``model.intercepts``
+``model_array0``, ...    arrays the model holds (an Offset's offset, a Blocks' assignment),
+                         referred to by the declaration as ``{"array": i}``
 ``history``              the objective after each iteration (dim ``iteration``)
 ``restart_objectives``   the final objective of every restart (dim ``restart``)
 attributes               the model declaration (JSON), objective, n_iter, converged,
@@ -28,6 +30,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +52,13 @@ for _module in (likelihoods, priors):
 _FORMAT = "bayesfactor.FitResult/1"
 
 
-def to_spec(obj: Any) -> Any:
+def to_spec(obj: Any, arrays: list | None = None) -> Any:
     """A JSON-ready declaration of a model, likelihood or prior (nested dicts).
+
+    Arrays held by the model (the offset of :class:`~bayesfactor.Offset`, the
+    block assignment of :class:`~bayesfactor.Blocks`) are appended to ``arrays``
+    and declared as ``{"array": i}``; without ``arrays`` they are written inline
+    as nested lists.
 
     Examples
     --------
@@ -68,25 +76,29 @@ def to_spec(obj: Any) -> Any:
             raise TypeError(f"cannot save {type(obj).__name__}: not a bayesfactor model part.")
         spec = {"class": name}
         for field in dataclasses.fields(obj):
-            spec[field.name] = to_spec(getattr(obj, field.name))
+            spec[field.name] = to_spec(getattr(obj, field.name), arrays)
         return spec
     if isinstance(obj, (tuple, list)):
-        return [to_spec(o) for o in obj]
+        return [to_spec(o, arrays) for o in obj]
     if isinstance(obj, (bool, int, float, str)) or obj is None:
         return obj
     value = np.asarray(obj)
     if value.ndim == 0:  # a JAX or NumPy scalar
         return value.item()
-    raise TypeError(
-        f"cannot save a model that holds an array (shape {value.shape}), such as the "
-        "offset of bf.Offset or the block assignment of bf.Blocks: saving offsets is "
-        "not supported yet. Save the factors (fit.factors) and the arrays yourself, "
-        "e.g. with numpy.savez."
-    )
+    if not np.issubdtype(value.dtype, np.number):
+        raise TypeError(f"cannot save a model that holds a {value.dtype} array.")
+    if arrays is None:
+        return {"array": value.tolist(), "dtype": value.dtype.str}
+    arrays.append(value)
+    return {"array": len(arrays) - 1}
 
 
-def from_spec(spec: Any) -> Any:
+def from_spec(spec: Any, arrays: Sequence[np.ndarray] = ()) -> Any:
     """Rebuild a model, likelihood or prior from :func:`to_spec`'s declaration."""
+    if isinstance(spec, dict) and "array" in spec:
+        if isinstance(spec["array"], int):
+            return np.asarray(arrays[spec["array"]])
+        return np.asarray(spec["array"], dtype=np.dtype(spec["dtype"]))
     if isinstance(spec, dict):
         name = spec.get("class")
         if name not in _CLASSES:
@@ -94,12 +106,14 @@ def from_spec(spec: Any) -> Any:
                 f"the file declares an unknown model part {name!r}; it was written by "
                 "another version of bayesfactor, or is not a bayesfactor file."
             )
-        kwargs = {k: from_spec(v) for k, v in spec.items() if k != "class"}
-        if "priors" in kwargs and isinstance(kwargs["priors"], list):
-            kwargs["priors"] = tuple(kwargs["priors"])
-        return _CLASSES[name](**kwargs)
+        kwargs = {k: from_spec(v, arrays) for k, v in spec.items() if k != "class"}
+        for key in ("priors", "names", "labels"):
+            if isinstance(kwargs.get(key), list):
+                kwargs[key] = tuple(kwargs[key])
+        cls = _CLASSES[name]
+        return getattr(cls, "from_fields", cls)(**kwargs)
     if isinstance(spec, list):
-        return [from_spec(s) for s in spec]
+        return [from_spec(s, arrays) for s in spec]
     return spec
 
 
@@ -172,13 +186,17 @@ def save(result: FitResult, path: str | os.PathLike) -> Path:
             coords[name] = np.asarray(lab)
     for k, b in zip(result.model.intercepts, result.intercepts, strict=True):
         variables[f"intercept{k}"] = ((names[k],), np.asarray(b))
+    arrays: list[np.ndarray] = []
+    model_spec = json.dumps(to_spec(result.model, arrays))
+    for i, a in enumerate(arrays):  # the model's own arrays (offsets, block assignments)
+        variables[f"model_array{i}"] = (tuple(f"model_array{i}_{j}" for j in range(a.ndim)), a)
     variables["history"] = (("iteration",), np.asarray(result.history))
     variables["restart_objectives"] = (("restart",), np.asarray(result.restart_objectives))
     from bayesfactor import __version__
 
     attrs = {
         "format": _FORMAT,
-        "model": json.dumps(to_spec(result.model)),
+        "model": model_spec,
         "objective": float(result.objective),
         "n_iter": int(result.n_iter),
         "converged": int(bool(result.converged)),
@@ -222,7 +240,10 @@ def load(path: str | os.PathLike) -> FitResult:
             f"{dataset.attrs.get('format')!r}, expected {_FORMAT!r})."
         )
     attrs = dataset.attrs
-    model = from_spec(json.loads(attrs["model"]))
+    arrays = []
+    while f"model_array{len(arrays)}" in dataset:
+        arrays.append(dataset[f"model_array{len(arrays)}"].values)
+    model = from_spec(json.loads(attrs["model"]), arrays)
     dims = tuple(json.loads(attrs["dims"]))
     factors, labels = [], []
     labelled = json.loads(attrs["labelled"])

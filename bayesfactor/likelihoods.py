@@ -815,6 +815,18 @@ class Blocks(Likelihood):
         object.__setattr__(blocks, "labels", tuple(frame.columns))
         return blocks
 
+    @classmethod
+    def from_fields(cls, likelihoods, assignment, mode=1, names=(), labels=()) -> Blocks:
+        """Rebuild from the stored fields (``bayesfactor.io.from_spec``)."""
+        assignment = np.asarray(assignment, dtype=int)
+        spec = {
+            name: (np.flatnonzero(assignment == b), lik)
+            for b, (name, lik) in enumerate(zip(names, likelihoods, strict=True))
+        }
+        blocks = cls(spec, mode=mode)
+        object.__setattr__(blocks, "labels", tuple(labels))
+        return blocks
+
     def table(self) -> Any:
         """The block and likelihood of every index along ``mode``, as a DataFrame."""
         import pandas as pd

@@ -113,3 +113,28 @@ def test_posterior_saves_with_arviz_netcdf(tmp_path, rng):
     back = _arviz().from_netcdf(str(path), engine="h5netcdf")
     np.testing.assert_array_equal(back.posterior["F0"].values, idata.posterior["F0"].values)
     np.testing.assert_array_equal(back.log_likelihood["X"].values, idata.log_likelihood["X"].values)
+
+
+def test_offset_blocks_and_estimated_models_save_and_load(tmp_path, counts):
+    frame = pd.DataFrame(
+        {
+            "spikes": counts[:, 0].astype(int),
+            "more": counts[:, 1].astype(int),
+            "lick": counts[:, 2] > 3,
+            "speed": counts[:, 3] + 0.5,
+        }
+    )
+    blocks = bf.Blocks.infer(frame, {"speed": bf.Gaussian(bf.Estimated())})
+    offset = np.log(np.arange(1.0, 13.0))[:, None]
+    model = bf.Model(bf.Offset(blocks, offset), 1, bf.Normal(1.0), intercepts=("columns",))
+    fit = bf.fit(model, frame, max_iter=3000)
+    loaded = bf.load(fit.save(tmp_path / "mixed.nc"))
+    lik = loaded.model.likelihood
+    np.testing.assert_array_equal(lik.offset, offset)
+    assert lik.base.table().equals(fit.model.likelihood.base.table())
+    assert lik.base.likelihoods[-1].scale == fit.model.likelihood.base.likelihoods[-1].scale
+    np.testing.assert_array_equal(np.asarray(loaded.predict()), np.asarray(fit.predict()))
+    assert loaded.log_likelihood(frame) == fit.log_likelihood(frame)
+    # Without an array list, arrays are written inline (pure JSON).
+    spec = json.loads(json.dumps(to_spec(fit.model)))
+    np.testing.assert_array_equal(from_spec(spec).likelihood.offset, offset)
