@@ -201,6 +201,10 @@ class Likelihood(abc.ABC):
         value = getattr(self, self.parameter) if self.parameter else None
         return (value,) if isinstance(value, Estimated) else ()
 
+    def estimate_names(self) -> tuple[str, ...]:
+        """A name per :class:`Estimated` parameter (the posterior variable in ``bf.sample``)."""
+        return (self.parameter,) if self.estimates() else ()
+
     def with_estimates(self, estimates: tuple[Estimated, ...]) -> Likelihood:
         """A copy with its :class:`Estimated` parameters replaced (traced-safe)."""
         if not self.estimates():
@@ -210,6 +214,13 @@ class Likelihood(abc.ABC):
             object.__setattr__(new, field.name, getattr(self, field.name))
         object.__setattr__(new, self.parameter, estimates[0])
         return new
+
+    def with_values(self, values: tuple[Any, ...]) -> Likelihood:
+        """A copy with the :class:`Estimated` parameters' values set (traced-safe)."""
+        estimates = self.estimates()
+        return self.with_estimates(
+            tuple(e.replace(v) for e, v in zip(estimates, values, strict=True))
+        )
 
     def update_estimates(self, x: Array, mask: Array, eta: Array) -> tuple[Estimated, ...]:
         """The MAP of each Estimated parameter given ``eta`` (the rest of the model fixed)."""
@@ -643,6 +654,9 @@ class Offset(Likelihood):
     def estimates(self):  # noqa: D102
         return self.base.estimates()
 
+    def estimate_names(self):  # noqa: D102
+        return self.base.estimate_names()
+
     def with_estimates(self, estimates):  # noqa: D102
         return Offset.traced(self.base.with_estimates(estimates), self.offset)
 
@@ -883,6 +897,13 @@ class Blocks(Likelihood):
 
     def estimates(self):  # noqa: D102
         return tuple(e for lik in self.likelihoods for e in lik.estimates())
+
+    def estimate_names(self):  # noqa: D102
+        return tuple(
+            f"{name}_{block}"
+            for block, lik in zip(self.names, self.likelihoods, strict=True)
+            for name in lik.estimate_names()
+        )
 
     def with_estimates(self, estimates):  # noqa: D102
         if not self.estimates():

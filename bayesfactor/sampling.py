@@ -115,6 +115,10 @@ def numpyro_model(
     ``numpyro.factor`` with the prior's ``log_prob`` (so the priors in
     :mod:`bayesfactor.priors` stay the single definition of each density); the
     data are observed through ``likelihood.distribution(eta).mask(mask)``.
+    Intercepts are sites ``intercept{k}`` (flat prior, as in the fit); each
+    :class:`~bayesfactor.Estimated` likelihood parameter is a positive site named by
+    ``likelihood.estimate_names()`` (e.g. ``scale``, ``scale_speed``) with its
+    conjugate prior, written as a density of the parameter itself.
     Up to a constant, its log density is ``-model.objective(x, mask, factors)``.
     Modes in ``fixed`` are constants: no site and no prior term, so the density is
     the conditional posterior :math:`p(F_{free} \mid F_{fixed}, X)` up to a constant.
@@ -152,8 +156,45 @@ def numpyro_model(
         f = numpyro.sample(f"F{k}", dist.ImproperUniform(prior.support, (), (n, model.rank)))
         numpyro.factor(f"log_prior_{k}", prior.log_prob(f))
         factors.append(f)
-    eta = model.eta(factors)
-    numpyro.sample("X", model.likelihood.distribution(eta).mask(mask), obs=x)
+    intercepts = tuple(
+        numpyro.sample(f"intercept{k}", dist.ImproperUniform(constraints.real, (), (n,)))
+        for k, n in ((k, jnp.shape(x)[k]) for k in model.intercepts)
+    )
+    lik = model.likelihood
+    values = []
+    for name, estimate in zip(lik.estimate_names(), lik.estimates(), strict=True):
+        value = numpyro.sample(name, dist.ImproperUniform(constraints.positive, (), ()))
+        numpyro.factor(f"log_prior_{name}", _log_prior_value(lik, estimate, value))
+        values.append(value)
+    lik, eta = _draw_model(model, factors, (), (intercepts, tuple(values)))
+    numpyro.sample("X", lik.distribution(eta).mask(mask), obs=x)
+
+
+def _log_prior_value(lik, estimate, value: Array) -> Array:
+    """Log prior density of an Estimated parameter's value v (the prior is on v**p)."""
+    prior, p = _prior_of(lik, estimate)
+    return prior.log_prob(value**p) + jnp.log(p) + (p - 1.0) * jnp.log(value)
+
+
+def _prior_of(lik, estimate):
+    """The (distribution, power) of ``estimate`` from the likelihood block that owns it."""
+    for part in getattr(lik, "likelihoods", None) or (getattr(lik, "base", None) or lik,):
+        if any(e is estimate for e in part.estimates()):
+            return part.parameter_prior(estimate)
+    raise AssertionError("estimate not found")  # pragma: no cover
+
+
+def _draw_model(model: Model, factors, constants, extras) -> tuple[Any, Array]:
+    """(likelihood, eta) of one draw of ``factors`` and ``extras``.
+
+    ``extras = (intercepts, values of the Estimated parameters)``; fixed modes come
+    from ``constants``.
+    """
+    intercepts, values = extras
+    eta = model.eta(_merge(factors, constants) if constants else factors)
+    if intercepts:
+        eta = eta + model.intercept_eta(intercepts, eta.shape)
+    return model.likelihood.with_values(values) if values else model.likelihood, eta
 
 
 # --- checks at the boundary -----------------------------------------------------------
@@ -225,11 +266,21 @@ def _warn_identifiability(
 def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a bf.Model; got {model!r}.")
-    if model.intercepts:
+    if method == "laplace" and (model.intercepts or model.likelihood.estimates()):
         raise ValueError(
-            f"{method} does not sample intercepts yet (model.intercepts="
-            f"{model.intercepts}). Sample the factors given the fitted intercepts: "
-            "bf.Offset(likelihood, fit.eta() - the CP part), or drop the intercepts."
+            "laplace approximates the posterior of the factors only; this model also has "
+            f"intercepts {model.intercepts} or Estimated likelihood parameters "
+            f"{model.likelihood.estimate_names()}. Use bf.sample (NUTS samples them too), "
+            "or fix them at the MAP: bf.Offset(likelihood, intercepts) and fixed scales."
+        )
+    if len(model.intercepts) > 1:
+        warn(
+            f"{method}: intercepts on modes {model.intercepts} under flat priors can trade "
+            "a constant between them (b_j + c, b_k - c) without changing eta: the "
+            "posterior is improper along that direction and those draws drift. Keep one "
+            "intercept, or read only eta and predictions.",
+            IdentifiabilityWarning,
+            stacklevel=4,
         )
     priors = model.mode_priors(len(data.shape))
     model.likelihood.check_shape(data.shape)
@@ -397,38 +448,42 @@ def _num_draws(factors: Sequence[Array | None]) -> int:
 
 
 @jax.jit
-def _log_likelihood_draws(model: Model, x: Array, index: Array, factors, constants) -> Array:
+def _log_likelihood_draws(
+    model: Model, x: Array, index: Array, factors, constants, extras=((), ())
+) -> Array:
     """Pointwise log-likelihood of the observed entries ``index`` for every draw."""
 
-    def one(fs):
-        lp = model.likelihood.distribution(model.eta(_merge(fs, constants))).log_prob(x)
-        return lp.reshape(-1)[index]
+    def one(args):
+        lik, eta = _draw_model(model, args[0], constants, args[1])
+        return lik.distribution(eta).log_prob(x).reshape(-1)[index]
 
-    return jax.lax.map(one, factors, batch_size=_BATCH)
+    return jax.lax.map(one, (factors, extras), batch_size=_BATCH)
 
 
 @jax.jit
-def _predictive_draws(model: Model, key: Array, index: Array, factors, constants) -> Array:
+def _predictive_draws(
+    model: Model, key: Array, index: Array, factors, constants, extras=((), ())
+) -> Array:
     """One draw of the observed entries ``index`` of ``X`` per draw of the factors."""
     keys = jax.random.split(key, _num_draws(factors))
 
     def one(args):
-        k, fs = args
-        eta = model.eta(_merge(fs, constants))
-        x = model.likelihood.distribution(eta).sample(k)
-        return x.reshape(-1)[index].astype(eta.dtype)
+        k, fs, ex = args
+        lik, eta = _draw_model(model, fs, constants, ex)
+        return lik.distribution(eta).sample(k).reshape(-1)[index].astype(eta.dtype)
 
-    return jax.lax.map(one, (keys, factors), batch_size=_BATCH)
+    return jax.lax.map(one, (keys, factors, extras), batch_size=_BATCH)
 
 
 @jax.jit
-def _mean_draws(model: Model, factors, constants) -> Array:
+def _mean_draws(model: Model, factors, constants, extras=((), ())) -> Array:
     """``E[X] = link^{-1}(eta)`` for every draw."""
-    return jax.lax.map(
-        lambda fs: model.likelihood.mean(model.eta(_merge(fs, constants))),
-        factors,
-        batch_size=_BATCH,
-    )
+
+    def one(args):
+        lik, eta = _draw_model(model, args[0], constants, args[1])
+        return lik.mean(eta)
+
+    return jax.lax.map(one, (factors, extras), batch_size=_BATCH)
 
 
 def _dim_names(data: Data) -> list[str]:
@@ -450,11 +505,14 @@ def _inference_data(
     attrs: dict,
     predictive_key: Array | None = None,
     constants: Sequence[np.ndarray | None] | None = None,
+    extras: Mapping[str, np.ndarray] | None = None,
 ) -> Any:
     """Posterior, pointwise log-likelihood (observed entries only) and observed data.
 
     ``draws`` has one (chain, draw, n_k, rank) array per mode, None for a mode held
     fixed, whose (n_k, rank) matrix is in ``constants`` (the group ``constant_data``).
+    ``extras`` holds the draws of the intercepts (``intercept{k}``: (chain, draw,
+    n_k)) and of the Estimated parameters (by ``estimate_names()``: (chain, draw)).
     With ``predictive_key``, also ``posterior_predictive``: one draw of the observed
     entries of ``X`` from ``likelihood.distribution(eta)`` per posterior draw.
     """
@@ -469,14 +527,20 @@ def _inference_data(
         None if f is None else jnp.asarray(f.reshape((-1, *f.shape[2:])), dtype) for f in draws
     )
     const = tuple(None if c is None else jnp.asarray(c, dtype) for c in constants)
-    loglik = np.asarray(
-        _log_likelihood_draws(model, jnp.asarray(data.x, dtype), jnp.asarray(index), flat, const)
-    ).reshape(chains, samples, index.size)
+    extras = dict(extras or {})
+    per_draw = lambda name: jnp.asarray(extras[name].reshape((-1, *extras[name].shape[2:])), dtype)
+    ex = (
+        tuple(per_draw(f"intercept{k}") for k in model.intercepts),
+        tuple(per_draw(name) for name in model.likelihood.estimate_names()),
+    )
+    x, where = jnp.asarray(data.x, dtype), jnp.asarray(index)
+    loglik = np.asarray(_log_likelihood_draws(model, x, where, flat, const, ex))
+    loglik = loglik.reshape(chains, samples, index.size)
     predictive = None
     if predictive_key is not None:
         predictive = {
             "X": np.asarray(
-                _predictive_draws(model, predictive_key, jnp.asarray(index), flat, const)
+                _predictive_draws(model, predictive_key, where, flat, const, ex)
             ).reshape(chains, samples, index.size)
         }
     coords = {
@@ -486,10 +550,12 @@ def _inference_data(
     coords["component"] = np.arange(model.rank)
     coords["observation"] = np.arange(index.size)
     var_dims = {f"F{k}": [dims[k], "component"] for k in range(len(draws))}
+    var_dims |= {f"intercept{k}": [dims[k]] for k in model.intercepts}
     var_dims["X"] = ["observation"]
     fixed = {f"F{k}": np.asarray(c) for k, c in enumerate(constants) if c is not None}
     idata = az.from_dict(
-        posterior={f"F{k}": np.asarray(f) for k, f in enumerate(draws) if f is not None},
+        posterior={f"F{k}": np.asarray(f) for k, f in enumerate(draws) if f is not None}
+        | {name: np.asarray(v) for name, v in extras.items()},
         log_likelihood={"X": loglik},
         posterior_predictive=predictive,
         observed_data={"X": data.x.reshape(-1)[index]},
@@ -673,16 +739,25 @@ def sample(
     )
     if complete:  # checked before any warning or work
         reference = _reference(init, model, data.shape, "init")
-    _warn_identifiability(model, priors, "sample", fixed)
-    if not complete:
-        start = {} if init is None else {"init": init, "fixed": fixed}
-        reference = _reference(
-            _fit_map(model, X, mask=mask, key=fit_key, **start), model, data.shape, "init"
+    names = [f"intercept{k}" for k in model.intercepts] + list(model.likelihood.estimate_names())
+    map_fit = init if isinstance(init, FitResult) else None
+    if names and map_fit is not None and _extras(map_fit.model, map_fit) is None:
+        raise ValueError(
+            f"init is a fit of {map_fit.model!r}, which lacks this model's {names}; pass "
+            "init=bf.fit(model, X) of this model."
         )
+    _warn_identifiability(model, priors, "sample", fixed)
+    if not complete or (names and map_fit is None):
+        start = {} if init is None else {"init": init, "fixed": fixed}
+        map_fit = _fit_map(model, X, mask=mask, key=fit_key, **start)
+        reference = _reference(map_fit, model, data.shape, "init")
 
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     free = [k for k in range(len(priors)) if k not in fixed]
     values = {f"F{k}": jnp.asarray(_interior(reference[k], priors[k]), dtype) for k in free}
+    if names:  # intercepts and Estimated parameters start at the MAP too
+        start_extras = _extras(model, map_fit)
+        values |= {n: jnp.asarray(v, dtype) for n, v in zip(names, start_extras, strict=True)}
     constants = {k: jnp.asarray(reference[k], dtype) for k in fixed}
     if chain_method is None:
         parallel = num_chains > 1 and jax.local_device_count() >= num_chains
@@ -729,7 +804,19 @@ def sample(
         _attrs("nuts"),
         predictive_key if posterior_predictive else None,
         [reference[k] if k in fixed else None for k in range(len(priors))],
+        {name: np.asarray(samples[name]) for name in names},
     )
+
+
+def _extras(model: Model, fit: FitResult) -> list[np.ndarray] | None:
+    """MAP intercepts then Estimated values of ``fit``, as ``model`` declares them (or None)."""
+    lik = fit.model.likelihood
+    if (
+        fit.model.intercepts != model.intercepts
+        or lik.estimate_names() != model.likelihood.estimate_names()
+    ):
+        return None
+    return [np.asarray(b) for b in fit.intercepts] + [np.asarray(e.value) for e in lik.estimates()]
 
 
 # --- Laplace approximation ------------------------------------------------------------
@@ -1018,7 +1105,17 @@ def predictive_interval(
             f"idata has {rank} components but model.rank={model.rank}; "
             "pass the model that produced idata."
         )
-    means = np.asarray(_mean_draws(model, tuple(factors), tuple(constants)))
+    names = [f"intercept{k}" for k in model.intercepts] + list(model.likelihood.estimate_names())
+    missing = [name for name in names if name not in posterior]
+    if missing:
+        raise ValueError(
+            f"idata has no posterior variables {missing}, which model declares; pass the "
+            "model that produced idata."
+        )
+    draws = [posterior[n].transpose("chain", "draw", ...).values for n in names]
+    draws = [jnp.asarray(d.reshape((-1, *d.shape[2:]))) for d in draws]
+    extras = (tuple(draws[: len(model.intercepts)]), tuple(draws[len(model.intercepts) :]))
+    means = np.asarray(_mean_draws(model, tuple(factors), tuple(constants), extras))
     tail = (1.0 - prob) / 2.0
     lower, upper = np.quantile(means, [tail, 1.0 - tail], axis=0)
     return lower, upper

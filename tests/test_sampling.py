@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from conftest import planted
-from numpyro.infer import MCMC, NUTS
+from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import log_density, potential_energy
 from scipy import stats
 from scipy.special import expit
@@ -44,6 +44,7 @@ SHAPE = (12, 10)
 MAX_Z = 6.0
 
 FAST = dict(num_warmup=300, num_samples=300, progress_bar=False)
+QUIET = dict(progress_bar=False)
 
 
 def _eta_draws(idata) -> np.ndarray:
@@ -964,3 +965,100 @@ def test_predictive_interval_errors(gauss_prior):
         bf.predictive_interval(object(), model)
     with pytest.raises(ValueError, match="idata has 1 components but model.rank=2"):
         bf.predictive_interval(idata, bf.Model(bf.Gaussian(), 2, bf.Normal(1.0)))
+
+
+# --- intercepts and Estimated likelihood parameters -----------------------------------
+
+
+def _gauss_extras_model(tau=1.0):
+    lik = bf.Gaussian(bf.Estimated(value=1.0, concentration=3.0, rate=1.0))
+    return bf.Model(lik, 1, bf.Normal(tau), intercepts=("columns",))
+
+
+def test_numpyro_density_with_intercepts_and_an_estimated_scale_is_scipys(rng):
+    """log p(U, V, b, sigma | X) by scipy: the scale's site is sigma, with the Jacobian."""
+    model = _gauss_extras_model(tau=1.5)
+    x = rng.normal(size=(6, 4))
+    mask = rng.random(x.shape) > 0.2
+    u, v, b, sigma = rng.normal(size=(6, 1)), rng.normal(size=(4, 1)), rng.normal(size=4), 0.7
+    params = {"F0": u, "F1": v, "intercept1": b, "scale": sigma}
+    lp = log_density(numpyro_model, (model, x, mask), {}, params)[0]
+    mu = u @ v.T + b[None, :]
+    expected = (
+        stats.norm.logpdf(x, mu, sigma)[mask].sum()
+        + stats.norm.logpdf(u, 0, 1.5).sum()
+        + stats.norm.logpdf(v, 0, 1.5).sum()
+        + stats.invgamma.logpdf(sigma**2, 3.0, scale=1.0)
+        + np.log(2 * sigma)  # d(sigma^2) / d(sigma)
+    )
+    assert float(lp) == pytest.approx(expected, rel=1e-10)
+
+
+def _hand_written_gaussian_with_intercepts(x, tau, a, b):
+    """X_ij ~ N(u_i v_j + c_j, sigma), u, v ~ N(0, tau), c flat, sigma^2 ~ InvGamma(a, b)."""
+    n, m = x.shape
+    u = numpyro.sample("u", dist.Normal(0, tau).expand([n, 1]).to_event(2))
+    v = numpyro.sample("v", dist.Normal(0, tau).expand([m, 1]).to_event(2))
+    c = numpyro.sample("c", dist.ImproperUniform(dist.constraints.real, (), (m,)))
+    var = numpyro.sample("var", dist.InverseGamma(a, b))
+    numpyro.sample("obs", dist.Normal(u @ v.T + c[None, :], jnp.sqrt(var)).to_event(2), obs=x)
+
+
+def test_nuts_samples_intercepts_and_scale_like_a_hand_written_model():
+    """Posterior of sigma and of the means u v^T + c: bf.sample vs NUTS on a model by hand."""
+    rng = np.random.default_rng(5)
+    model = _gauss_extras_model()
+    x = rng.normal(size=(SHAPE[0], 1)) @ rng.normal(size=(1, SHAPE[1])) + 3.0
+    x = x + rng.normal(size=SHAPE[1]) + 0.5 * rng.normal(size=SHAPE)
+    fit = _tight_fit(model, x)
+    idata = bf.sample(
+        model, x, init=fit, key=4, num_warmup=300, num_samples=700, progress_bar=False
+    )
+    assert set(idata.posterior.data_vars) == {"F0", "F1", "intercept1", "scale"}
+    assert idata.posterior["intercept1"].dims == ("chain", "draw", "mode1_index")
+    start = {
+        "u": fit.factors[0],
+        "v": fit.factors[1],
+        "c": fit.intercepts[0],
+        "var": fit.model.likelihood.scale.value**2,
+    }
+    mcmc = MCMC(
+        NUTS(_hand_written_gaussian_with_intercepts, init_strategy=init_to_value(values=start)),
+        num_warmup=300,
+        num_samples=700,
+        num_chains=2,
+        chain_method="sequential",
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.key(9), x, 1.0, 3.0, 1.0)
+    draws = mcmc.get_samples(group_by_chain=True)
+    reference = np.einsum("cdir,cdjr->cdij", np.asarray(draws["u"]), np.asarray(draws["v"]))
+    reference = reference + np.asarray(draws["c"])[:, :, None, :]
+    ours = _eta_draws(idata) + idata.posterior["intercept1"].values[:, :, None, :]
+    diff, se, ratio, sd_se, ess = _compare_eta(ours, reference)
+    z = diff / se
+    assert np.abs(z).max() < MAX_Z and np.sqrt(np.mean(z**2)) < 2.0
+    assert abs(np.median(ratio) - 1) < 0.1
+    sigma_ours = idata.posterior["scale"].values
+    sigma_ref = np.sqrt(np.asarray(draws["var"]))
+    se_sigma = np.hypot(
+        sigma_ours.std() / np.sqrt(_ess(sigma_ours)), sigma_ref.std() / np.sqrt(_ess(sigma_ref))
+    )
+    assert abs(sigma_ours.mean() - sigma_ref.mean()) < MAX_Z * se_sigma
+    # The log-likelihood group uses each draw's own scale and intercepts.
+    s, d = 1, 17
+    mu = ours[s, d]
+    expected = stats.norm.logpdf(x, mu, sigma_ours[s, d]).reshape(-1)
+    np.testing.assert_allclose(idata.log_likelihood["X"].values[s, d], expected, rtol=1e-6)
+    # predictive_interval adds each draw's intercepts (the test's own sums as reference).
+    lower, upper = bf.predictive_interval(idata, model, prob=0.9)
+    flat = ours.reshape(-1, *SHAPE)
+    np.testing.assert_allclose(lower, np.quantile(flat, 0.05, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(upper, np.quantile(flat, 0.95, axis=0), rtol=1e-6)
+
+
+def test_laplace_refuses_intercepts_and_estimated_scales(rng):
+    model = _gauss_extras_model()
+    x = rng.normal(size=SHAPE)
+    with pytest.raises(ValueError, match="bf.sample"):
+        bf.laplace(model, x, (np.ones((SHAPE[0], 1)), np.ones((SHAPE[1], 1))))

@@ -132,7 +132,7 @@ def _fit(
         """The model with the likelihood's Estimated parameters at their current values."""
         if not estimates:
             return model
-        return _with_likelihood(model, _with_values(model.likelihood, estimates))
+        return _with_likelihood(model, model.likelihood.with_values(estimates))
 
     def objective(factors, intercepts, estimates):
         m, data = given(intercepts, estimates)
@@ -227,14 +227,6 @@ def _with_likelihood(model: Model, likelihood) -> Model:
         object.__setattr__(new, field.name, getattr(model, field.name))
     object.__setattr__(new, "likelihood", likelihood)
     return new
-
-
-def _with_values(likelihood, values):
-    """``likelihood`` with its Estimated parameters set to ``values`` (traced-safe)."""
-    estimates = likelihood.estimates()
-    return likelihood.with_estimates(
-        tuple(e.replace(v) for e, v in zip(estimates, values, strict=True))
-    )
 
 
 def _check_model(model: Model, shape: tuple[int, ...]) -> None:
@@ -488,7 +480,7 @@ def fit(
         )
     if state.estimates:
         values = tuple(float(v[best]) for v in state.estimates)
-        model = _with_likelihood(model, _with_values(model.likelihood, values))
+        model = _with_likelihood(model, model.likelihood.with_values(values))
     return FitResult(
         model=model,
         factors=tuple(np.asarray(f[best]) for f in state.factors),
