@@ -111,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_likelihood,
         default=_likelihood("gaussian"),
         help=f"observation model, one of {', '.join(_LIKELIHOODS)}; P is the Gaussian or "
-        "Laplace scale or the von Mises concentration (default: gaussian)",
+        "Laplace scale or the von Mises concentration; auto: one per column of a CSV from "
+        "its values (bool, counts, floats; with column intercepts) (default: gaussian)",
     )
     spec.add_argument(
         "--prior",
@@ -207,7 +208,7 @@ _DATA_HELP = (
     "data file: .npy (any N-way array), .csv (first row column labels, first column "
     "row labels) or .nc (one xarray DataArray); empty/NaN entries are missing"
 )
-_LIKELIHOODS = ("gaussian", "poisson", "poisson-log", "bernoulli", "laplace", "vonmises")
+_LIKELIHOODS = ("gaussian", "poisson", "poisson-log", "bernoulli", "laplace", "vonmises", "auto")
 _PRIORS = (
     "flat",
     "normal",
@@ -260,6 +261,7 @@ def _likelihood(text: str):
         "bernoulli": lambda: bf.Bernoulli(),
         "laplace": lambda: bf.LaplaceLikelihood(**kwargs),
         "vonmises": lambda: bf.VonMises(**kwargs),
+        "auto": lambda: "auto",
     }[name]()
 
 
@@ -443,10 +445,16 @@ def _model(args: argparse.Namespace, rank: int):
     import bayesfactor as bf
 
     priors = args.prior
+    if args.likelihood == "auto":
+        return bf.Model(rank=rank, priors=None if priors is None else _one_or_tuple(priors))
     if priors is None:
         poisson = isinstance(args.likelihood, bf.Poisson) and args.likelihood.link == "identity"
         priors = [bf.NonNegative() if poisson else bf.Flat()]
-    return bf.Model(args.likelihood, rank, priors[0] if len(priors) == 1 else tuple(priors))
+    return bf.Model(args.likelihood, rank, _one_or_tuple(priors))
+
+
+def _one_or_tuple(priors: list):
+    return priors[0] if len(priors) == 1 else tuple(priors)
 
 
 def _quietly(call, *args, **kwargs):
@@ -472,6 +480,8 @@ def _fit(args: argparse.Namespace) -> int:
         bf.fit, model, data, restarts=args.restarts, max_iter=args.max_iter, key=args.key
     )
     print(result)
+    if isinstance(result.model.likelihood, bf.Blocks):  # chosen by --likelihood auto
+        print(result.model.likelihood.table().to_string())
     print(f"  time        {time.perf_counter() - start:.2f} s (incl. compilation)")
     print(f"Wrote {result.save(args.out).resolve()}")
     return 0

@@ -618,6 +618,14 @@ class Offset(Likelihood):
     def __repr__(self) -> str:
         return f"Offset({self.base!r}, offset of shape {np.shape(self.offset)})"
 
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is Offset
+            and self.base == other.base
+            and np.shape(self.offset) == np.shape(other.offset)
+            and bool(np.array_equal(self.offset, other.offset))
+        )
+
     @classmethod
     def traced(cls, base: Likelihood, offset: Any) -> Offset:
         """An Offset built inside compiled code (``offset`` may be a tracer; no checks)."""
@@ -851,6 +859,14 @@ class Blocks(Likelihood):
                 "likelihood": [repr(self.likelihoods[b]) for b in self.assignment],
             },
             index=pd.Index(self.labels, name="column") if self.labels else None,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is Blocks
+            and (self.likelihoods, self.mode, self.names, self.labels)
+            == (other.likelihoods, other.mode, other.names, other.labels)
+            and bool(np.array_equal(self.assignment, other.assignment))
         )
 
     def __repr__(self) -> str:

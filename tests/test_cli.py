@@ -115,6 +115,27 @@ def test_fit_reads_csv_with_labels_and_per_mode_priors(tmp_path, rng, capsys):
     assert list(loaded.predict().columns) == list("abcde")
 
 
+def test_fit_auto_chooses_a_likelihood_per_csv_column(tmp_path, rng, capsys):
+    frame = pd.DataFrame(
+        {
+            "spikes": rng.poisson(3.0, size=40),
+            "lick": rng.random(40) < 0.5,
+            "speed": rng.normal(10.0, 2.0, size=40),
+        }
+    )
+    frame.to_csv(tmp_path / "session.csv")
+    argv = ["fit", str(tmp_path / "session.csv"), "--likelihood", "auto", "--rank", "1"]
+    argv += ["--restarts", "2", "--max-iter", "3000"]
+    assert main([*argv, "--out", str(tmp_path / "s.nc")]) == 0
+    out = capsys.readouterr().out
+    assert "lick" in out and "Bernoulli()" in out and "Poisson(link='log')" in out
+    loaded = bf.load(tmp_path / "s.nc")
+    frame = pd.read_csv(tmp_path / "session.csv", index_col=0)
+    direct = bf.fit(bf.Model(rank=1), frame, restarts=2, max_iter=3000, key=0)
+    assert loaded.model == direct.model
+    np.testing.assert_allclose(np.asarray(loaded.predict()), np.asarray(direct.predict()))
+
+
 def test_cv_writes_a_table_and_a_figure(counts_file, tmp_path, capsys):
     out = tmp_path / "cv"
     argv = ["cv", str(counts_file), "--likelihood", "poisson", "--ranks", "1:2"]
