@@ -399,7 +399,7 @@ def _null_skewness(x: Array, w: Array, shifts: Array) -> Array:
         index = (jnp.arange(lags)[None, :, None] - shift[:, None, :]) % lags
         w_null = jnp.take_along_axis(w, index, axis=1)
         o = _overlap(x, w_null)
-        d = o - jnp.mean(o, axis=0)
+        d = o - jnp.mean(o, axis=0, keepdims=True)
         m2, m3 = jnp.mean(d**2, axis=0), jnp.mean(d**3, axis=0)
         return jnp.where(m2 > 0, m3 / jnp.where(m2 > 0, m2, 1.0) ** 1.5, 0.0)
 
