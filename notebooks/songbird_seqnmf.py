@@ -116,6 +116,8 @@ ax_song.imshow(
 ax_song.set_ylabel("frequency bin")
 time = np.arange(split) / fs
 for k in range(model.rank):
-    ax_h.plot(time, h_sorted[:, k] / max(h_sorted[:, k].max(), 1e-12) + k, color=f"C{k}")
-ax_h.set(xlabel="time (s)", ylabel="component timecourse")
+    top = model.rank - 1 - k  # component 1 on top, as in bf.plot.seqnmf
+    ax_h.plot(time, h_sorted[:, k] / max(h_sorted[:, k].max(), 1e-12) + top, color=f"C{k}")
+ax_h.set_yticks(model.rank - 1 - np.arange(model.rank) + 0.5, range(1, model.rank + 1))
+ax_h.set(xlabel="time (s)", ylabel="component")
 fig
