@@ -15,18 +15,9 @@ Nothing here asserts on timings.
 
 from __future__ import annotations
 
-import os
-import sys
+from _machine import cpu_name, pin_threads
 
-# Single-threaded by default, as benchmarks/run.py (set before numpy/jax load).
-SINGLE_THREAD = "--all-threads" not in sys.argv[1:]
-if SINGLE_THREAD:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    ).strip()
+SINGLE_THREAD = pin_threads()  # before numpy and jax load their thread pools
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
@@ -174,18 +165,10 @@ def bench_eta(name, n, t, rank, lags, repeats=20):
 
 
 def machine():
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
     return [
         ("date", datetime.datetime.now().isoformat(timespec="seconds")),
         ("platform", platform.platform()),
-        ("cpu", f"{cpu}; os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"),
+        ("cpu", cpu_name()),
         ("python", platform.python_version()),
         ("versions", f"bayesfactor {bf.__version__}, jax {jax.__version__}, np {np.__version__}"),
         ("threads", "single-threaded" if SINGLE_THREAD else "library defaults (--all-threads)"),
