@@ -425,7 +425,8 @@ def significance(
     significant when :math:`p \le \alpha / K` (Bonferroni over the :math:`K` tested
     components). Components with an empty
     exemplar, or with one neuron carrying over 99.9 % of the power, get
-    :math:`p = \infty`.
+    :math:`p = \infty`. Unlike seqNMF, which circularly shifts the data, the overlap
+    is not wrapped around the end of the recording (times past it count 0).
 
     Parameters
     ----------

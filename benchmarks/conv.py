@@ -201,6 +201,9 @@ def main():
         "Same data, same start, same number of multiplicative iterations (tol=0), float32.",
         "Single runs on a shared machine: treat ratios within ~1.5x as noise. `bf compile s` "
         "is the first call minus a warm call (JIT compilation, once per shape).",
+        "With λ > 0 both sides slow down on the larger problem: the penalty drives most of W "
+        "and H to 0 (80 % after 50 iterations here), and values decaying through the subnormal "
+        "range are slow on x86 (likely; both sides alike). No shiftFactors in the port.",
         "",
         "| problem | λ (xortho) | iterations | bf compile s | bf ms/iter | seqNMF port ms/iter "
         "| ratio bf/peer |",

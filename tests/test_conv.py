@@ -198,6 +198,21 @@ def test_objective_never_increases(small, lik, priors, xortho):
     assert fit.objective == pytest.approx(float(model.objective(x, mask, fit.factors)))
 
 
+def test_xortho_value_does_not_recompile(small):
+    from bayesfactor.solvers.conv import _fit_conv
+
+    x = small[0]
+    start = (np.ones((7, 3, 2)), np.ones((25, 2)))
+    before = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        for xortho in (0.1, 0.3, 0.7):
+            model = bf.ConvModel(bf.Gaussian(), rank=2, lags=3, xortho=xortho)
+            bf.fit(model, x + xortho, init=start, max_iter=7, tol=0.0)
+            before = _fit_conv._cache_size() if before is None else before
+    assert _fit_conv._cache_size() == before
+
+
 def test_masked_entries_do_not_matter(small):
     x, _, _ = small
     mask = np.random.default_rng(5).random(x.shape) < 0.7
