@@ -421,7 +421,8 @@ def significance(
     times the sequence plays) when the sequence is real. The null distribution of the
     skewness comes from exemplars whose neurons are each circularly shifted by a
     random lag (the sequential order destroyed, each neuron's loading kept); the
-    p-value is :math:`(1 + \#\{\text{null} > \text{observed}\}) / \text{num\_null}`,
+    p-value is :math:`(1 + \#\{\text{null} > \text{observed}\}) / (1 + \text{num\_null})`
+    (seqNMF divides by num_null alone, which can exceed 1; Phipson & Smyth 2010),
     significant when :math:`p \le \alpha / K` (Bonferroni over the :math:`K` tested
     components). Components with an empty
     exemplar, or with one neuron carrying over 99.9 % of the power, get
@@ -483,6 +484,6 @@ def significance(
     xj, wj = jnp.asarray(x), jnp.asarray(w)
     null = np.asarray(_null_skewness(xj, wj, shifts)).T  # (rank, num_null)
     skew = _skewness(np.asarray(_overlap(xj, wj)))
-    pvalues = (1 + np.sum(null > skew[:, None], axis=1)) / num_null
+    pvalues = (1 + np.sum(null > skew[:, None], axis=1)) / (1 + num_null)
     pvalues = np.where(empty, np.inf, pvalues)
     return Significance(pvalues, pvalues <= alpha / tested, skew, null)

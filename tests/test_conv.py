@@ -147,6 +147,20 @@ def test_lags_one_fit_path_is_lee_seung(small, poisson):
     assert fit.objective == pytest.approx(float(nmf.objective(x, True, (w_ref, h_ref))), rel=1e-9)
 
 
+def test_lags_one_poisson_path_is_bf_kl_nmf(small):
+    """bf.fit's KL-NMF uses the same multiplicative MM: on X^T (H first) the paths coincide."""
+    x, w, h = small
+    w0, h0 = w[:, 0, :] + 0.1, h + 0.1
+    lik = bf.Poisson(link="identity")
+    with pytest.warns(bf.ConvergenceWarning):
+        conv = bf.fit(bf.ConvModel(lik, 2, 1), x, init=(w0[:, None, :], h0), max_iter=25, tol=0)
+    with pytest.warns(bf.ConvergenceWarning):
+        nmf = bf.fit(bf.Model(lik, 2, bf.NonNegative()), x.T, init=(h0, w0), max_iter=25, tol=0)
+    np.testing.assert_allclose(conv.history, nmf.history, rtol=1e-9)
+    np.testing.assert_allclose(conv.factors[1], nmf.factors[0], rtol=1e-8)
+    np.testing.assert_allclose(conv.factors[0][:, 0, :], nmf.factors[1], rtol=1e-8)
+
+
 def test_shift_exemplar_and_timecourse(small):
     _, w, h = small
     rng = np.random.default_rng(2)

@@ -312,7 +312,7 @@ def _check_fixed(fixed: Any, init: Any, ndim: int) -> tuple[int, ...]:
 
 
 def fit(
-    model: Model,
+    model: Model | ConvModel,
     X: Any,
     *,
     mask: Any = None,
