@@ -6,6 +6,12 @@ from bayesfactor import (
     plot as plot,
     priors as priors,
 )
+from bayesfactor.conv import (
+    ConvModel as ConvModel,
+    factor_power as factor_power,
+    significance as significance,
+    sort_factors as sort_factors,
+)
 from bayesfactor.io import load as load
 from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
@@ -53,7 +59,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Model",
+    "ConvModel",
     "fit",
+    "sort_factors",
+    "factor_power",
+    "significance",
     "load",
     "similarity",
     "cross_validate",

@@ -13,18 +13,9 @@ from __future__ import annotations
 import os
 import sys
 
-# Single-threaded by default: on a small shared machine multi-threaded BLAS and XLA
-# thread pools make timings swing by 10x or more (OpenBLAS with 2 threads on 2 busy
-# cores ran sklearn's NMF 30x slower than with 1). These must be set before numpy,
-# scipy and jax load their thread pools; --all-threads keeps the libraries' defaults.
-SINGLE_THREAD = "--all-threads" not in sys.argv[1:]
-if SINGLE_THREAD:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    ).strip()
+from _machine import cpu_name, pin_threads
+
+SINGLE_THREAD = pin_threads()  # before numpy and jax load their thread pools
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
@@ -681,14 +672,6 @@ def load_average():
 
 def machine_info(quick):
     try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
-    try:
         from threadpoolctl import threadpool_info
 
         blas = ", ".join(
@@ -701,7 +684,7 @@ def machine_info(quick):
     return [
         ("date", datetime.datetime.now().isoformat(timespec="seconds")),
         ("platform", platform.platform()),
-        ("cpu", f"{cpu}; os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"),
+        ("cpu", cpu_name()),
         ("python", platform.python_version()),
         (
             "versions",

@@ -17,17 +17,10 @@ on timings.
 from __future__ import annotations
 
 import os
-import sys
 
-# Single-threaded, as benchmarks/run.py (set before numpy and jax load their pools).
-SINGLE_THREAD = "--all-threads" not in sys.argv[1:]
-if SINGLE_THREAD:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    ).strip()
+from _machine import cpu_name, pin_threads
+
+SINGLE_THREAD = pin_threads()  # before numpy and jax load their thread pools
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
@@ -244,14 +237,6 @@ def markdown_table(rows, columns):
 
 def machine_info(quick):
     try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
-    try:
         load = "{:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min)".format(*os.getloadavg())
     except OSError:
         load = "?"
@@ -259,7 +244,7 @@ def machine_info(quick):
     return [
         ("date", datetime.datetime.now().isoformat(timespec="seconds")),
         ("platform", platform.platform()),
-        ("cpu", f"{cpu}; os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"),
+        ("cpu", cpu_name()),
         ("python", platform.python_version()),
         (
             "versions",

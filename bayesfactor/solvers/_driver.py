@@ -14,6 +14,7 @@ import numpy as np
 from jax import Array, lax
 
 from bayesfactor._data import as_data, as_key, warn
+from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, OneHot
@@ -333,7 +334,7 @@ def _check_fixed(fixed: Any, init: Any, ndim: int) -> tuple[int, ...]:
 
 
 def fit(
-    model: Model,
+    model: Model | ConvModel,
     X: Any,
     *,
     mask: Any = None,
@@ -358,8 +359,9 @@ def fit(
 
     Parameters
     ----------
-    model : Model
-        Likelihood, rank and priors.
+    model : Model or ConvModel
+        Likelihood, rank and priors (a :class:`~bayesfactor.ConvModel` is fitted by
+        :func:`bayesfactor.solvers.conv.fit_conv`; ``fixed`` does not apply to it).
     X : array_like, shape (n_1, ..., n_N), N >= 2
         Data: NumPy, JAX, pandas (labels kept) or xarray. NaN entries are missing.
     mask : array_like of bool, optional
@@ -417,13 +419,17 @@ def fit(
     if isinstance(model, Model):
         model = model.for_data(X)
     data = as_data(X, mask)
+    _check_controls(restarts, max_iter, tol)
+    if isinstance(model, ConvModel):
+        from bayesfactor.solvers.conv import fit_conv  # imports this module
+
+        if fixed:
+            raise ValueError("fixed is not supported for a ConvModel; leave it empty.")
+        return fit_conv(
+            model, data, key=as_key(key), restarts=restarts, max_iter=max_iter, tol=tol, init=init
+        )
     _check_model(model, data.shape)
     model.likelihood.check_data(data.x, data.mask)
-    for name, value in (("restarts", restarts), ("max_iter", max_iter)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}.")
-    if not (isinstance(tol, (int, float)) and tol >= 0):
-        raise ValueError(f"tol must be a number >= 0; got {tol!r}.")
     fixed = _check_fixed(fixed, init, len(data.shape))
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
@@ -465,6 +471,24 @@ def fit(
             fixed=fixed,
         )
     )
+    return _result(model, state, data, max_iter=max_iter, tol=tol)
+
+
+def _check_controls(restarts: Any, max_iter: Any, tol: Any) -> None:
+    for name, value in (("restarts", restarts), ("max_iter", max_iter)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    if not (isinstance(tol, (int, float)) and tol >= 0):
+        raise ValueError(f"tol must be a number >= 0; got {tol!r}.")
+
+
+def _result(
+    model: Any, state: SolverState, data: Any, *, max_iter: int, tol: float, stacklevel: int = 4
+) -> FitResult:
+    """The best restart of ``state`` (host arrays) as a FitResult; raise or warn on its status.
+
+    ``stacklevel`` points the ConvergenceWarning at the user's call of ``bf.fit``.
+    """
     objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
     best = int(np.argmin(objectives))
     status = Status(int(state.status[best]))
@@ -477,6 +501,7 @@ def fit(
                 max_iter=max_iter, tol=tol, change=float(state.change[best])
             ),
             ConvergenceWarning,
+            stacklevel=stacklevel,
         )
     if state.estimates:
         values = tuple(float(v[best]) for v in state.estimates)
