@@ -187,6 +187,12 @@ class ConvModel:
                 f"{lik!r}. Use one of those (Poisson with the log link has no "
                 "multiplicative update)."
             )
+        if lik.estimates():
+            raise ValueError(
+                f"ConvModel does not estimate the noise scale yet; got {lik!r}. Give a "
+                "number, e.g. bf.Gaussian(1.0) (with non-negative priors only the ratio of "
+                "the scale to the priors' matters)."
+            )
         for name in ("rank", "lags"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):

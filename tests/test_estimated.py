@@ -99,8 +99,9 @@ def test_offset_passes_estimates_through(rng):
         (lambda: bf.Estimated(value=-1.0), "value must be a finite number > 0"),
         (lambda: bf.Estimated(rate=0.0), "rate must be a finite number > 0"),
         (lambda: bf.VonMises(bf.Estimated(concentration=0.5)), "prior shape >= 1"),
+        (lambda: bf.ConvModel(bf.Gaussian(bf.Estimated()), 2, lags=3), "does not estimate"),
     ],
-    ids=["negative-value", "zero-rate", "vonmises-shape"],
+    ids=["negative-value", "zero-rate", "vonmises-shape", "conv-model"],
 )
 def test_bad_estimated_raises(build, message):
     with pytest.raises(ValueError, match=message):

@@ -153,12 +153,13 @@ def _fit_conv(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
         history = s.history.at[s.step].set(obj)
-        return SolverState(factors, (), s.step + 1, obj, change, history, status)
+        return SolverState(factors, (), (), s.step + 1, obj, change, history, status)
 
     def run(f0):
         obj0 = objective(*f0)
         init = SolverState(
             tuple(f0),
+            (),
             (),
             jnp.zeros((), jnp.int32),
             obj0,
