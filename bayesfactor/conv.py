@@ -263,14 +263,20 @@ class ConvModel:
         eta: Array | None = None,
         *,
         ortho: bool | None = None,
+        constants: bool = True,
     ) -> Array:
         """The penalised negative log posterior (the one minimised quantity).
 
         ``ortho`` says whether to add the cross-orthogonality term; by default it is
         added unless ``xortho`` is a concrete 0 (under ``jit`` pass it explicitly to
-        skip the term's cost when the penalty is off).
+        skip the term's cost when the penalty is off). ``constants=False`` sums
+        ``likelihood.energy``: the same up to terms no parameter changes.
         """
-        loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
+        if constants:
+            loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
+        else:
+            eta = self.eta(factors) if eta is None else eta
+            loglik = -jnp.sum(jnp.where(mask, self.likelihood.energy(x, eta), 0.0))
         value = -loglik - self.log_prior(factors)
         if ortho is None:
             ortho = not (isinstance(self.xortho, float) and self.xortho == 0.0)

@@ -3,7 +3,8 @@ r"""Saving and loading fits: one netCDF file per :class:`~bayesfactor.FitResult`
 A saved fit is an ``xarray.Dataset`` written with the ``h5netcdf`` engine:
 
 =======================  =================================================================
-``F0``, ``F1``, ...      the factors, dims ``(<mode dim>, "component")``, with the data's
+``F0``, ``F1``, ...      the factors, dims ``(<mode dim>, "component")`` (a ConvModel's
+                         W: ``(<mode dim>, "lag", "component")``), with the data's
                          labels as coordinates where it had them
 ``intercept0``, ...      the intercepts of the modes in ``model.intercepts``
 ``model_array0``, ...    arrays the model holds (an Offset's offset, a Blocks' assignment),
@@ -37,13 +38,14 @@ from typing import Any
 import numpy as np
 
 from bayesfactor import likelihoods, priors
+from bayesfactor.conv import ConvModel
 from bayesfactor.model import Model
 from bayesfactor.result import FitResult
 
 __all__ = ["save", "load", "to_spec", "from_spec", "atomic_write"]
 
 #: Classes a saved declaration may name: ``{"Model": Model, "Gaussian": ..., ...}``.
-_CLASSES: dict[str, type] = {"Model": Model}
+_CLASSES: dict[str, type] = {"Model": Model, "ConvModel": ConvModel}
 for _module in (likelihoods, priors):
     for _name in _module.__all__:
         _cls = getattr(_module, _name)
@@ -143,7 +145,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
 def _dim_names(result: FitResult) -> list[str]:
     dims = list(result.dims) if result.dims else [None] * len(result.factors)
     names = [d if isinstance(d, str) and d else f"mode{k}" for k, d in enumerate(dims)]
-    if len(set(names)) != len(names) or {"component", "iteration", "restart"} & set(names):
+    if len(set(names)) != len(names) or {"component", "lag", "iteration", "restart"} & set(names):
         names = [f"mode{k}" for k in range(len(names))]
     return names
 
@@ -181,7 +183,9 @@ def save(result: FitResult, path: str | os.PathLike) -> Path:
     labels = result.labels or (None,) * len(result.factors)
     variables, coords = {}, {}
     for k, (f, name, lab) in enumerate(zip(result.factors, names, labels, strict=True)):
-        variables[f"F{k}"] = ((name, "component"), np.asarray(f))
+        # A ConvModel's W has a lag axis: (neurons, lag, component).
+        middle = ("lag",) if np.ndim(f) == 3 else ()
+        variables[f"F{k}"] = ((name, *middle, "component"), np.asarray(f))
         if lab is not None:
             coords[name] = np.asarray(lab)
     for k, b in zip(result.model.intercepts, result.intercepts, strict=True):

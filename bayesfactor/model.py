@@ -229,12 +229,23 @@ class Model:
         return jnp.where(mask, lp, 0.0)
 
     def objective(
-        self, x: Array, mask: Array, factors: Sequence[Array], eta: Array | None = None
+        self,
+        x: Array,
+        mask: Array,
+        factors: Sequence[Array],
+        eta: Array | None = None,
+        *,
+        constants: bool = True,
     ) -> Array:
         """The negative log posterior (the one minimised quantity).
 
         Includes the priors of the likelihood's :class:`~bayesfactor.Estimated`
-        parameters, if any.
+        parameters, if any. ``constants=False`` sums ``likelihood.energy`` instead of
+        the log-density: the same function of the parameters up to a constant.
         """
-        loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
+        if constants:
+            loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
+        else:
+            eta = self.eta(factors) if eta is None else eta
+            loglik = -jnp.sum(jnp.where(mask, self.likelihood.energy(x, eta), 0.0))
         return -loglik - self.log_prior(factors) - self.likelihood.log_prior_estimates()

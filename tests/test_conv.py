@@ -388,3 +388,15 @@ def test_songbird_sequences():
     fit = bf.fit(model, train, key=0, restarts=2, max_iter=300, tol=1e-5)
     assert bf.significance(test, fit, key=0).significant.any()
     assert bf.factor_power(train, fit).sum() > 0.2
+
+
+def test_conv_fit_saves_and_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.poisson(1.0, size=(6, 40)).astype(float)
+    model = bf.ConvModel(bf.Poisson(link="identity"), rank=2, lags=4, xortho=0.1)
+    fit = bf.fit(model, x, max_iter=2000)
+    loaded = bf.load(fit.save(tmp_path / "conv.nc"))
+    assert loaded.model == model
+    np.testing.assert_array_equal(loaded.factors[0], fit.factors[0])
+    np.testing.assert_array_equal(loaded.predict(), fit.predict())
+    assert loaded.objective == fit.objective

@@ -107,5 +107,6 @@ def test_intercept_errors_before_any_work(monkeypatch):
         bf.Model(bf.Gaussian(), 1, intercepts=("diagonal",))
     with pytest.raises(ValueError, match="non-negative eta"):
         bf.Model(bf.Poisson(link="identity"), 1, bf.NonNegative(), intercepts="rows")
-    with pytest.raises(ValueError, match="does not sample intercepts"):
-        bf.sample(bf.Model(bf.Gaussian(), 1, bf.Normal(1.0), intercepts="rows"), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="Use bf.sample"):
+        model = bf.Model(bf.Gaussian(), 1, bf.Normal(1.0), intercepts="rows")
+        bf.laplace(model, np.ones((3, 3)), (np.ones((3, 1)), np.ones((3, 1))))

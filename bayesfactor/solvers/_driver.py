@@ -54,10 +54,27 @@ class SolverState(NamedTuple):
     intercepts: tuple[Array, ...]  # one (X.shape[k],) array per mode in model.intercepts
     estimates: tuple[Array, ...]  # values of the likelihood's Estimated parameters
     step: Array  # shape=(), int32
-    objective: Array  # shape=(), negative log posterior
+    objective: Array  # shape=(), negative log posterior minus `constant`
     change: Array  # shape=(), last relative decrease of the objective
     history: Array  # shape=(max_iter,), NaN past `step`
     status: Array  # shape=(), int32 code of `Status`
+    # The objective's terms that no parameter changes (e.g. n log(sigma sqrt(2 pi))):
+    # left out of `objective` and `history`, so that they do not hide its relative
+    # change, and added back when the result is reported.
+    constant: Array
+    start: Array  # shape=(), `objective` at the starting point (scale of the progress)
+
+
+def relative_change(previous: Array, objective: Array, start: Array) -> Array:
+    r"""The decrease of the objective relative to its size or to the progress so far.
+
+    :math:`(L_{t-1} - L_t) / \max(|L_t|, |L_0 - L_t|)`, with :math:`L` the objective
+    without its constant terms. Relative to :math:`|L_t|` alone, a fit that can reach
+    :math:`L = 0` (exact low-rank data) would never converge; relative to the
+    progress alone (scikit-learn's NMF), a warm start would stop at once.
+    """
+    scale = jnp.maximum(jnp.abs(objective), jnp.abs(start - objective))
+    return (previous - objective) / jnp.maximum(scale, jnp.finfo(objective.dtype).tiny)
 
 
 def _mode_order(priors) -> tuple[int, ...]:
@@ -136,11 +153,20 @@ def _fit(
         return _with_likelihood(model, model.likelihood.with_values(estimates))
 
     def objective(factors, intercepts, estimates):
+        """The objective without its constant terms (likelihood.energy)."""
         m, data = given(intercepts, estimates)
         if dense and gaussian:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
-            return dense_gaussian_objective(m, data, jnp.sum(data * data), factors, plan[-1][0])
-        return m.objective(data, mask, factors)
+            x_sq = jnp.sum(data * data)
+            return dense_gaussian_objective(m, data, x_sq, factors, plan[-1][0], False)
+        return m.objective(data, mask, factors, constants=False)
+
+    def constant(factors, intercepts, estimates):
+        """What ``objective`` leaves out: the same for any parameters."""
+        m, data = given(intercepts, estimates)
+        eta = m.eta(factors)
+        dropped = -m.likelihood.log_prob(data, eta) - m.likelihood.energy(data, eta)
+        return jnp.sum(jnp.where(mask, dropped, 0.0))
 
     def update_intercepts(factors, intercepts, estimates):
         """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
@@ -161,7 +187,9 @@ def _fit(
             update, _, line_search = select_update(sub.likelihood, flat)
             new = update(sub, flat, data, mask, ones, k, dense)
             if line_search:
-                new = _line_search(sub, data, mask, ones, k, new, sub.objective(data, mask, ones))
+                new = _line_search(
+                    sub, data, mask, ones, k, new, sub.objective(data, mask, ones, constants=False)
+                )
             intercepts[i] = new[:, 0]
         return tuple(intercepts)
 
@@ -187,7 +215,7 @@ def _fit(
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
         obj = objective(factors, intercepts, estimates)
-        change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
+        change = relative_change(s.objective, obj, s.start)
         status = jnp.where(
             ~jnp.isfinite(obj),
             Status.NONFINITE,
@@ -197,7 +225,18 @@ def _fit(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
         history = s.history.at[s.step].set(obj)
-        return SolverState(factors, intercepts, estimates, s.step + 1, obj, change, history, status)
+        return SolverState(
+            factors,
+            intercepts,
+            estimates,
+            s.step + 1,
+            obj,
+            change,
+            history,
+            status,
+            s.constant,
+            s.start,
+        )
 
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
@@ -215,6 +254,8 @@ def _fit(
             jnp.full((), jnp.inf, obj0.dtype),
             jnp.full((max_iter,), jnp.nan, obj0.dtype),
             jnp.asarray(Status.RUNNING, jnp.int32),
+            constant(f0, b0, e0),
+            obj0,
         )
         return lax.while_loop(cond, body, init)
 
@@ -506,14 +547,15 @@ def _result(
     if state.estimates:
         values = tuple(float(v[best]) for v in state.estimates)
         model = _with_likelihood(model, model.likelihood.with_values(values))
+    constant = np.asarray(state.constant)  # added back: the full negative log posterior
     return FitResult(
         model=model,
         factors=tuple(np.asarray(f[best]) for f in state.factors),
-        objective=float(state.objective[best]),
-        history=np.asarray(state.history[best][:n_iter]),
+        objective=float(state.objective[best] + constant[best]),
+        history=np.asarray(state.history[best][:n_iter] + constant[best]),
         n_iter=n_iter,
         converged=status == Status.CONVERGED,
-        restart_objectives=np.asarray(state.objective),
+        restart_objectives=np.asarray(state.objective + constant),
         labels=data.labels,
         dims=data.dims,
         kind=data.kind,

@@ -62,7 +62,13 @@ from bayesfactor.conv import (
 from bayesfactor.likelihoods import Gaussian
 from bayesfactor.priors import NonNegative
 from bayesfactor.result import FitResult, IdentifiabilityWarning
-from bayesfactor.solvers._driver import RandomStart, SolverState, Status, _result
+from bayesfactor.solvers._driver import (
+    RandomStart,
+    SolverState,
+    Status,
+    _result,
+    relative_change,
+)
 
 __all__ = ["fit_conv"]
 
@@ -115,8 +121,13 @@ def _fit_conv(
             start.keys
         )
 
-    def objective(w, h):
-        return model.objective(x, mask, (w, h), ortho=ortho)
+    def constant(eta):
+        """The terms ``objective`` leaves out (no parameter changes them)."""
+        dropped = -lik.log_prob(x, eta) - lik.energy(x, eta)
+        return jnp.sum(jnp.where(mask, dropped, 0.0))
+
+    def objective(w, h):  # without constant terms (added back in the result)
+        return model.objective(x, mask, (w, h), ortho=ortho, constants=False)
 
     def body(s: SolverState) -> SolverState:
         w, h = s.factors
@@ -143,7 +154,7 @@ def _fit_conv(
         rose = finite & (obj > s.objective + slack)
         factors = jax.tree.map(lambda old, new: jnp.where(rose, old, new), s.factors, (w, h))
         obj = jnp.where(rose, s.objective, obj)
-        change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
+        change = relative_change(s.objective, obj, s.start)
         status = jnp.where(
             ~finite,
             Status.NONFINITE,
@@ -153,7 +164,9 @@ def _fit_conv(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
         history = s.history.at[s.step].set(obj)
-        return SolverState(factors, (), (), s.step + 1, obj, change, history, status)
+        return SolverState(
+            factors, (), (), s.step + 1, obj, change, history, status, s.constant, s.start
+        )
 
     def run(f0):
         obj0 = objective(*f0)
@@ -166,6 +179,8 @@ def _fit_conv(
             jnp.full((), jnp.inf, obj0.dtype),
             jnp.full((max_iter,), jnp.nan, obj0.dtype),
             jnp.asarray(Status.RUNNING, jnp.int32),
+            constant(model.eta(tuple(f0))),
+            obj0,
         )
         return lax.while_loop(lambda s: s.status == Status.RUNNING, body, init)
 

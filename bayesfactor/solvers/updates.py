@@ -96,7 +96,7 @@ def _full_gram(factors: tuple[Array, ...], k: int) -> Array:
     return gram
 
 
-def dense_gaussian_objective(model, x, x_sq, factors, k):
+def dense_gaussian_objective(model, x, x_sq, factors, k, constants=True):
     r"""The objective for fully observed Gaussian data, without forming :math:`\eta`.
 
     :math:`\|X - \eta\|^2 = \|X\|^2 - 2 \langle F_k, X_{(k)} Z\rangle + \mathbf 1^\top
@@ -108,7 +108,9 @@ def dense_gaussian_objective(model, x, x_sq, factors, k):
     eta_sq = jnp.sum(_full_gram(factors, k) * (factors[k].T @ factors[k]))
     sq = x_sq - 2 * cross + eta_sq
     s = lik.parameter_value
-    const = x.size * (jnp.log(s) + 0.5 * jnp.log(2 * jnp.pi))
+    # Without constants: as the sum of lik.energy (log sigma only when it is estimated).
+    const = x.size * jnp.log(s) if constants or lik.estimates() else 0.0
+    const = const + x.size * 0.5 * jnp.log(2 * jnp.pi) if constants else const
     return 0.5 * sq / s**2 + const - model.log_prior(factors) - lik.log_prior_estimates()
 
 
@@ -311,7 +313,7 @@ def _line_search(model, x, mask, factors, k, proposal, objective):
     """Backtrack from ``proposal`` towards the old block until the objective does not rise."""
     f0 = factors[k]
     at = lambda t: _replace(factors, k, (1 - t) * f0 + t * proposal)
-    return at(_backtrack(lambda t: model.objective(x, mask, at(t)), objective))[k]
+    return at(_backtrack(lambda t: model.objective(x, mask, at(t), constants=False), objective))[k]
 
 
 BlockUpdate = Callable[..., Array]
