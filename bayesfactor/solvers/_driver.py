@@ -18,6 +18,7 @@ from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
+from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
@@ -94,13 +95,24 @@ def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[A
     return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed", "layout"))
 def _fit(
-    model, x, mask, start, tol, *, max_iter: int, dense: bool, fixed: tuple[int, ...] = ()
+    model,
+    x,
+    mask,
+    start,
+    tol,
+    *,
+    max_iter: int,
+    dense: bool,
+    fixed: tuple[int, ...] = (),
+    layout: Layout = ONE_DEVICE,
 ) -> SolverState:
     """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis).
 
     Modes in ``fixed`` keep their starting values (e.g. ``transform`` of new data).
+    ``layout`` shards ``x`` (placed and padded by ``layout.place``) across devices;
+    ``start`` has the unpadded shapes, and so has the result.
     """
     priors = model.mode_priors(x.ndim)
     order = [k for k in _mode_order(priors) if k not in fixed]
@@ -111,11 +123,12 @@ def _fit(
     lik = Offset.traced(model.likelihood, 0.0) if offsetting else model.likelihood
     plan = [(k, *select_update(lik, priors[k])) for k in order]
     if isinstance(start, RandomStart):
-        drawn = _init_many(model, x.shape, x.dtype, start.keys, start.scale)
+        drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start.keys, start.scale)
         start = tuple(
             d if g is None else jnp.broadcast_to(g, d.shape)
             for d, g in zip(drawn, start.given, strict=True)
         )
+    start = layout.pad_factors(start, axis=1)
 
     def given(intercepts):
         """(model, data) that the factor updates see, the intercepts folded in."""
@@ -131,7 +144,7 @@ def _fit(
         if dense and gaussian:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
             return dense_gaussian_objective(m, data, jnp.sum(data * data), factors, plan[-1][0])
-        return m.objective(data, mask, factors)
+        return m.objective(data, mask, factors) + layout.padding_prior(m, factors)
 
     def update_intercepts(factors, intercepts):
         """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
@@ -163,7 +176,7 @@ def _fit(
             if line_search:
                 before = objective(factors, intercepts)
                 new = _line_search(m, data, mask, factors, k, new, before)
-            factors = factors[:k] + (new,) + factors[k + 1 :]
+            factors = layout.constrain(factors[:k] + (new,) + factors[k + 1 :])
         intercepts = update_intercepts(factors, intercepts)
         obj = objective(factors, intercepts)
         change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
@@ -182,6 +195,7 @@ def _fit(
         return s.status == Status.RUNNING
 
     def run(f0):
+        f0 = layout.constrain(f0)
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
         obj0 = objective(f0, b0)
         init = SolverState(
@@ -195,7 +209,13 @@ def _fit(
         )
         return lax.while_loop(cond, body, init)
 
-    return jax.vmap(run)(start)
+    state = jax.vmap(run)(start)
+    return layout.replicate(
+        state._replace(
+            factors=layout.trim(state.factors, range(x.ndim), axis=1),
+            intercepts=layout.trim(state.intercepts, model.intercepts, axis=1),
+        )
+    )
 
 
 def _with_likelihood(model: Model, likelihood) -> Model:
@@ -321,6 +341,7 @@ def fit(
     tol: float = 1e-6,
     init: Any = None,
     fixed: Sequence[int] = (),
+    devices: Any = None,
 ) -> FitResult:
     r"""Fit a model by alternating MAP: minimise the negative log posterior.
 
@@ -361,6 +382,15 @@ def fit(
     fixed : sequence of int, default=()
         Modes held at their ``init`` values and not updated: e.g. ``init=(None, V),
         fixed=(1,)`` fits only the row factors of new data against known components.
+    devices : int, sequence of jax.Device or jax.sharding.Mesh, optional
+        Shard the fit across devices (default: one device). An int takes the first
+        ``n`` of ``jax.devices()``; a mesh must have one axis. The data (and mask)
+        are split along their largest mode, padded with missing rows when its size
+        is not a multiple of the number of devices (sizes that divide evenly keep the
+        fast fully-observed paths); that mode's factor is split the same way and the
+        others are replicated. The result equals the single-device fit up to
+        rounding. On several hosts, call ``jax.distributed.initialize`` first and
+        pass ``devices=jax.devices()`` with the same ``X`` in every process.
 
     Returns
     -------
@@ -392,6 +422,7 @@ def fit(
     >>> bool((result.factors[0] >= 0).all())
     True
     """
+    mesh = as_mesh(devices)
     data = as_data(X, mask)
     _check_model(model, data.shape)
     model.likelihood.check_data(data.x, data.mask)
@@ -403,9 +434,11 @@ def fit(
     fixed = _check_fixed(fixed, init, len(data.shape))
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
-    x = jnp.asarray(data.x, dtype)
-    # A fully observed X needs no mask array on the device.
-    mask_ = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
+    layout = layout_for(mesh, data.shape, model.mode_priors(len(data.shape)))
+    x = layout.place(data.x, dtype)
+    # A fully observed X needs no mask array on the device (padding rows are missing).
+    dense = data.dense and not layout.pad
+    mask_ = jnp.ones((), bool) if dense else layout.place(data.mask, bool, fill=False)
     scale = jnp.asarray(model.likelihood.data_scale(data.x, data.mask), dtype)
     keys = jax.random.split(key, restarts)
     if isinstance(init, str):
@@ -437,8 +470,9 @@ def fit(
             start,
             jnp.asarray(tol, dtype),
             max_iter=max_iter,
-            dense=data.dense,
+            dense=dense,
             fixed=fixed,
+            layout=layout,
         )
     )
     objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
