@@ -19,6 +19,7 @@ from jax import Array
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
+from bayesfactor._sparse import SparseCounts
 from bayesfactor.likelihoods import Likelihood
 from bayesfactor.priors import Prior
 
@@ -206,5 +207,7 @@ class Model:
         self, x: Array, mask: Array, factors: Sequence[Array], eta: Array | None = None
     ) -> Array:
         """The negative log posterior (the one minimised quantity)."""
+        if isinstance(x, SparseCounts):  # KL-NMF from the non-zeros (bayesfactor._sparse)
+            return x.neg_log_likelihood(factors) - self.log_prior(factors)
         loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
         return -loglik - self.log_prior(factors)

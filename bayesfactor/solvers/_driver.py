@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from bayesfactor._data import as_data, as_key, warn
+from bayesfactor._data import as_data, as_key, is_sparse, warn
+from bayesfactor._sparse import check_sparse_fit, sparse_data
 from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, OneHot
@@ -361,6 +362,11 @@ def fit(
         Likelihood, rank and priors.
     X : array_like, shape (n_1, ..., n_N), N >= 2
         Data: NumPy, JAX, pandas (labels kept) or xarray. NaN entries are missing.
+        For KL-NMF (``Poisson(link="identity")`` with ``NonNegative``,
+        ``Exponential`` or ``HalfNormal`` priors) also a ``scipy.sparse`` matrix or a
+        ``jax.experimental.sparse.BCOO`` of counts: entries not stored are observed
+        zeros, and only the non-zeros are touched (memory O(nnz * rank)); no mask,
+        intercepts, ``init="svd"`` or ``devices`` then.
     mask : array_like of bool, optional
         True where observed (same shape as ``X``); masked entries never touch the
         objective. Combined with NaN-as-missing.
@@ -423,9 +429,13 @@ def fit(
     True
     """
     mesh = as_mesh(devices)
-    data = as_data(X, mask)
+    sparse = is_sparse(X)
+    data = sparse_data(X, mask) if sparse else as_data(X, mask)
     _check_model(model, data.shape)
-    model.likelihood.check_data(data.x, data.mask)
+    if sparse:
+        check_sparse_fit(model, data, init=init, devices=devices)
+    else:
+        model.likelihood.check_data(data.x, data.mask)
     for name, value in (("restarts", restarts), ("max_iter", max_iter)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}.")
@@ -435,11 +445,12 @@ def fit(
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     layout = layout_for(mesh, data.shape, model.mode_priors(len(data.shape)))
-    x = layout.place(data.x, dtype)
+    x = data.x.to_device(dtype) if sparse else layout.place(data.x, dtype)
     # A fully observed X needs no mask array on the device (padding rows are missing).
     dense = data.dense and not layout.pad
     mask_ = jnp.ones((), bool) if dense else layout.place(data.mask, bool, fill=False)
-    scale = jnp.asarray(model.likelihood.data_scale(data.x, data.mask), dtype)
+    scale = data.init_scale if sparse else model.likelihood.data_scale(data.x, data.mask)
+    scale = jnp.asarray(scale, dtype)
     keys = jax.random.split(key, restarts)
     if isinstance(init, str):
         if init not in ("random", "svd"):
