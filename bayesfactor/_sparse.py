@@ -13,19 +13,18 @@ stored entries:
 The multiplicative update of mode :math:`k` needs :math:`(X / \eta)_{(k)} Z` with
 :math:`Z = \odot_{j \ne k} F_j`, which is zero wherever :math:`X` is: gather the
 rows of the factors at the stored coordinates, form :math:`x / \eta` per entry
-and add the rows up per index of mode :math:`k` (``jax.ops.segment_sum``).
-Memory is :math:`O(\mathrm{nnz} \cdot R + \sum_k n_k R)`; the dense array is never
-formed.
+and add the rows up per index of mode :math:`k` (a scatter-add). The non-zeros
+are processed in blocks of :data:`BLOCK` inside a ``lax.scan``, so memory is
+:math:`O(\mathrm{nnz} + \sum_k n_k R)`; the dense array is never formed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
+from jax import Array, lax
 from jax.scipy.special import gammaln
 
 from bayesfactor._data import Data, is_sparse
@@ -34,18 +33,36 @@ from bayesfactor._pytree import pytree_dataclass, static_field
 __all__ = ["SparseCounts", "SparseData", "is_sparse", "sparse_data", "check_sparse_fit"]
 
 
+#: Non-zeros per block: the gathered factor rows of one block (``BLOCK * rank``
+#: numbers per mode) are the only per-entry temporaries, so memory stays
+#: O(nnz + sum_k n_k * rank) and a block's rows stay in cache.
+BLOCK = 1 << 15
+
+
 @pytree_dataclass
 class SparseCounts:
     """An N-way array stored as its non-zero entries (COO); the rest are observed zeros.
 
-    ``indices`` has shape ``(nnz, ndim)``, ``values`` shape ``(nnz,)``, with no
-    duplicate coordinates. A pytree: ``fit``'s compiled loop takes it in place of
-    the dense array, and the KL-NMF update and objective dispatch on it.
+    The entries are cut into blocks of at most :data:`BLOCK`: ``indices`` has shape
+    ``(blocks, block, ndim)`` and ``values`` ``(blocks, block)``; the last block is
+    padded with zeros at coordinate 0, which add nothing. No coordinate repeats. A
+    pytree: ``fit``'s compiled loop takes it in place of the dense array, and the
+    KL-NMF update and objective dispatch on it.
     """
 
     indices: Any
     values: Any
     shape: tuple[int, ...] = static_field()
+
+    @classmethod
+    def from_coo(cls, indices: np.ndarray, values: np.ndarray, shape) -> SparseCounts:
+        """Blocks from ``(nnz, ndim)`` coordinates and ``(nnz,)`` values (NumPy)."""
+        nnz = len(values)
+        block = min(BLOCK, nnz)
+        pad = -nnz % block
+        indices = np.concatenate([indices, np.zeros((pad, len(shape)), indices.dtype)])
+        values = np.concatenate([values, np.zeros(pad, values.dtype)])
+        return cls(indices.reshape(-1, block, len(shape)), values.reshape(-1, block), tuple(shape))
 
     @property
     def ndim(self) -> int:  # noqa: D102
@@ -64,27 +81,42 @@ class SparseCounts:
         """The same entries as JAX arrays, values in ``dtype``."""
         return SparseCounts(jnp.asarray(self.indices), jnp.asarray(self.values, dtype), self.shape)
 
-    def _rows(self, factors) -> list[Array]:
-        """Each factor's rows at the stored coordinates: ``(nnz, rank)`` per mode."""
-        return [f[self.indices[:, k]] for k, f in enumerate(factors)]
+    def _blocks(self, factors, step, init):
+        """``lax.scan`` of ``step(carry, rows, eta, index, x)`` over the blocks.
+
+        ``rows`` are the factors' rows at the block's coordinates (``(block, rank)``
+        per mode) and ``eta`` their CP product per entry.
+        """
+
+        def body(carry, block):
+            index, x = block
+            rows = [f[index[:, k]] for k, f in enumerate(factors)]
+            return step(carry, rows, _product(rows), index, x), None
+
+        return lax.scan(body, init, (self.indices, self.values))[0]
 
     def neg_log_likelihood(self, factors) -> Array:
         r"""Poisson (identity link) :math:`-\log p(X \mid \eta)` from the non-zeros only."""
         total = jnp.ones_like(factors[0][0])
         for f in factors:
             total = total * jnp.sum(f, axis=0)
-        eta = _product(self._rows(factors))
-        floor = jnp.finfo(eta.dtype).eps  # as Poisson.log_prob: log of eta floored at eps
-        x = self.values
-        return jnp.sum(total) - jnp.sum(x * jnp.log(jnp.maximum(eta, floor)) - gammaln(x + 1.0))
+        floor = jnp.finfo(total.dtype).eps  # as Poisson.log_prob: log of eta floored at eps
+
+        def step(acc, rows, eta, index, x):
+            return acc + jnp.sum(x * jnp.log(jnp.maximum(eta, floor)) - gammaln(x + 1.0))
+
+        return jnp.sum(total) - self._blocks(factors, step, jnp.zeros((), total.dtype))
 
     def ratio_mttkrp(self, factors, k: int) -> Array:
         r""":math:`(X / \eta)_{(k)} (\odot_{j \ne k} F_j)`, shape ``(n_k, rank)``."""
-        rows = self._rows(factors)
-        eta = _product(rows)
-        ratio = self.values / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny)
-        z = _product(rows[:k] + rows[k + 1 :], keep_rank=True)
-        return jax.ops.segment_sum(ratio[:, None] * z, self.indices[:, k], self.shape[k])
+        f = factors[k]
+        tiny = jnp.finfo(f.dtype).tiny
+
+        def step(acc, rows, eta, index, x):
+            z = _product(rows[:k] + rows[k + 1 :], keep_rank=True)
+            return acc.at[index[:, k]].add((x / jnp.maximum(eta, tiny))[:, None] * z)
+
+        return self._blocks(factors, step, jnp.zeros_like(f))
 
 
 def _product(rows: list[Array], keep_rank: bool = False) -> Array:
@@ -110,12 +142,12 @@ class SparseData(Data):
     @property
     def observed(self) -> np.ndarray:
         """The stored (non-zero) entries."""
-        return self.x.values
+        return self.x.values[self.x.values != 0]
 
     @property
     def init_scale(self) -> float:
         """``Poisson(link="identity").init_scale`` of the dense data: the mean count."""
-        return float(self.x.values.sum() / self.x.size) or 1.0
+        return float(self.x.values.sum() / self.x.size) or 1.0  # padding adds 0
 
 
 def sparse_data(X: Any, mask: Any = None, *, name: str = "X") -> SparseData:
@@ -156,7 +188,7 @@ def sparse_data(X: Any, mask: Any = None, *, name: str = "X") -> SparseData:
         raise ValueError(f"the sparse {name} has no non-zero entries; there is nothing to fit.")
     if not np.issubdtype(values.dtype, np.floating):
         values = values.astype(np.float64)
-    return SparseData(SparseCounts(indices[keep].astype(np.int32), values[keep], shape))
+    return SparseData(SparseCounts.from_coo(indices[keep].astype(np.int32), values[keep], shape))
 
 
 def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> None:
@@ -178,4 +210,4 @@ def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> Non
         raise ValueError("init='svd' is not supported with sparse X; use init='random'.")
     if devices is not None:
         raise ValueError("devices= is not supported with sparse X yet; use devices=None.")
-    model.likelihood.validate(data.x.values)
+    model.likelihood.validate(data.observed)

@@ -56,6 +56,7 @@ def _worker(spec: dict) -> dict:
     if spec["kind"] == "compare":
         return compare_sparse_dense(model, X, V, spec)
     kw = {"max_iter": iters, "tol": 0.0, "devices": spec.get("devices")}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     times = []
     for key in (0, 1):
         t0 = time.perf_counter()
@@ -66,6 +67,7 @@ def _worker(spec: dict) -> dict:
         "compile_s": times[0] - times[1],
         "per_iter_ms": 1e3 * times[1] / iters,
         "objective": res.objective,
+        "rss_before_fit_mb": before,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "jax_devices": len(jax.devices()),
     }
@@ -212,6 +214,7 @@ def main() -> None:  # noqa: D103
     timing = [
         ("compile_s", "compile (s)", ".2f"),
         ("per_iter_ms", "per iteration (ms)", ".2f"),
+        ("rss_before_fit_mb", "RSS before fit (MB)", ".0f"),
         ("peak_rss_mb", "peak RSS (MB)", ".0f"),
     ]
     sections = {

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 
 import bayesfactor as bf
+import bayesfactor._sparse
 
 KL = bf.Poisson(link="identity")
 
@@ -36,6 +37,17 @@ def test_sparse_equals_dense(counts, convert, prior):
     np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-8)
     np.testing.assert_allclose(sparse.factors[0], dense.factors[0], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(sparse.restart_objectives, dense.restart_objectives, rtol=1e-8)
+
+
+def test_blocks_with_padding_equal_dense(counts, monkeypatch):
+    """Non-zeros cut into blocks of 7 (the last one padded) give the same fit."""
+    monkeypatch.setattr(bayesfactor._sparse, "BLOCK", 7)
+    model = bf.Model(KL, 2, bf.NonNegative())
+    x = sp.csr_matrix(counts)
+    assert x.nnz % 7 and x.nnz > 14
+    dense = bf.fit(model, counts, key=3, max_iter=100, tol=1e-6)
+    sparse = bf.fit(model, x, key=3, max_iter=100, tol=1e-6)
+    np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-8)
 
 
 def test_sparse_tensor_and_duplicates():

@@ -365,7 +365,7 @@ def fit(
         For KL-NMF (``Poisson(link="identity")`` with ``NonNegative``,
         ``Exponential`` or ``HalfNormal`` priors) also a ``scipy.sparse`` matrix or a
         ``jax.experimental.sparse.BCOO`` of counts: entries not stored are observed
-        zeros, and only the non-zeros are touched (memory O(nnz * rank)); no mask,
+        zeros, and only the non-zeros are touched (memory O(nnz + n_k * rank)); no mask,
         intercepts, ``init="svd"`` or ``devices`` then.
     mask : array_like of bool, optional
         True where observed (same shape as ``X``); masked entries never touch the
