@@ -427,6 +427,17 @@ def fit(
     [(20, 2), (15, 2)]
     >>> bool((result.factors[0] >= 0).all())
     True
+
+    Sparse counts (only the non-zeros are touched) and a sharded fit give the
+    same fit:
+
+    >>> import scipy.sparse as sp
+    >>> sparse = bf.fit(model, sp.csr_matrix(X), key=0, max_iter=1000, tol=1e-5)
+    >>> bool(np.isclose(sparse.objective, result.objective, rtol=1e-4))
+    True
+    >>> sharded = bf.fit(model, X, key=0, max_iter=1000, tol=1e-5, devices=1)
+    >>> bool(np.isclose(sharded.objective, result.objective, rtol=1e-4))
+    True
     """
     mesh = as_mesh(devices)
     sparse = is_sparse(X)
