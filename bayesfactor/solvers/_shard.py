@@ -151,7 +151,7 @@ class Layout:
         if not self.pad:
             return arrays
         return tuple(
-            lax_slice(a, axis, a.shape[axis] - self.pad) if m == self.mode else a
+            jax.lax.slice_in_dim(a, 0, a.shape[axis] - self.pad, axis=axis) if m == self.mode else a
             for a, m in zip(arrays, modes, strict=True)
         )
 
@@ -167,11 +167,6 @@ class Layout:
 ONE_DEVICE = Layout()
 
 
-def lax_slice(a: Array, axis: int, stop: int) -> Array:
-    """``a[..., :stop, ...]`` along ``axis``."""
-    return jax.lax.slice_in_dim(a, 0, stop, axis=axis)
-
-
 def layout_for(mesh: Mesh | None, shape: tuple[int, ...], priors) -> Layout:
     """The layout sharding the largest mode of ``shape`` over ``mesh`` (padded if needed).
 
@@ -179,7 +174,7 @@ def layout_for(mesh: Mesh | None, shape: tuple[int, ...], priors) -> Layout:
     neighbouring rows (``Smooth``), so padded rows would change the model.
     """
     if mesh is None:
-        return Layout()
+        return ONE_DEVICE
     mode = int(np.argmax(shape))
     size = mesh.devices.size
     pad = -shape[mode] % size
