@@ -189,6 +189,18 @@ def compare_suite(quick: bool) -> list[dict]:
 
 # --------------------------------------------------------------------------- report
 
+NOTES = """\
+Columns: compile = first call - second call; per iteration = second call / max_iter \
+(tol=0); RSS before fit = peak resident memory after importing JAX and building the \
+data, peak RSS = after both fits (the whole process). A sparse iteration updates both \
+factors and evaluates the objective, each a pass over the non-zeros in blocks of \
+32,768 (gather the factor rows at the coordinates, scatter-add). The "compare" rows \
+fit every row with sparse input and the first 5,000 rows both densely and sparsely \
+(same key): the latter pair must agree to float32 rounding; the similarities of the \
+column factors V (bf.similarity) against each other and against the planted V show \
+what the extra rows add (fits stop at max_iter=200).
+"""
+
 
 def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     head = "| " + " | ".join(c[1] for c in columns) + " |"
@@ -263,6 +275,7 @@ def main() -> None:  # noqa: D103
         "sharding (collectives, padding, partitioned compilation), not a speedup. GPU "
         "numbers are pending a machine with several GPUs.",
         "",
+        NOTES,
     ]
     for name, suite in suites.items():
         if args.only and name != args.only:
