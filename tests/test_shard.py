@@ -38,6 +38,8 @@ SCRIPT = textwrap.dedent(
         "kl_nmf_uneven_mask": (bf.Model(bf.Poisson(link="identity"), 2,
                                         bf.Exponential(1.0)), uneven, {"mask": mask}),
         "cp_uneven": (bf.Model(bf.Gaussian(), 2, bf.Normal(1.0)), tensor, {}),
+        "line_search_uneven": (bf.Model(bf.Poisson(), 2, bf.Normal(1.0)), uneven, {}),
+        "svd_uneven": (bf.Model(bf.Gaussian(), 2, bf.NonNegative()), uneven, {"init": "svd"}),
         "kl_nmf_mesh": (kl, counts, {}),
     }
     with warnings.catch_warnings():

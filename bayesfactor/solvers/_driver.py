@@ -145,7 +145,7 @@ def _fit(
         if dense and gaussian:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
             return dense_gaussian_objective(m, data, jnp.sum(data * data), factors, plan[-1][0])
-        return m.objective(data, mask, factors) + layout.padding_prior(m, factors)
+        return m.objective(data, mask, factors)
 
     def update_intercepts(factors, intercepts):
         """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
@@ -179,7 +179,7 @@ def _fit(
                 new = _line_search(m, data, mask, factors, k, new, before)
             factors = layout.constrain(factors[:k] + (new,) + factors[k + 1 :])
         intercepts = update_intercepts(factors, intercepts)
-        obj = objective(factors, intercepts)
+        obj = objective(factors, intercepts) + layout.padding_prior(model, factors)
         change = (s.objective - obj) / jnp.maximum(jnp.abs(obj), jnp.finfo(obj.dtype).tiny)
         status = jnp.where(
             ~jnp.isfinite(obj),
@@ -198,7 +198,7 @@ def _fit(
     def run(f0):
         f0 = layout.constrain(f0)
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
-        obj0 = objective(f0, b0)
+        obj0 = objective(f0, b0) + layout.padding_prior(model, f0)
         init = SolverState(
             f0,
             b0,

@@ -109,7 +109,12 @@ class Layout:
         return tuple(n - self.pad if k == self.mode else n for k, n in enumerate(shape))
 
     def padding_prior(self, model, factors: tuple[Array, ...]) -> Array:
-        """The log-prior of the padding rows, which the objective must not count."""
+        """The log-prior of the padding rows, which the recorded objective must not count.
+
+        A constant while those rows stay 0, so block updates and line searches compare
+        objectives that include it; only the objective reported per iteration (history,
+        convergence test) adds this correction.
+        """
         if not self.pad:
             return jnp.zeros((), factors[0].dtype)
         real = self.trim(factors, range(len(factors)))
