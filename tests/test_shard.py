@@ -54,12 +54,14 @@ SCRIPT = textwrap.dedent(
             shapes = [f.shape for f in many.factors] == [f.shape for f in one.factors]
             print(name, rel, hist, shapes)
             assert rel < 1e-6 and hist < 1e-6 and shapes, name
-    try:
-        bf.fit(bf.Model(bf.Gaussian(), 2, bf.Smooth(1.0)), uneven, devices=4)
-    except ValueError as e:
-        assert "padding" in str(e), e
-    else:
-        raise AssertionError("Smooth prior on a padded mode was accepted")
+    offset = bf.Offset(bf.Poisson(), np.zeros((1, 18)))
+    for model in [bf.Model(bf.Gaussian(), 2, bf.Smooth(1.0)), bf.Model(offset, 2)]:
+        try:
+            bf.fit(model, uneven, devices=4)
+        except ValueError as e:
+            assert "padding" in str(e), e
+        else:
+            raise AssertionError(f"{model} on a padded mode was accepted")
     print("OK")
     """
 )

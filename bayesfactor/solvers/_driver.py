@@ -455,7 +455,7 @@ def fit(
     fixed = _check_fixed(fixed, init, len(data.shape))
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
-    layout = layout_for(mesh, data.shape, model.mode_priors(len(data.shape)))
+    layout = layout_for(mesh, data.shape, model)
     x = data.x.to_device(dtype) if sparse else layout.place(data.x, dtype)
     # A fully observed X needs no mask array on the device (padding rows are missing).
     dense = data.dense and not layout.pad

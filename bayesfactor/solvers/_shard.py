@@ -172,22 +172,29 @@ class Layout:
 ONE_DEVICE = Layout()
 
 
-def layout_for(mesh: Mesh | None, shape: tuple[int, ...], priors) -> Layout:
+def layout_for(mesh: Mesh | None, shape: tuple[int, ...], model) -> Layout:
     """The layout sharding the largest mode of ``shape`` over ``mesh`` (padded if needed).
 
-    Raises ``ValueError`` when padding is needed but the prior on that mode couples
-    neighbouring rows (``Smooth``), so padded rows would change the model.
+    Raises ``ValueError`` when padding is needed but would change the model: the
+    prior on that mode couples neighbouring rows (``Smooth``), or the likelihood
+    holds arrays along it (an ``Offset`` or ``Blocks`` over that mode).
     """
     if mesh is None:
         return ONE_DEVICE
     mode = int(np.argmax(shape))
-    size = mesh.devices.size
-    pad = -shape[mode] % size
-    if pad and isinstance(priors[mode], Smooth):
+    n, size = shape[mode], mesh.devices.size
+    pad = -n % size
+    prior = model.mode_priors(len(shape))[mode]
+    along = [np.shape(a) for a in jax.tree.leaves(model.likelihood) if n in np.shape(a)]
+    if pad and (isinstance(prior, Smooth) or along):
+        why = (
+            f"its prior {prior!r} couples neighbouring rows"
+            if isinstance(prior, Smooth)
+            else f"the likelihood holds arrays of shape {along[0]} along it"
+        )
         raise ValueError(
-            f"mode {mode} (size {shape[mode]}) is split across {size} devices and needs "
-            f"{pad} padding rows, but its prior {priors[mode]!r} couples neighbouring rows, "
-            f"so padding would change the fit. Use a number of devices that divides "
-            f"{shape[mode]}, or trim the data to {shape[mode] - shape[mode] % size} rows."
+            f"mode {mode} (size {n}) is split across {size} devices and needs {pad} "
+            f"padding rows, but {why}, so padding would change the fit. Use a number of "
+            f"devices that divides {n}, or trim the data to {n - n % size} rows."
         )
     return Layout(mesh, mode, pad)
