@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["Data", "as_data", "as_key"]
+__all__ = ["Data", "as_data", "as_key", "is_sparse"]
 
 
 class Data:
@@ -52,6 +52,11 @@ def _unwrap(X: Any) -> tuple[np.ndarray, tuple, tuple, str]:
 
 def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
     """Check ``X`` and ``mask`` and return a :class:`Data`; clear errors otherwise."""
+    if is_sparse(X):
+        raise TypeError(
+            f"a sparse {name} is accepted only by bf.fit for KL-NMF; here, densify it "
+            f"first: {name}.toarray() (scipy) or {name}.todense() (BCOO)."
+        )
     x, labels, dims, kind = _unwrap(X)
     if x.dtype == object or not (
         np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)
@@ -98,6 +103,14 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
         )
     x[~mask] = 0.0  # missing entries never reach a log-prob or a gradient
     return Data(x, mask, labels, dims, kind)
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a ``scipy.sparse`` array/matrix or a ``jax.experimental.sparse.BCOO``."""
+    module = type(X).__module__
+    return (module.startswith("scipy.sparse") and hasattr(X, "tocoo")) or (
+        module.startswith("jax.experimental.sparse") and type(X).__name__ == "BCOO"
+    )
 
 
 def as_key(key: Any) -> jax.Array:

@@ -21,6 +21,7 @@ from jax import Array
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
+from bayesfactor._sparse import SparseCounts
 from bayesfactor.likelihoods import Likelihood
 from bayesfactor.priors import Prior
 
@@ -243,6 +244,8 @@ class Model:
         parameters, if any. ``constants=False`` sums ``likelihood.energy`` instead of
         the log-density: the same function of the parameters up to a constant.
         """
+        if isinstance(x, SparseCounts):  # KL-NMF from the non-zeros (bayesfactor._sparse)
+            return x.neg_log_likelihood(factors, constants) - self.log_prior(factors)
         if constants:
             loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
         else:

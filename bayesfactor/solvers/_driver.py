@@ -13,12 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from bayesfactor._data import as_data, as_key, warn
+from bayesfactor._data import as_data, as_key, is_sparse, warn
+from bayesfactor._sparse import SparseCounts, check_sparse_fit, sparse_data
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
+from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
@@ -73,7 +75,8 @@ def relative_change(previous: Array, objective: Array, start: Array) -> Array:
     :math:`L = 0` (exact low-rank data) would never converge; relative to the
     progress alone (scikit-learn's NMF), a warm start would stop at once.
     """
-    scale = jnp.maximum(jnp.abs(objective), jnp.abs(start - objective))
+    progress = jnp.where(jnp.isfinite(start), jnp.abs(start - objective), 0.0)  # e.g. OneHot
+    scale = jnp.maximum(jnp.abs(objective), progress)
     return (previous - objective) / jnp.maximum(scale, jnp.finfo(objective.dtype).tiny)
 
 
@@ -113,13 +116,24 @@ def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[A
     return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed", "layout"))
 def _fit(
-    model, x, mask, start, tol, *, max_iter: int, dense: bool, fixed: tuple[int, ...] = ()
+    model,
+    x,
+    mask,
+    start,
+    tol,
+    *,
+    max_iter: int,
+    dense: bool,
+    fixed: tuple[int, ...] = (),
+    layout: Layout = ONE_DEVICE,
 ) -> SolverState:
     """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis).
 
     Modes in ``fixed`` keep their starting values (e.g. ``transform`` of new data).
+    ``layout`` shards ``x`` (placed and padded by ``layout.place``) across devices;
+    ``start`` has the unpadded shapes, and so has the result.
     """
     priors = model.mode_priors(x.ndim)
     order = [k for k in _mode_order(priors) if k not in fixed]
@@ -130,11 +144,12 @@ def _fit(
     lik = Offset.traced(model.likelihood, 0.0) if offsetting else model.likelihood
     plan = [(k, *select_update(lik, priors[k])) for k in order]
     if isinstance(start, RandomStart):
-        drawn = _init_many(model, x.shape, x.dtype, start.keys, start.scale)
+        drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start.keys, start.scale)
         start = tuple(
             d if g is None else jnp.broadcast_to(g, d.shape)
             for d, g in zip(drawn, start.given, strict=True)
         )
+    start = layout.pad_factors(start, axis=1)
 
     def given(intercepts, estimates):
         """(model, data) that the factor updates see: intercepts and estimates folded in."""
@@ -163,6 +178,8 @@ def _fit(
 
     def constant(factors, intercepts, estimates):
         """What ``objective`` leaves out: the same for any parameters."""
+        if isinstance(x, SparseCounts):
+            return x.log_factorials()
         m, data = given(intercepts, estimates)
         eta = m.eta(factors)
         dropped = -m.likelihood.log_prob(data, eta) - m.likelihood.energy(data, eta)
@@ -211,10 +228,10 @@ def _fit(
             if line_search:
                 before = objective(factors, intercepts, estimates)
                 new = _line_search(m, data, mask, factors, k, new, before)
-            factors = factors[:k] + (new,) + factors[k + 1 :]
+            factors = layout.constrain(factors[:k] + (new,) + factors[k + 1 :])
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
-        obj = objective(factors, intercepts, estimates)
+        obj = objective(factors, intercepts, estimates) + layout.padding_prior(model, factors)
         change = relative_change(s.objective, obj, s.start)
         status = jnp.where(
             ~jnp.isfinite(obj),
@@ -242,9 +259,10 @@ def _fit(
         return s.status == Status.RUNNING
 
     def run(f0):
+        f0 = layout.constrain(f0)
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
-        obj0 = objective(f0, b0, e0)
+        obj0 = objective(f0, b0, e0) + layout.padding_prior(model, f0)
         init = SolverState(
             f0,
             b0,
@@ -259,7 +277,13 @@ def _fit(
         )
         return lax.while_loop(cond, body, init)
 
-    return jax.vmap(run)(start)
+    state = jax.vmap(run)(start)
+    return layout.replicate(
+        state._replace(
+            factors=layout.trim(state.factors, range(x.ndim), axis=1),
+            intercepts=layout.trim(state.intercepts, model.intercepts, axis=1),
+        )
+    )
 
 
 def _with_likelihood(model: Model, likelihood) -> Model:
@@ -385,6 +409,7 @@ def fit(
     tol: float = 1e-6,
     init: Any = None,
     fixed: Sequence[int] = (),
+    devices: Any = None,
 ) -> FitResult:
     r"""Fit a model by alternating MAP: minimise the negative log posterior.
 
@@ -405,6 +430,11 @@ def fit(
         :func:`bayesfactor.solvers.conv.fit_conv`; ``fixed`` does not apply to it).
     X : array_like, shape (n_1, ..., n_N), N >= 2
         Data: NumPy, JAX, pandas (labels kept) or xarray. NaN entries are missing.
+        For KL-NMF (``Poisson(link="identity")`` with ``NonNegative``,
+        ``Exponential`` or ``HalfNormal`` priors) also a ``scipy.sparse`` matrix or a
+        ``jax.experimental.sparse.BCOO`` of counts: entries not stored are observed
+        zeros, and only the non-zeros are touched (memory O(nnz + n_k * rank)); no mask,
+        intercepts, ``init="svd"`` or ``devices`` then.
     mask : array_like of bool, optional
         True where observed (same shape as ``X``); masked entries never touch the
         objective. Combined with NaN-as-missing.
@@ -426,6 +456,15 @@ def fit(
     fixed : sequence of int, default=()
         Modes held at their ``init`` values and not updated: e.g. ``init=(None, V),
         fixed=(1,)`` fits only the row factors of new data against known components.
+    devices : int, sequence of jax.Device or jax.sharding.Mesh, optional
+        Shard the fit across devices (default: one device). An int takes the first
+        ``n`` of ``jax.devices()``; a mesh must have one axis. The data (and mask)
+        are split along their largest mode, padded with missing rows when its size
+        is not a multiple of the number of devices (sizes that divide evenly keep the
+        fast fully-observed paths); that mode's factor is split the same way and the
+        others are replicated. The result equals the single-device fit up to
+        rounding. On several hosts, call ``jax.distributed.initialize`` first and
+        pass ``devices=jax.devices()`` with the same ``X`` in every process.
 
     Returns
     -------
@@ -456,28 +495,51 @@ def fit(
     [(20, 2), (15, 2)]
     >>> bool((result.factors[0] >= 0).all())
     True
+
+    Sparse counts (only the non-zeros are touched) and a sharded fit give the
+    same fit:
+
+    >>> import scipy.sparse as sp
+    >>> sparse = bf.fit(model, sp.csr_matrix(X), key=0, max_iter=1000, tol=1e-5)
+    >>> bool(np.isclose(sparse.objective, result.objective, rtol=1e-4))
+    True
+    >>> sharded = bf.fit(model, X, key=0, max_iter=1000, tol=1e-5, devices=1)
+    >>> bool(np.isclose(sharded.objective, result.objective, rtol=1e-4))
+    True
     """
     if isinstance(model, Model):
         model = model.for_data(X)
-    data = as_data(X, mask)
+    mesh = as_mesh(devices)
+    sparse = is_sparse(X)
+    data = sparse_data(X, mask) if sparse else as_data(X, mask)
     _check_controls(restarts, max_iter, tol)
     if isinstance(model, ConvModel):
         from bayesfactor.solvers.conv import fit_conv  # imports this module
 
-        if fixed:
-            raise ValueError("fixed is not supported for a ConvModel; leave it empty.")
+        for name, given in (("fixed", fixed), ("devices", devices), ("a sparse X", sparse)):
+            if given:
+                raise ValueError(
+                    f"{name} is not supported for a ConvModel; leave it out (and pass X "
+                    "as a dense array)."
+                )
         return fit_conv(
             model, data, key=as_key(key), restarts=restarts, max_iter=max_iter, tol=tol, init=init
         )
     _check_model(model, data.shape)
-    model.likelihood.check_data(data.x, data.mask)
+    if sparse:
+        check_sparse_fit(model, data, init=init, devices=devices)
+    else:
+        model.likelihood.check_data(data.x, data.mask)
     fixed = _check_fixed(fixed, init, len(data.shape))
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
-    x = jnp.asarray(data.x, dtype)
-    # A fully observed X needs no mask array on the device.
-    mask_ = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
-    scale = jnp.asarray(model.likelihood.data_scale(data.x, data.mask), dtype)
+    layout = layout_for(mesh, data.shape, model)
+    x = data.x.to_device(dtype) if sparse else layout.place(data.x, dtype)
+    # A fully observed X needs no mask array on the device (padding rows are missing).
+    dense = data.dense and not layout.pad
+    mask_ = jnp.ones((), bool) if dense else layout.place(data.mask, bool, fill=False)
+    scale = data.init_scale if sparse else model.likelihood.data_scale(data.x, data.mask)
+    scale = jnp.asarray(scale, dtype)
     keys = jax.random.split(key, restarts)
     if isinstance(init, str):
         if init not in ("random", "svd"):
@@ -508,8 +570,9 @@ def fit(
             start,
             jnp.asarray(tol, dtype),
             max_iter=max_iter,
-            dense=data.dense,
+            dense=dense,
             fixed=fixed,
+            layout=layout,
         )
     )
     return _result(model, state, data, max_iter=max_iter, tol=tol)

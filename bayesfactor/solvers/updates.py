@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array, lax
 
+from bayesfactor._sparse import SparseCounts
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, Gaussian, Likelihood, Poisson
 from bayesfactor.model import _LETTERS, Model
 from bayesfactor.priors import OneHot, Prior
@@ -253,12 +254,17 @@ def _mu_update(model, prior, x, mask, factors, k, dense):
     :math:`b = d + \nabla\text{penalty} - a F`, in closed form:
     :math:`F^+ = 2c / (b + \sqrt{b^2 + 4ac})` (:math:`c / b` when :math:`a = 0`,
     the classical multiplicative update). Costs two MTTKRPs and one
-    reconstruction — no per-column passes over the data.
+    reconstruction — no per-column passes over the data. With sparse counts
+    (:class:`~bayesfactor._sparse.SparseCounts`) :math:`X / \eta` is formed at the
+    non-zeros only.
     """
     f = factors[k]
-    eta = model.eta(factors)
-    ratio = jnp.where(mask & (x > 0), x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
-    c = f * mttkrp(ratio, factors, k)
+    if isinstance(x, SparseCounts):  # (X / eta) Z from the non-zeros only
+        c = f * x.ratio_mttkrp(factors, k)
+    else:
+        eta = model.eta(factors)
+        ratio = jnp.where(mask & (x > 0), x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
+        c = f * mttkrp(ratio, factors, k)
     if dense:  # the MTTKRP of all ones: a product of column sums
         d = jnp.ones_like(f)
         for j, m in enumerate(factors):
