@@ -134,35 +134,41 @@ def rate_diagnostics(u, v):
     return az.ess(ds)["rate"].values.ravel(), az.rhat(ds)["rate"].values.ravel()
 
 
-def measure(name, fn, args, tiny_args):
-    """One full run (timed, compile included) and one tiny run (~ the compile time).
+def measure(name, fn, runs, tiny_args):
+    """Full runs (timed, compile included; one per args in ``runs``) and a tiny run.
 
     Every call builds a new MCMC object, so numpyro traces and compiles again: a
     2 + 2 draw run costs about the compilation. A first, untimed tiny run pays the
     one-time costs of the process (first use of JAX primitives, ArviZ) that a user's
-    second call would not pay either.
+    second call would not pay either. ESS and times are means over the runs (MCMC
+    keys differ), divergences a total and R-hat the largest.
     """
     timed(fn, *tiny_args)
     _, t_tiny = timed(fn, *tiny_args)
-    (u, v, diverging), total = timed(fn, *args)
-    ess, rhat = rate_diagnostics(u, v)
+    stats = []
+    for args in runs:
+        (u, v, diverging), total = timed(fn, *args)
+        ess, rhat = rate_diagnostics(u, v)
+        stats.append((total, float(ess.min()), float(np.median(ess)), diverging, rhat.max()))
+    total, low, mid, _, _ = (float(np.mean(c)) for c in zip(*stats, strict=True))
     warm = max(total - t_tiny, 1e-9)
     return {
         "method": name,
+        "runs": len(runs),
         "wall s": total,
         "compile s (est.)": t_tiny,
-        "min ESS": float(ess.min()),
-        "median ESS": float(np.median(ess)),
-        "min ESS/s": float(ess.min()) / total,
-        "median ESS/s": float(np.median(ess)) / total,
-        "min ESS/s excl. compile": float(ess.min()) / warm,
-        "median ESS/s excl. compile": float(np.median(ess)) / warm,
-        "divergences": diverging,
-        "max R-hat": float(rhat.max()),
+        "min ESS": low,
+        "median ESS": mid,
+        "min ESS/s": low / total,
+        "median ESS/s": mid / total,
+        "min ESS/s excl. compile": low / warm,
+        "median ESS/s excl. compile": mid / warm,
+        "divergences": int(sum(s[3] for s in stats)),
+        "max R-hat": float(max(s[4] for s in stats)),
     }
 
 
-def run_problem(title, make, seed, quick):
+def run_problem(title, make, seed, quick, repeats):
     warmup, samples, chains = SETTINGS[quick]
     X, model, hand_written = make(np.random.default_rng(seed))
     # The MAP that bf.sample starts from: first call compiles, the second is the one used.
@@ -171,7 +177,7 @@ def run_problem(title, make, seed, quick):
     ours = measure(
         "bf.sample (MAP init)",
         run_ours,
-        (model, X, fit, warmup, samples, chains, 2),
+        [(model, X, fit, warmup, samples, chains, 2 + r) for r in range(repeats)],
         (model, X, fit, 2, 2, chains, 3),
     )
     # The same run, charged also for the (warm) MAP fit it started from.
@@ -184,7 +190,7 @@ def run_problem(title, make, seed, quick):
     peer = measure(
         "hand-written NumPyro (init_to_uniform)",
         run_peer,
-        (hand_written, X, warmup, samples, chains, 2),
+        [(hand_written, X, warmup, samples, chains, 2 + r) for r in range(repeats)],
         (hand_written, X, 2, 2, chains, 3),
     )
     ratio = {"method": "ratio bf.sample / peer"}
@@ -201,6 +207,7 @@ def run_problem(title, make, seed, quick):
 COLUMNS = [
     "case",
     "method",
+    "runs",
     "wall s",
     "compile s (est.)",
     "min ESS",
@@ -274,6 +281,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer draws (200 + 200 per chain)")
     parser.add_argument("--out", default=None, help="output file (default benchmarks/SAMPLING.md)")
     parser.add_argument("--all-threads", action="store_true", help="keep library threading")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="full runs per method (MCMC keys differ)"
+    )
     args = parser.parse_args(argv)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "SAMPLING.md")
     info = machine_info(args.quick)
@@ -281,7 +291,7 @@ def main(argv=None):
     rows, fits = [], []
     for title, (make, seed) in PROBLEMS.items():
         print(f"{title} ...", flush=True)
-        problem_rows, t_fit = run_problem(title, make, seed, args.quick)
+        problem_rows, t_fit = run_problem(title, make, seed, args.quick, args.repeats)
         rows += problem_rows
         fits.append(f"{title}: {t_fit:.2f} s")
         for row in problem_rows:
@@ -304,8 +314,9 @@ def main(argv=None):
         "s (est.)' is the time of the same call with 2 + 2 draws (after an untimed one "
         "that pays the process's one-time costs), and 'excl. compile' subtracts it. For "
         "bf.sample it includes building the InferenceData (alignment, pointwise "
-        "log-likelihood: compiled too). Timings are "
-        "single runs on a shared machine: treat ratios within ~1.5x as noise.",
+        "log-likelihood: compiled too). ESS and times are means over `runs` runs with "
+        "different MCMC keys (ESS of one run varies by ~20 %); timings are from a shared "
+        "machine: treat ratios within ~1.5x as noise.",
         "",
         markdown_table(rows, COLUMNS),
         "",

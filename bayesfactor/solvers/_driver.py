@@ -64,20 +64,30 @@ class SolverState(NamedTuple):
     # left out of `objective` and `history`, so that they do not hide its relative
     # change, and added back when the result is reported.
     constant: Array
-    start: Array  # shape=(), `objective` at the starting point (scale of the progress)
+    floor: Array  # shape=(), rounding level of the objective's changes (energy_floor)
 
 
-def relative_change(previous: Array, objective: Array, start: Array) -> Array:
-    r"""The decrease of the objective relative to its size or to the progress so far.
+def converged(previous: Array, objective: Array, floor: Array, tol: Array) -> tuple[Array, Array]:
+    r"""The relative decrease of the objective, and whether it is small enough to stop.
 
-    :math:`(L_{t-1} - L_t) / \max(|L_t|, |L_0 - L_t|)`, with :math:`L` the objective
-    without its constant terms. Relative to :math:`|L_t|` alone, a fit that can reach
-    :math:`L = 0` (exact low-rank data) would never converge; relative to the
-    progress alone (scikit-learn's NMF), a warm start would stop at once.
+    With :math:`L` the objective without its constant terms (``likelihood.energy``: a
+    large constant would hide its changes), the change is
+    :math:`c = (L_{t-1} - L_t) / |L_t|`; the fit has converged when :math:`|c| \le
+    \text{tol}`, or (for ``tol > 0``) when :math:`|L_{t-1} - L_t|` is below the
+    rounding level of the data's own energy (:func:`energy_floor`), as happens when
+    :math:`L \to 0` (exact low-rank data) and :math:`c` stays large from rounding.
     """
-    progress = jnp.where(jnp.isfinite(start), jnp.abs(start - objective), 0.0)  # e.g. OneHot
-    scale = jnp.maximum(jnp.abs(objective), progress)
-    return (previous - objective) / jnp.maximum(scale, jnp.finfo(objective.dtype).tiny)
+    decrease = previous - objective
+    change = decrease / jnp.maximum(jnp.abs(objective), jnp.finfo(objective.dtype).tiny)
+    return change, (jnp.abs(change) <= tol) | ((tol > 0) & (jnp.abs(decrease) <= floor))
+
+
+def energy_floor(likelihood, x: Array, mask: Array) -> Array:
+    r"""Rounding level of the data's energy: :math:`16 \epsilon \sum_i |E(x_i, 0)|`."""
+    if isinstance(x, SparseCounts):
+        return jnp.zeros((), x.dtype)
+    e = jnp.abs(likelihood.energy(x, jnp.zeros_like(x)))
+    return 16 * jnp.finfo(x.dtype).eps * jnp.sum(jnp.where(mask, e, 0.0))
 
 
 def _mode_order(priors) -> tuple[int, ...]:
@@ -232,11 +242,11 @@ def _fit(
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
         obj = objective(factors, intercepts, estimates) + layout.padding_prior(model, factors)
-        change = relative_change(s.objective, obj, s.start)
+        change, done = converged(s.objective, obj, s.floor, tol)
         status = jnp.where(
             ~jnp.isfinite(obj),
             Status.NONFINITE,
-            jnp.where(jnp.abs(change) <= tol, Status.CONVERGED, Status.RUNNING),
+            jnp.where(done, Status.CONVERGED, Status.RUNNING),
         )
         status = jnp.where(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
@@ -252,7 +262,7 @@ def _fit(
             history,
             status,
             s.constant,
-            s.start,
+            s.floor,
         )
 
     def cond(s: SolverState) -> Array:
@@ -273,7 +283,7 @@ def _fit(
             jnp.full((max_iter,), jnp.nan, obj0.dtype),
             jnp.asarray(Status.RUNNING, jnp.int32),
             constant(f0, b0, e0),
-            obj0,
+            energy_floor(given(b0, e0)[0].likelihood, x, mask),
         )
         return lax.while_loop(cond, body, init)
 

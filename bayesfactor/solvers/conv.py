@@ -67,7 +67,8 @@ from bayesfactor.solvers._driver import (
     SolverState,
     Status,
     _result,
-    relative_change,
+    converged,
+    energy_floor,
 )
 
 __all__ = ["fit_conv"]
@@ -154,18 +155,18 @@ def _fit_conv(
         rose = finite & (obj > s.objective + slack)
         factors = jax.tree.map(lambda old, new: jnp.where(rose, old, new), s.factors, (w, h))
         obj = jnp.where(rose, s.objective, obj)
-        change = relative_change(s.objective, obj, s.start)
+        change, done = converged(s.objective, obj, s.floor, tol)
         status = jnp.where(
             ~finite,
             Status.NONFINITE,
-            jnp.where(rose | (jnp.abs(change) <= tol), Status.CONVERGED, Status.RUNNING),
+            jnp.where(rose | done, Status.CONVERGED, Status.RUNNING),
         )
         status = jnp.where(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
         ).astype(jnp.int32)
         history = s.history.at[s.step].set(obj)
         return SolverState(
-            factors, (), (), s.step + 1, obj, change, history, status, s.constant, s.start
+            factors, (), (), s.step + 1, obj, change, history, status, s.constant, s.floor
         )
 
     def run(f0):
@@ -180,7 +181,7 @@ def _fit_conv(
             jnp.full((max_iter,), jnp.nan, obj0.dtype),
             jnp.asarray(Status.RUNNING, jnp.int32),
             constant(model.eta(tuple(f0))),
-            obj0,
+            energy_floor(lik, x, mask),
         )
         return lax.while_loop(lambda s: s.status == Status.RUNNING, body, init)
 
