@@ -71,7 +71,7 @@ def test_each_block_estimates_its_own_scale_with_missing_entries(rng):
             "noisy": (slice(40, 80), bf.Gaussian(bf.Estimated())),
         }
     )
-    fit = bf.fit(bf.Model(lik, 2, bf.Normal(10.0)), X, mask=mask, tol=1e-7, max_iter=3000)
+    fit = bf.fit(bf.Model(lik, 2, bf.Normal(10.0)), X, mask=mask, tol=1e-6, max_iter=5000)
     quiet, noisy = (lik.scale.value for lik in fit.model.likelihood.likelihoods)
     # The MAP of a variance is biased low by the fitted parameters' share of the
     # entries (about 5% here): a 10% tolerance.
@@ -81,7 +81,7 @@ def test_each_block_estimates_its_own_scale_with_missing_entries(rng):
     # A single shared scale weighs the noisy block as much as the quiet one: the quiet
     # columns' entries are fitted worse than with one scale per block.
     model = bf.Model(bf.Gaussian(bf.Estimated()), 2, bf.Normal(10.0))
-    shared = bf.fit(model, X, mask=mask, tol=1e-7, max_iter=3000)
+    shared = bf.fit(model, X, mask=mask, tol=1e-6, max_iter=5000)
     err = lambda f: np.mean((f.eta() - eta)[:, :40] ** 2)
     assert err(fit) < err(shared)
 

@@ -46,6 +46,7 @@ def gaussian_cv(gaussian_x):
     model = bf.Model(bf.Gaussian(), 3, bf.Flat())
     return bf.cross_validate(
         model, gaussian_x, ranks=[1, 3, 4, 8], holdout=0.2, folds=3, key=0, max_iter=MAX_ITER,
+        tol=1e-5,  # rank 8 under flat priors with 20 % held out converges slowly
     )  # fmt: skip
 
 
