@@ -156,7 +156,10 @@ class Likelihood(abc.ABC):
 
     def init_scale(self, x: np.ndarray) -> float:
         """Typical magnitude of ``eta`` for random initialization (observed ``x``)."""
-        return float(np.sqrt(np.mean(x**2))) or 1.0
+        peak = float(np.max(np.abs(x), initial=0.0))
+        if not peak:
+            return 1.0
+        return peak * float(np.sqrt(np.mean((x / peak) ** 2)))  # no overflow of x**2
 
     def energy(self, x: Array, eta: Array) -> Array:
         r"""Elementwise :math:`-\log p(x \mid \eta)` up to terms constant in ``eta``.

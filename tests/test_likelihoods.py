@@ -110,3 +110,10 @@ def test_validate_names_problem_and_fix():
     with pytest.raises(ValueError, match="must be 0 or 1 where observed.*Binarise X"):
         bf.Bernoulli().validate(np.array([0.0, 1.0, 0.5]))
     bf.Poisson().validate(np.array([0.0, 2.5]))  # non-integers allowed: the KL view
+
+
+def test_init_scale_does_not_overflow_for_huge_data():
+    # RMS of (3, -4) * 1e200 is 5e200 / sqrt(2); x**2 would overflow float64.
+    x = np.array([3e200, -4e200])
+    assert bf.Gaussian().init_scale(x) == pytest.approx(5e200 / np.sqrt(2), rel=1e-12)
+    assert bf.Gaussian().init_scale(np.zeros(3)) == 1.0
