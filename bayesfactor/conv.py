@@ -44,6 +44,7 @@ from jax import Array
 
 from bayesfactor._pytree import pytree_dataclass, static_field
 from bayesfactor.likelihoods import Gaussian, Likelihood, Poisson
+from bayesfactor.model import data_term
 from bayesfactor.priors import Exponential, HalfNormal, NonNegative, Prior
 
 __all__ = [
@@ -272,12 +273,8 @@ class ConvModel:
         skip the term's cost when the penalty is off). ``constants=False`` sums
         ``likelihood.energy``: the same up to terms no parameter changes.
         """
-        if constants:
-            loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
-        else:
-            eta = self.eta(factors) if eta is None else eta
-            loglik = -jnp.sum(jnp.where(mask, self.likelihood.energy(x, eta), 0.0))
-        value = -loglik - self.log_prior(factors)
+        eta = self.eta(factors) if eta is None else eta
+        value = data_term(self.likelihood, x, mask, eta, constants) - self.log_prior(factors)
         if ortho is None:
             ortho = not (isinstance(self.xortho, float) and self.xortho == 0.0)
         if ortho:

@@ -234,15 +234,16 @@ class Likelihood(abc.ABC):
 
     def log_prior_estimates(self) -> Array:
         """Sum of the Estimated parameters' log prior densities (0 when none)."""
-        terms = (self.parameter_prior(e)[0].log_prob(self._to_prior(e)) for e in self.estimates())
-        return sum(terms, 0.0)
+        pairs = zip(self.estimate_priors(), self.estimates(), strict=True)
+        return sum((prior.log_prob(e.value**p) for (prior, p), e in pairs), 0.0)
+
+    def estimate_priors(self) -> tuple[tuple[dist.Distribution, float], ...]:
+        """Per Estimated parameter: its prior and the power ``p`` it is on (value**p)."""
+        return tuple(self.parameter_prior(e) for e in self.estimates())
 
     def parameter_prior(self, estimate: Estimated) -> tuple[dist.Distribution, float]:
         """The prior's numpyro distribution and the power ``p`` it is on (value**p)."""
         raise NotImplementedError(f"{type(self).__name__} has no parameter to estimate.")
-
-    def _to_prior(self, estimate: Estimated) -> Array:
-        return estimate.value ** self.parameter_prior(estimate)[1]
 
     def _map_parameter(self, estimate: Estimated, x: Array, mask: Array, eta: Array) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no parameter to estimate.")
@@ -692,8 +693,8 @@ class Offset(Likelihood):
     def update_estimates(self, x, mask, eta):  # noqa: D102
         return self.base.update_estimates(x, mask, self._shift(eta))
 
-    def log_prior_estimates(self):  # noqa: D102
-        return self.base.log_prior_estimates()
+    def estimate_priors(self):  # noqa: D102
+        return self.base.estimate_priors()
 
     def validate(self, x):  # noqa: D102
         self.base.validate(x)
@@ -964,8 +965,8 @@ class Blocks(Likelihood):
                 out.extend(lik.update_estimates(jnp.where(inside, x, 0.0), mask & inside, eta))
         return tuple(out)
 
-    def log_prior_estimates(self):  # noqa: D102
-        return sum((lik.log_prior_estimates() for lik in self.likelihoods), 0.0)
+    def estimate_priors(self):  # noqa: D102
+        return tuple(p for lik in self.likelihoods for p in lik.estimate_priors())
 
     def check_shape(self, shape):  # noqa: D102
         if len(shape) <= self.mode or shape[self.mode] != len(self.assignment):

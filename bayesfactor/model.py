@@ -25,7 +25,7 @@ from bayesfactor._sparse import SparseCounts
 from bayesfactor.likelihoods import Likelihood
 from bayesfactor.priors import Prior
 
-__all__ = ["Model", "cp_product"]
+__all__ = ["Model", "cp_product", "data_term", "dropped_constant"]
 
 _LETTERS = string.ascii_lowercase[:-1]  # "z" is the component index
 
@@ -52,6 +52,22 @@ def cp_product(factors: Sequence[Array]) -> Array:
     modes = _LETTERS[: len(factors)]
     spec = ",".join(f"{m}z" for m in modes) + "->" + modes
     return jnp.einsum(spec, *factors)
+
+
+def data_term(likelihood: Any, x: Array, mask: Array, eta: Array, constants: bool = True) -> Array:
+    r"""The data's part of the objective, :math:`-\sum_{i \in \Omega} \log p(x_i \mid \eta_i)`.
+
+    With ``constants=False``, the sum of ``likelihood.energy`` instead: the same up to
+    terms no parameter changes.
+    """
+    per_entry = -likelihood.log_prob(x, eta) if constants else likelihood.energy(x, eta)
+    return jnp.sum(jnp.where(mask, per_entry, 0.0))
+
+
+def dropped_constant(likelihood: Any, x: Array, mask: Array, eta: Array) -> Array:
+    """What ``data_term(..., constants=False)`` leaves out (the same for any ``eta``)."""
+    dropped = -likelihood.log_prob(x, eta) - likelihood.energy(x, eta)
+    return jnp.sum(jnp.where(mask, dropped, 0.0))
 
 
 @pytree_dataclass
@@ -246,9 +262,6 @@ class Model:
         """
         if isinstance(x, SparseCounts):  # KL-NMF from the non-zeros (bayesfactor._sparse)
             return x.neg_log_likelihood(factors, constants) - self.log_prior(factors)
-        if constants:
-            loglik = jnp.sum(self.log_likelihood(x, mask, factors, eta))
-        else:
-            eta = self.eta(factors) if eta is None else eta
-            loglik = -jnp.sum(jnp.where(mask, self.likelihood.energy(x, eta), 0.0))
-        return -loglik - self.log_prior(factors) - self.likelihood.log_prior_estimates()
+        eta = self.eta(factors) if eta is None else eta
+        nll = data_term(self.likelihood, x, mask, eta, constants)
+        return nll - self.log_prior(factors) - self.likelihood.log_prior_estimates()

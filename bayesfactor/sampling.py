@@ -162,26 +162,14 @@ def numpyro_model(
     )
     lik = model.likelihood
     values = []
-    for name, estimate in zip(lik.estimate_names(), lik.estimates(), strict=True):
+    for name, (prior, p) in zip(lik.estimate_names(), lik.estimate_priors(), strict=True):
         value = numpyro.sample(name, dist.ImproperUniform(constraints.positive, (), ()))
-        numpyro.factor(f"log_prior_{name}", _log_prior_value(lik, estimate, value))
+        # The prior is on value**p: its density in value has the Jacobian p value**(p-1).
+        log_jacobian = jnp.log(p) + (p - 1.0) * jnp.log(value)
+        numpyro.factor(f"log_prior_{name}", prior.log_prob(value**p) + log_jacobian)
         values.append(value)
     lik, eta = _draw_model(model, factors, (), (intercepts, tuple(values)))
     numpyro.sample("X", lik.distribution(eta).mask(mask), obs=x)
-
-
-def _log_prior_value(lik, estimate, value: Array) -> Array:
-    """Log prior density of an Estimated parameter's value v (the prior is on v**p)."""
-    prior, p = _prior_of(lik, estimate)
-    return prior.log_prob(value**p) + jnp.log(p) + (p - 1.0) * jnp.log(value)
-
-
-def _prior_of(lik, estimate):
-    """The (distribution, power) of ``estimate`` from the likelihood block that owns it."""
-    for part in getattr(lik, "likelihoods", None) or (getattr(lik, "base", None) or lik,):
-        if any(e is estimate for e in part.estimates()):
-            return part.parameter_prior(estimate)
-    raise AssertionError("estimate not found")  # pragma: no cover
 
 
 def _draw_model(model: Model, factors, constants, extras) -> tuple[Any, Array]:

@@ -17,7 +17,7 @@ from bayesfactor._data import as_data, as_key, is_sparse, warn
 from bayesfactor._sparse import SparseCounts, check_sparse_fit, sparse_data
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
-from bayesfactor.model import Model
+from bayesfactor.model import Model, dropped_constant
 from bayesfactor.priors import Flat, NonNegative, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
@@ -191,9 +191,7 @@ def _fit(
         if isinstance(x, SparseCounts):
             return x.log_factorials()
         m, data = given(intercepts, estimates)
-        eta = m.eta(factors)
-        dropped = -m.likelihood.log_prob(data, eta) - m.likelihood.energy(data, eta)
-        return jnp.sum(jnp.where(mask, dropped, 0.0))
+        return dropped_constant(m.likelihood, data, mask, m.eta(factors))
 
     def update_intercepts(factors, intercepts, estimates):
         """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""

@@ -60,6 +60,7 @@ from bayesfactor.conv import (
     conv_product,
 )
 from bayesfactor.likelihoods import Gaussian
+from bayesfactor.model import dropped_constant
 from bayesfactor.priors import NonNegative
 from bayesfactor.result import FitResult, IdentifiabilityWarning
 from bayesfactor.solvers._driver import (
@@ -93,7 +94,7 @@ def _step(lik, prior, f, op, eta, x_pos, x_neg, ones, ortho_grad):
     tiny = jnp.finfo(f.dtype).tiny
     grad = jax.grad(prior.penalty)(f) + ortho_grad
     if isinstance(lik, Gaussian):
-        den = op(eta * ones) + lik.scale**2 * grad
+        den = op(eta * ones) + lik.parameter_value**2 * grad
         if x_neg is not None:
             den = den + op(x_neg)
         new = f * op(x_pos) / jnp.maximum(den, tiny)
@@ -122,11 +123,6 @@ def _fit_conv(
             start.keys
         )
 
-    def constant(eta):
-        """The terms ``objective`` leaves out (no parameter changes them)."""
-        dropped = -lik.log_prob(x, eta) - lik.energy(x, eta)
-        return jnp.sum(jnp.where(mask, dropped, 0.0))
-
     def objective(w, h):  # without constant terms (added back in the result)
         return model.objective(x, mask, (w, h), ortho=ortho, constants=False)
 
@@ -148,7 +144,7 @@ def _fit_conv(
         w = _step(lik, prior_w, w, op_w, eta, x_pos, x_neg, ones, g_w)
         # iii) accept unless the objective rose beyond rounding (every step is MM, so
         # only rounding can raise it; _ROUNDING eps of slack, or float32 fits would stop
-        # at the first rounding-level wobble of an objective dominated by constants).
+        # at the first rounding-level wobble).
         obj = objective(w, h)
         finite = jnp.isfinite(obj)
         slack = _ROUNDING * jnp.finfo(obj.dtype).eps * jnp.abs(s.objective)
@@ -180,7 +176,7 @@ def _fit_conv(
             jnp.full((), jnp.inf, obj0.dtype),
             jnp.full((max_iter,), jnp.nan, obj0.dtype),
             jnp.asarray(Status.RUNNING, jnp.int32),
-            constant(model.eta(tuple(f0))),
+            dropped_constant(lik, x, mask, model.eta(tuple(f0))),
             energy_floor(lik, x, mask),
         )
         return lax.while_loop(lambda s: s.status == Status.RUNNING, body, init)
