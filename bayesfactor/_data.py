@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["Data", "as_data", "as_key", "is_sparse"]
+__all__ = ["Data", "all_observed", "as_data", "as_key", "is_sparse"]
 
 
 class Data:
@@ -25,7 +25,7 @@ class Data:
     @property
     def dense(self) -> bool:
         """Every entry is observed."""
-        return bool(self.mask.all())
+        return all_observed(self.mask)
 
     @property
     def observed(self) -> np.ndarray:
@@ -75,6 +75,13 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
         )
     if 0 in x.shape:
         raise ValueError(f"{name} has an empty mode: shape {x.shape}. Every mode needs entries.")
+    if mask is None and _all_finite(x):
+        # The common case, fully observed: no copy of X and no mask array, so the
+        # only passes over the data here are two reductions (min, max).
+        x = np.asarray(x, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
+        x = x.view()
+        x.flags.writeable = False
+        return Data(x, np.broadcast_to(np.True_, x.shape), labels, dims, kind)
     # One host copy, in the input's floating precision (float32 stays float32).
     x = np.array(x, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
     nan = np.isnan(x)
@@ -103,6 +110,20 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
         )
     x[~mask] = 0.0  # missing entries never reach a log-prob or a gradient
     return Data(x, mask, labels, dims, kind)
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """No NaN or infinity in ``x``: NaN propagates through min and max, inf shows in them."""
+    if not np.issubdtype(x.dtype, np.floating):
+        return True
+    return bool(np.isfinite(np.min(x)) and np.isfinite(np.max(x)))
+
+
+def all_observed(mask: np.ndarray) -> bool:
+    """``mask.all()``, without a pass over a broadcast constant (all strides 0)."""
+    if mask.size and not any(mask.strides):
+        return bool(mask.flat[0])
+    return bool(mask.all())
 
 
 def is_sparse(X: Any) -> bool:

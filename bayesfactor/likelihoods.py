@@ -20,10 +20,12 @@ from typing import Any, ClassVar, Literal
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import scipy.linalg
 from jax import Array, lax
 from jax.scipy.special import gammaln, i0e, i1e
 from numpyro.distributions import constraints
 
+from bayesfactor._data import all_observed
 from bayesfactor._pytree import pytree_dataclass, static_field
 
 __all__ = [
@@ -156,10 +158,14 @@ class Likelihood(abc.ABC):
 
     def init_scale(self, x: np.ndarray) -> float:
         """Typical magnitude of ``eta`` for random initialization (observed ``x``)."""
-        peak = float(np.max(np.abs(x), initial=0.0))
-        if not peak:
+        if not x.size:
             return 1.0
-        return peak * float(np.sqrt(np.mean((x / peak) ** 2)))  # no overflow of x**2
+        # BLAS nrm2 (scipy.linalg.norm of a vector): one pass, scaled against overflow.
+        x = np.ravel(x)
+        if x.dtype.char not in "fd":
+            x = x.astype(np.float64)
+        rms = float(scipy.linalg.norm(x, check_finite=False)) / np.sqrt(x.size)
+        return rms if rms > 0 else 1.0
 
     def energy(self, x: Array, eta: Array) -> Array:
         r"""Elementwise :math:`-\log p(x \mid \eta)` up to terms constant in ``eta``.
@@ -182,11 +188,11 @@ class Likelihood(abc.ABC):
 
     def check_data(self, x: np.ndarray, mask: np.ndarray) -> None:
         """Validate the data ``x`` (full array) where ``mask`` is True; raise ``ValueError``."""
-        self.validate(x.ravel() if mask.all() else x[mask])
+        self.validate(x.ravel() if all_observed(mask) else x[mask])
 
     def data_scale(self, x: np.ndarray, mask: np.ndarray) -> float:
         """Typical magnitude of ``eta`` for random starts, from the observed data."""
-        return self.init_scale(x.ravel() if mask.all() else x[mask])
+        return self.init_scale(x.ravel() if all_observed(mask) else x[mask])
 
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""

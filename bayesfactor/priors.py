@@ -75,7 +75,9 @@ def _nonneg_prox(v: Array, step: Array) -> Array:
 
 def _indicator(f: Array) -> Array:
     # log-density of a flat prior on [0, inf): 0 inside, -inf outside.
-    return jnp.where(jnp.all(f >= 0), 0.0, -jnp.inf)
+    # min(f) >= 0, not all(f >= 0): on a start drawn as |normal| XLA folds the latter
+    # to a constant reduction over the whole factor (seconds of compile at 1e6 rows).
+    return jnp.where(jnp.min(f) >= 0, 0.0, -jnp.inf)
 
 
 @pytree_dataclass

@@ -284,3 +284,27 @@ def test_a_penalised_mode_next_to_a_flat_mode_warns_and_drifts(rng):
         norms.append(np.abs(result.factors[0]).sum())
     # The claim behind the warning: the L1 mode keeps shrinking while the fit stays put.
     assert norms[1] < 0.5 * norms[0], norms
+
+
+def test_fully_observed_input_is_neither_copied_nor_modified():
+    # The fast path for finite float input: no host copy, no mask array; a read-only
+    # X is accepted, and X is unchanged afterwards.
+    from bayesfactor._data import all_observed, as_data
+
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 20)).astype(np.float32)
+    X.flags.writeable = False
+    data = as_data(X)
+    assert np.shares_memory(data.x, X) and not data.x.flags.writeable
+    assert all_observed(data.mask) and data.mask.strides == (0, 0)
+    before = X.copy()
+    fit = bf.fit(bf.Model(bf.Gaussian(), 2, bf.Flat()), X, max_iter=50)
+    np.testing.assert_array_equal(X, before)
+    # Same fit as from a writable copy that goes through the general (masked) path.
+    mask = np.ones(X.shape, bool)
+    ref = bf.fit(bf.Model(bf.Gaussian(), 2, bf.Flat()), X.copy(), mask=mask, max_iter=50)
+    np.testing.assert_allclose(fit.objective, ref.objective, rtol=1e-5)
+    # NaN or inf still takes the checking path (missing / error).
+    X2 = X.copy()
+    X2[0, 0] = np.nan
+    assert not as_data(X2).dense
