@@ -135,6 +135,8 @@ class Likelihood(abc.ABC):
     exact_quadratic: ClassVar[bool] = False
     #: ``weight`` bounds the curvature everywhere: block updates are MM-monotone.
     majorizes: ClassVar[bool] = False
+    #: ``weight`` is one number for every entry (then a row solve needs one Gram matrix).
+    constant_weight: ClassVar[bool] = False
 
     @abc.abstractmethod
     def log_prob(self, x: Array, eta: Array) -> Array:
@@ -297,6 +299,7 @@ class Gaussian(Likelihood):
     scale: float | Estimated = 1.0
     exact_quadratic: ClassVar[bool] = True
     majorizes: ClassVar[bool] = True
+    constant_weight: ClassVar[bool] = True
     parameter: ClassVar[str] = "scale"
 
     def __post_init__(self):
@@ -406,6 +409,7 @@ class Bernoulli(Likelihood):
 
     support: ClassVar = constraints.boolean
     majorizes: ClassVar[bool] = True
+    constant_weight: ClassVar[bool] = True
 
     def log_prob(self, x, eta):  # noqa: D102
         return x * eta - jnp.logaddexp(0.0, eta)
@@ -536,6 +540,7 @@ class VonMises(Likelihood):
 
     concentration: float | Estimated = 1.0
     majorizes: ClassVar[bool] = True
+    constant_weight: ClassVar[bool] = True
     parameter: ClassVar[str] = "concentration"
 
     def __post_init__(self):
@@ -665,6 +670,7 @@ class Offset(Likelihood):
     support = property(lambda self: self.base.support)
     exact_quadratic = property(lambda self: self.base.exact_quadratic)
     majorizes = property(lambda self: self.base.majorizes)
+    constant_weight = property(lambda self: self.base.constant_weight)
 
     def _shift(self, eta):
         return eta + jnp.broadcast_to(jnp.asarray(self.offset, eta.dtype), jnp.shape(eta))

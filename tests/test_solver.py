@@ -172,3 +172,24 @@ def test_every_pair_descends_and_stays_in_support(lik, prior, kind, shape):
     _assert_monotone(result.history)
     for f in result.factors:
         assert np.isfinite(prior.log_prob(jnp.asarray(f)))
+
+
+@pytest.mark.parametrize(
+    "likelihood", [bf.Bernoulli(), bf.VonMises(2.0)], ids=["bernoulli", "vonmises"]
+)
+def test_constant_weight_row_solve_equals_per_row_grams(likelihood):
+    # A constant curvature bound gives one Gram matrix for all rows; the result must
+    # equal the general path's n per-row Grams (mask given as a full array).
+    from bayesfactor.solvers.updates import _newton_update
+
+    rng = np.random.default_rng(0)
+    factors = (jnp.asarray(rng.normal(size=(12, 3))), jnp.asarray(rng.normal(size=(9, 3))))
+    x = jnp.asarray(rng.integers(0, 2, size=(12, 9)).astype(float))
+    if isinstance(likelihood, bf.VonMises):
+        x = jnp.asarray(rng.uniform(-np.pi, np.pi, size=(12, 9)))
+    model = bf.Model(likelihood, 3, bf.Normal(1.0))
+    assert likelihood.constant_weight
+    for k in (0, 1):
+        fast = _newton_update(model, bf.Normal(1.0), x, jnp.ones((), bool), factors, k, True)
+        full = _newton_update(model, bf.Normal(1.0), x, jnp.ones(x.shape, bool), factors, k, False)
+        np.testing.assert_allclose(fast, full, rtol=1e-10, atol=1e-12)

@@ -131,9 +131,16 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
     else:
         eta = model.eta(factors)
         g = jax.grad(lambda e: jnp.sum(jnp.where(mask, lik.energy(x, e), 0.0)))(eta)
-        w = jnp.where(mask, lik.weight(x, eta), 0.0)
         grad = mttkrp(g, factors, k)
-        hess = row_grams(w, factors, k)
+        if dense and lik.constant_weight:
+            # One weight for all entries (Bernoulli's 1/4, von Mises' kappa): one Gram
+            # matrix serves every row, instead of n per-row Grams (R times the work of
+            # the MTTKRP) and n eigendecompositions.
+            w = lik.weight(x.reshape(-1)[:1], eta.reshape(-1)[:1])[0]
+            hess = w * _full_gram(factors, k)[None]
+        else:
+            w = jnp.where(mask, lik.weight(x, eta), 0.0)
+            hess = row_grams(w, factors, k)
     grad = grad + jax.grad(prior.penalty)(f0)
     return grad, hess
 
