@@ -18,6 +18,8 @@ Gaussian + Flat/Normal             ridge: per-row solve (ALS)              exact
 Gaussian + NonNegative,            HALS: proximal coordinate descent on    exact
 Exponential, HalfNormal, Laplace   columns (Gram matrix formed once)
 Bernoulli, VonMises + Flat/Normal  per-row solve on the curvature bound    MM (monotone)
+                                   (a constant: one Gram matrix for all
+                                   rows when every entry is observed)
 other likelihoods + Flat/Normal    per-row Newton / IRLS + line search     monotone
 Poisson(identity) + NonNegative,   multiplicative MM (Lee & Seung 2001;    MM (monotone)
 Exponential, HalfNormal (KL-NMF)   exact quadratic step for an L2 prior)
