@@ -168,38 +168,53 @@ def measure(name, fn, runs, tiny_args):
     }
 
 
-def run_problem(title, make, seed, quick, repeats):
+def run_problem(title, make, seed, quick, repeats, short):
+    """Rows for one problem: bf.sample and the peer at the default and a short warm-up.
+
+    With ``short`` (a number of warm-up draws) both also run with that warm-up: chains
+    that start at the MAP should need less of it than chains from random starts.
+    """
     warmup, samples, chains = SETTINGS[quick]
     X, model, hand_written = make(np.random.default_rng(seed))
     # The MAP that bf.sample starts from: first call compiles, the second is the one used.
     timed(lambda: bf.fit(model, X, key=0, restarts=4))
     fit, t_fit = timed(lambda: bf.fit(model, X, key=1, restarts=4))
-    ours = measure(
-        "bf.sample (MAP init)",
-        run_ours,
-        [(model, X, fit, warmup, samples, chains, 2 + r) for r in range(repeats)],
-        (model, X, fit, 2, 2, chains, 3),
-    )
-    # The same run, charged also for the (warm) MAP fit it started from.
-    total, warm = ours["wall s"] + t_fit, ours["wall s"] - ours["compile s (est.)"] + t_fit
-    ours_with_map = dict(ours, method="bf.sample + its bf.fit (warm)")
-    ours_with_map["wall s"] = total
-    for stat in ("min", "median"):
-        ours_with_map[f"{stat} ESS/s"] = ours[f"{stat} ESS"] / total
-        ours_with_map[f"{stat} ESS/s excl. compile"] = ours[f"{stat} ESS"] / warm
-    peer = measure(
-        "hand-written NumPyro (init_to_uniform)",
-        run_peer,
-        [(hand_written, X, warmup, samples, chains, 2 + r) for r in range(repeats)],
-        (hand_written, X, 2, 2, chains, 3),
-    )
-    ratio = {"method": "ratio bf.sample / peer"}
-    for column in RATIO_COLUMNS:
-        ratio[column] = ours[column] / peer[column]
-    rows = [ours, ours_with_map, peer, ratio]
+    rows = []
+    for w in [warmup] + ([short] if short and short < warmup else []):
+        tag = "" if w == warmup else f", num_warmup={w}"
+        ours = measure(
+            f"bf.sample (MAP init){tag}",
+            run_ours,
+            [(model, X, fit, w, samples, chains, 2 + r) for r in range(repeats)],
+            (model, X, fit, 2, 2, chains, 3),
+        )
+        # The same run, charged also for the (warm) MAP fit it started from.
+        total, warm = ours["wall s"] + t_fit, ours["wall s"] - ours["compile s (est.)"] + t_fit
+        ours_with_map = dict(ours, method=f"bf.sample + its bf.fit (warm){tag}")
+        ours_with_map["wall s"] = total
+        for stat in ("min", "median"):
+            ours_with_map[f"{stat} ESS/s"] = ours[f"{stat} ESS"] / total
+            ours_with_map[f"{stat} ESS/s excl. compile"] = ours[f"{stat} ESS"] / warm
+        peer = measure(
+            f"hand-written NumPyro (init_to_uniform){tag}",
+            run_peer,
+            [(hand_written, X, w, samples, chains, 2 + r) for r in range(repeats)],
+            (hand_written, X, 2, 2, chains, 3),
+        )
+        if w == warmup:
+            default_peer = peer
+        rows += [ours, ours_with_map, peer, ratio_row(ours, peer, f"ratio bf.sample / peer{tag}")]
+        if w != warmup:
+            rows.append(
+                ratio_row(ours, default_peer, f"ratio bf.sample{tag} / peer, num_warmup={warmup}")
+            )
     for row in rows:
         row["case"] = title
     return rows, t_fit
+
+
+def ratio_row(ours, peer, name):
+    return {"method": name} | {c: ours[c] / peer[c] for c in RATIO_COLUMNS}
 
 
 # --------------------------------------------------------------------------- report
@@ -284,6 +299,12 @@ def main(argv=None):
     parser.add_argument(
         "--repeats", type=int, default=3, help="full runs per method (MCMC keys differ)"
     )
+    parser.add_argument(
+        "--short-warmup",
+        type=int,
+        default=300,
+        help="also run both with this warm-up (0: skip; 50 with --quick)",
+    )
     args = parser.parse_args(argv)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "SAMPLING.md")
     info = machine_info(args.quick)
@@ -291,7 +312,8 @@ def main(argv=None):
     rows, fits = [], []
     for title, (make, seed) in PROBLEMS.items():
         print(f"{title} ...", flush=True)
-        problem_rows, t_fit = run_problem(title, make, seed, args.quick, args.repeats)
+        short = min(args.short_warmup, 50) if args.quick else args.short_warmup
+        problem_rows, t_fit = run_problem(title, make, seed, args.quick, args.repeats, short)
         rows += problem_rows
         fits.append(f"{title}: {t_fit:.2f} s")
         for row in problem_rows:
