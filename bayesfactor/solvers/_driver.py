@@ -14,10 +14,10 @@ import numpy as np
 from jax import Array, lax
 
 from bayesfactor._data import as_data, as_key, is_sparse, warn
-from bayesfactor._sparse import SparseCounts, check_sparse_fit, sparse_data
+from bayesfactor._sparse import SparseCounts, SparseRows, check_sparse_fit, sparse_data
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
-from bayesfactor.model import Model, dropped_constant
+from bayesfactor.model import Model, cp_product, dropped_constant
 from bayesfactor.priors import Flat, NonNegative, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
@@ -86,8 +86,14 @@ def energy_floor(likelihood, x: Array, mask: Array) -> Array:
     r"""Rounding level of the data's energy: :math:`16 \epsilon \sum_i |E(x_i, 0)|`."""
     if isinstance(x, SparseCounts):
         return jnp.zeros((), x.dtype)
-    e = jnp.abs(likelihood.energy(x, jnp.zeros_like(x)))
-    return 16 * jnp.finfo(x.dtype).eps * jnp.sum(jnp.where(mask, e, 0.0))
+
+    def total(likelihood, x, mask, factors=()):
+        e = jnp.abs(likelihood.energy(x, jnp.zeros_like(x)))
+        return jnp.sum(jnp.where(mask, e, 0.0))
+
+    rows = isinstance(x, SparseRows)  # blocks of rows densified one at a time
+    energy = x.map_rows(total, likelihood) if rows else total(likelihood, x, mask)
+    return 16 * jnp.finfo(x.dtype).eps * energy
 
 
 def _mode_order(priors) -> tuple[int, ...]:
@@ -151,6 +157,7 @@ def _fit(
     # With intercepts, a non-Gaussian likelihood sees them as an offset on eta (a
     # Gaussian one sees the data minus the intercepts, keeping its fast paths).
     offsetting = bool(model.intercepts) and not gaussian
+    rows = isinstance(x, SparseRows)  # sparse, log/logit link: blocked dense passes
     lik = Offset.traced(model.likelihood, 0.0) if offsetting else model.likelihood
     plan = [(k, *select_update(lik, priors[k])) for k in order]
     if isinstance(start, RandomStart):
@@ -166,7 +173,7 @@ def _fit(
         m = current(estimates)
         if not model.intercepts:
             return m, x
-        offset = model.intercept_eta(intercepts, x.shape)
+        offset = model.intercept_eta(intercepts, x.shape, full=not rows)
         if gaussian:
             return m, x - offset
         return _with_likelihood(m, Offset.traced(m.likelihood, offset)), x
@@ -191,6 +198,9 @@ def _fit(
         if isinstance(x, SparseCounts):
             return x.log_factorials()
         m, data = given(intercepts, estimates)
+        if rows:
+            dropped = lambda lik, x, mask, fs: dropped_constant(lik, x, mask, cp_product(fs))  # noqa: E731
+            return data.map_rows(dropped, m.likelihood, factors)
         return dropped_constant(m.likelihood, data, mask, m.eta(factors))
 
     def update_intercepts(factors, intercepts, estimates):
@@ -200,15 +210,17 @@ def _fit(
         lik = current(estimates).likelihood
         for i, k in enumerate(model.intercepts):
             others = intercepts[:i] + [jnp.zeros_like(intercepts[i])] + intercepts[i + 1 :]
-            rest = model.eta(factors) + model.intercept_eta(tuple(others), x.shape)
+            rest = model.intercept_eta(tuple(others), x.shape, full=not rows)
             ones = tuple(
                 intercepts[i][:, None] if j == k else jnp.ones((n, 1), x.dtype)
                 for j, n in enumerate(x.shape)
             )
-            if gaussian:
-                sub, data = Model(lik, 1, flat), x - rest
+            if rows:  # the factors' eta added block by block
+                sub, data = Model(Offset.traced(lik, rest), 1, flat), x.with_base(factors)
+            elif gaussian:
+                sub, data = Model(lik, 1, flat), x - (model.eta(factors) + rest)
             else:
-                sub, data = Model(Offset.traced(lik, rest), 1, flat), x
+                sub, data = Model(Offset.traced(lik, model.eta(factors) + rest), 1, flat), x
             update, _, line_search = select_update(sub.likelihood, flat)
             new = update(sub, flat, data, mask, ones, k, dense)
             if line_search:
@@ -534,19 +546,25 @@ def fit(
             model, data, key=as_key(key), restarts=restarts, max_iter=max_iter, tol=tol, init=init
         )
     _check_model(model, data.shape)
-    if sparse:
-        check_sparse_fit(model, data, init=init, devices=devices)
-    else:
+    blocked = sparse and check_sparse_fit(model, data, init=init, devices=devices)
+    if not sparse:
         model.likelihood.check_data(data.x, data.mask)
     fixed = _check_fixed(fixed, init, len(data.shape))
     key = as_key(key)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     layout = layout_for(mesh, data.shape, model)
-    x = data.x.to_device(dtype) if sparse else layout.place(data.x, dtype)
+    if sparse:
+        x = (SparseRows.from_counts(data.x) if blocked else data.x).to_device(dtype)
+    else:
+        x = layout.place(data.x, dtype)
     # A fully observed X needs no mask array on the device (padding rows are missing).
     dense = data.dense and not layout.pad
     mask_ = jnp.ones((), bool) if dense else layout.place(data.mask, bool, fill=False)
-    scale = data.init_scale if sparse else model.likelihood.data_scale(data.x, data.mask)
+    scale = (
+        data.init_scale(model.likelihood)
+        if sparse
+        else model.likelihood.data_scale(data.x, data.mask)
+    )
     scale = jnp.asarray(scale, dtype)
     keys = jax.random.split(key, restarts)
     if isinstance(init, str):
