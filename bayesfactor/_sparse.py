@@ -193,7 +193,9 @@ class SparseRows:
         position = np.arange(len(values)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         slabs = [np.zeros((blocks, max(int(sizes.max()), 1)), d) for d in (np.int32,) * 2]
         slabs.append(np.zeros(slabs[0].shape, values.dtype))
-        for slab, column in zip(slabs, (index[:, 0] - which * block, index[:, 1], values)):
+        for slab, column in zip(
+            slabs, (index[:, 0] - which * block, index[:, 1], values), strict=True
+        ):
             slab[which, position] = column
         return cls(*slabs, (m, n), block)
 
@@ -221,7 +223,7 @@ class SparseRows:
         )
 
     def with_base(self, factors) -> SparseRows:
-        """The same data with :math:`F_0 F_1^\top` of ``factors`` added to every eta."""
+        r"""The same data with :math:`F_0 F_1^\top` of ``factors`` added to every eta."""
         return SparseRows(self.rows, self.cols, self.values, self.shape, self.block, factors)
 
     def map_rows(self, fn, likelihood, factors=(), *, stack: bool = False):
@@ -253,7 +255,7 @@ class SparseRows:
             jnp.arange(blocks),
             heads(factors),
             heads(self.base),
-            [split(a) for a, c in zip(leaves, cut) if c],
+            [split(a) for a, c in zip(leaves, cut, strict=True) if c],
         )
 
         def one(xs):
@@ -261,7 +263,7 @@ class SparseRows:
             x = jnp.zeros((size, n), values.dtype).at[rows, cols].add(values)
             mask = (b * size + jnp.arange(size) < m)[:, None]
             own = iter(own)
-            lik = tree.unflatten([next(own) if c else a for a, c in zip(leaves, cut)])
+            lik = tree.unflatten([next(own) if c else a for a, c in zip(leaves, cut, strict=True)])
             if self.base:
                 lik = Offset.traced(lik, base_head[0] @ self.base[1].T)
             return fn(lik, x, mask, head + tuple(factors[1:]))
