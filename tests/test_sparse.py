@@ -147,6 +147,7 @@ GLMS = {
     "poisson_offset": (bf.Offset(bf.Poisson(), EXPOSURE), ("columns",)),  # size factors
     "bernoulli": (bf.Bernoulli(), ()),
     "bernoulli_columns": (bf.Bernoulli(), ("columns",)),
+    "bernoulli_offset": (bf.Offset(bf.Bernoulli(), EXPOSURE), ()),
 }
 
 
@@ -154,7 +155,8 @@ GLMS = {
 @pytest.mark.parametrize(("lik", "intercepts"), list(GLMS.values()), ids=list(GLMS))
 def test_glm_sparse_equals_dense(glm_counts, small_blocks, lik, intercepts, convert):
     """Same key: the blocked pass gives the dense fit (objective, factors, intercepts)."""
-    x = (glm_counts > 0).astype(float) if isinstance(lik, bf.Bernoulli) else glm_counts
+    binary = isinstance(getattr(lik, "base", lik), bf.Bernoulli)
+    x = (glm_counts > 0).astype(float) if binary else glm_counts
     rows = sp.csr_matrix(x)
     blocks = bayesfactor._sparse.SparseRows.from_counts(bayesfactor._sparse.sparse_data(rows).x)
     assert blocks.block == 5 and x.shape[0] % blocks.block  # padded last block

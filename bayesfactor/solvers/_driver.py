@@ -84,15 +84,17 @@ def converged(previous: Array, objective: Array, floor: Array, tol: Array) -> tu
 
 def energy_floor(likelihood, x: Array, mask: Array) -> Array:
     r"""Rounding level of the data's energy: :math:`16 \epsilon \sum_i |E(x_i, 0)|`."""
-    if isinstance(x, SparseCounts):
-        return jnp.zeros((), x.dtype)
 
     def total(likelihood, x, mask, factors=()):
         e = jnp.abs(likelihood.energy(x, jnp.zeros_like(x)))
         return jnp.sum(jnp.where(mask, e, 0.0))
 
-    rows = isinstance(x, SparseRows)  # blocks of rows densified one at a time
-    energy = x.map_rows(total, likelihood) if rows else total(likelihood, x, mask)
+    if isinstance(x, SparseCounts):  # KL-NMF: E(0, 0) = 0, so the stored entries suffice
+        energy = total(likelihood, x.values, True)
+    elif isinstance(x, SparseRows):  # blocks of rows densified one at a time
+        energy = x.map_rows(total, likelihood)
+    else:
+        energy = total(likelihood, x, mask)
     return 16 * jnp.finfo(x.dtype).eps * energy
 
 

@@ -128,9 +128,8 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
     f0 = factors[k]
     if isinstance(x, SparseRows):
         # Blocked dense pass: each block of rows gives its rows' terms (mode 0) or its
-        # share of every column's sums (mode 1).
-        # (Fully observed: padding rows past m have zero factor rows, so one Gram
-        # matrix per block is exact, and for mode 1 their sum is F_0^T F_0.)
+        # share of every column's sums (mode 1). Padding rows past m have zero factor
+        # rows, so a constant weight's one Gram matrix per block is exact too.
         grad, hess = x.map_rows(
             functools.partial(_data_derivatives, k=k, dense=dense), lik, factors, stack=k == 0
         )
