@@ -54,8 +54,8 @@ def as_data(X: Any, mask: Any = None, *, name: str = "X") -> Data:
     """Check ``X`` and ``mask`` and return a :class:`Data`; clear errors otherwise."""
     if is_sparse(X):
         raise TypeError(
-            f"a sparse {name} is accepted only by bf.fit for KL-NMF; here, densify it "
-            f"first: {name}.toarray() (scipy) or {name}.todense() (BCOO)."
+            f"a sparse {name} is accepted only by bf.fit (KL-NMF, Poisson or Bernoulli); "
+            f"here, densify it first: {name}.toarray() (scipy) or {name}.todense() (BCOO)."
         )
     x, labels, dims, kind = _unwrap(X)
     if x.dtype == object or not (

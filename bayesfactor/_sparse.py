@@ -16,12 +16,27 @@ rows of the factors at the stored coordinates, form :math:`x / \eta` per entry
 and add the rows up per index of mode :math:`k` (a scatter-add). The non-zeros
 are processed in blocks of :data:`BLOCK` inside a ``lax.scan``, so memory is
 :math:`O(\mathrm{nnz} + \sum_k n_k R)`; the dense array is never formed.
+
+Poisson with the log link (GLM-PCA, Townes et al. 2019) and Bernoulli (logistic
+PCA) have no such split: :math:`\sum_i e^{\eta_i}` and
+:math:`\sum_i \log(1 + e^{\eta_i})`, their gradients and curvatures run over
+every entry and do not reduce to factor sums. For them a sparse *matrix* is
+stored as :class:`SparseRows`, its non-zeros grouped by blocks of rows on the
+host, and every pass over the data (objective, gradient and curvature) is a
+*blocked dense pass*: a ``lax.scan`` over the row blocks that scatters one block's
+non-zeros into a dense ``(block, n)`` array and runs the dense math on it.
+The row factor's update takes each block's gradient and per-row curvatures as
+they come (rows are independent); the column factor's update sums them over the
+blocks, then solves once. Time is :math:`O(mnR^2)` per iteration, as dense;
+memory is :math:`O(\mathrm{nnz} + \text{block} \cdot n + (m + n) R^2)`, with
+``block * n`` about :data:`ROWS_BLOCK` entries.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
@@ -29,14 +44,27 @@ from jax.scipy.special import gammaln
 
 from bayesfactor._data import Data, is_sparse
 from bayesfactor._pytree import pytree_dataclass, static_field
+from bayesfactor.likelihoods import Bernoulli, Offset, Poisson
 
-__all__ = ["SparseCounts", "SparseData", "is_sparse", "sparse_data", "check_sparse_fit"]
+__all__ = [
+    "SparseCounts",
+    "SparseRows",
+    "SparseData",
+    "is_sparse",
+    "sparse_data",
+    "check_sparse_fit",
+]
 
 
 #: Non-zeros per block: the gathered factor rows of one block (``BLOCK * rank``
 #: numbers per mode) are the only per-entry temporaries, so memory stays
 #: O(nnz + sum_k n_k * rank) and a block's rows stay in cache.
 BLOCK = 1 << 15
+
+#: Entries of one densified row block in the blocked dense pass (rows per block:
+#: ``ROWS_BLOCK // n``): each temporary of the dense math on a block (data, eta,
+#: gradient, curvature weights) has this size, 8 MB in float64.
+ROWS_BLOCK = 1 << 20
 
 
 @pytree_dataclass
@@ -127,6 +155,130 @@ class SparseCounts:
         return self._blocks(factors, step, jnp.zeros_like(f))
 
 
+@pytree_dataclass
+class SparseRows:
+    r"""A sparse matrix stored by blocks of rows, for the blocked dense pass.
+
+    Rows ``b * block ... (b + 1) * block - 1`` form block ``b``; ``rows`` (the row
+    within the block), ``cols`` and ``values`` have shape ``(blocks, width)``, one
+    padded slab per block (``width``: the most non-zeros of any block; padding
+    adds 0 at ``(0, 0)``). The last block is padded with rows past ``m``, which
+    are masked out. A pytree: ``fit``'s compiled loop takes it in place of the
+    dense array, and the row-solve updates and the objective dispatch on it.
+
+    ``base`` holds factors ``(B_0, B_1)`` whose product :math:`B_0 B_1^\top` is
+    added to :math:`\eta` block by block (the factors, while an intercept is
+    updated).
+    """
+
+    rows: Any
+    cols: Any
+    values: Any
+    shape: tuple[int, ...] = static_field()
+    block: int = static_field()
+    base: tuple = ()
+
+    @classmethod
+    def from_counts(cls, counts: SparseCounts) -> SparseRows:
+        """The non-zeros of ``counts`` (host NumPy) grouped by blocks of rows."""
+        m, n = counts.shape
+        keep = counts.values.ravel() != 0  # drops SparseCounts' padding
+        index, values = counts.indices.reshape(-1, 2)[keep], counts.values.ravel()[keep]
+        block = max(1, min(m, ROWS_BLOCK // n))
+        blocks = -(-m // block)
+        which = index[:, 0] // block
+        order = np.argsort(which, kind="stable")
+        index, values, which = index[order], values[order], which[order]
+        sizes = np.bincount(which, minlength=blocks)
+        position = np.arange(len(values)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        slabs = [np.zeros((blocks, max(int(sizes.max()), 1)), d) for d in (np.int32,) * 2]
+        slabs.append(np.zeros(slabs[0].shape, values.dtype))
+        for slab, column in zip(
+            slabs, (index[:, 0] - which * block, index[:, 1], values), strict=True
+        ):
+            slab[which, position] = column
+        return cls(*slabs, (m, n), block)
+
+    @property
+    def ndim(self) -> int:  # noqa: D102
+        return 2
+
+    @property
+    def dtype(self):  # noqa: D102
+        return self.values.dtype
+
+    @property
+    def size(self) -> int:
+        """Number of entries of the dense matrix, stored or not."""
+        return self.shape[0] * self.shape[1]
+
+    def to_device(self, dtype) -> SparseRows:
+        """The same slabs as JAX arrays, values in ``dtype``."""
+        return SparseRows(
+            jnp.asarray(self.rows),
+            jnp.asarray(self.cols),
+            jnp.asarray(self.values, dtype),
+            self.shape,
+            self.block,
+        )
+
+    def with_base(self, factors) -> SparseRows:
+        r"""The same data with :math:`F_0 F_1^\top` of ``factors`` added to every eta."""
+        return SparseRows(self.rows, self.cols, self.values, self.shape, self.block, factors)
+
+    def map_rows(self, fn, likelihood, factors=(), *, stack: bool = False):
+        r"""``fn(likelihood, x, mask, factors)`` on each dense row block, summed or stacked.
+
+        ``x`` is the block's ``(block, n)`` dense data, ``mask`` ``(block, 1)``: False
+        on the padding rows past ``m``; ``factors`` has the block's rows of
+        ``factors[0]`` and the whole ``factors[1]``; the likelihood's arrays with one
+        row per row of the data (an offset of shape ``(m, 1)`` or ``(m, n)``) are cut
+        to the block's rows, and ``base`` enters as an offset. With ``stack`` the
+        outputs with the block's rows as leading axis are concatenated, trimmed to
+        ``m`` rows (others are the same for every block: the first block's is kept);
+        otherwise the outputs are summed over the blocks.
+        """
+        m, n = self.shape
+        blocks, size = self.rows.shape[0], self.block
+
+        def split(a):  # (m, ...) -> (blocks, block, ...), padded with zeros
+            a = jnp.pad(a, [(0, blocks * size - m)] + [(0, 0)] * (a.ndim - 1))
+            return a.reshape(blocks, size, *a.shape[1:])
+
+        leaves, tree = jax.tree.flatten(likelihood)
+        cut = [m > 1 and jnp.ndim(a) == 2 and jnp.shape(a)[0] == m for a in leaves]
+        heads = lambda fs: tuple(split(f) for f in fs[:1])  # noqa: E731
+        xs = (
+            self.rows,
+            self.cols,
+            self.values,
+            jnp.arange(blocks),
+            heads(factors),
+            heads(self.base),
+            [split(a) for a, c in zip(leaves, cut, strict=True) if c],
+        )
+
+        def one(xs):
+            rows, cols, values, b, head, base_head, own = xs
+            x = jnp.zeros((size, n), values.dtype).at[rows, cols].add(values)
+            mask = (b * size + jnp.arange(size) < m)[:, None]
+            own = iter(own)
+            lik = tree.unflatten([next(own) if c else a for a, c in zip(leaves, cut, strict=True)])
+            if self.base:
+                lik = Offset.traced(lik, base_head[0] @ self.base[1].T)
+            return fn(lik, x, mask, head + tuple(factors[1:]))
+
+        if stack:
+            rows = lambda a: a.reshape(blocks * size, *a.shape[2:])[:m]  # noqa: E731
+            # An output without the block's rows (one Gram matrix for every row) is the
+            # same in every block: the first block's.
+            return jax.tree.map(lambda a: rows(a) if a.shape[1] == size else a[0], lax.map(one, xs))
+        shapes = jax.eval_shape(one, jax.tree.map(lambda a: a[0], xs))
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        add = lambda total, xs: (jax.tree.map(jnp.add, total, one(xs)), None)  # noqa: E731
+        return lax.scan(add, zeros, xs)[0]
+
+
 def _product(rows: list[Array], keep_rank: bool = False) -> Array:
     """Elementwise product of the gathered rows; summed over the rank unless ``keep_rank``."""
     out = rows[0]
@@ -152,10 +304,13 @@ class SparseData(Data):
         """The stored (non-zero) entries."""
         return self.x.values[self.x.values != 0]
 
-    @property
-    def init_scale(self) -> float:
-        """``Poisson(link="identity").init_scale`` of the dense data: the mean count."""
-        return float(self.x.values.sum() / self.x.size) or 1.0  # padding adds 0
+    def init_scale(self, likelihood) -> float:
+        """``likelihood.init_scale`` of the dense data.
+
+        The likelihoods accepted with sparse input (Poisson, Bernoulli) take it from
+        the mean of the data alone: the sum of the non-zeros over the size.
+        """
+        return likelihood.init_scale(np.array([self.x.values.sum() / self.x.size]))
 
 
 def sparse_data(X: Any, mask: Any = None, *, name: str = "X") -> SparseData:
@@ -199,23 +354,46 @@ def sparse_data(X: Any, mask: Any = None, *, name: str = "X") -> SparseData:
     return SparseData(SparseCounts.from_coo(indices[keep].astype(np.int32), values[keep], shape))
 
 
-def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> None:
-    """Refuse what a sparse fit does not support, with the alternative, before any work."""
-    from bayesfactor.solvers.updates import _mu_update, select_update  # (updates imports model)
+def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> bool:
+    """Refuse what a sparse fit does not support, with the alternative, before any work.
 
-    priors = model.mode_priors(data.x.ndim)
-    unsupported = [p for p in priors if select_update(model.likelihood, p)[0] is not _mu_update]
-    if unsupported:
+    Returns whether the fit takes the blocked dense pass (:class:`SparseRows`:
+    Poisson log link or Bernoulli with row-solve priors) rather than the KL-NMF
+    pass over the non-zeros (:class:`SparseCounts`).
+    """
+    from bayesfactor.solvers.updates import _mu_update, _newton_update, select_update
+
+    lik = model.likelihood
+    base = lik.base if isinstance(lik, Offset) else lik
+    updates = {select_update(lik, p)[0] for p in model.mode_priors(data.x.ndim)}
+    kl_nmf = updates == {_mu_update}
+    glm = updates == {_newton_update} and (
+        isinstance(base, Bernoulli) or (isinstance(base, Poisson) and base.link == "log")
+    )
+    if not (kl_nmf or glm):
         raise ValueError(
-            f"sparse X is supported for KL-NMF only: bf.Poisson(link='identity') with "
-            f"NonNegative(), Exponential(rate) or HalfNormal(scale) on every mode; got "
-            f"{model.likelihood!r} with priors {model.priors!r}. Densify X (X.toarray()) "
-            "for other models."
+            "sparse X is supported for KL-NMF (bf.Poisson(link='identity') with "
+            "NonNegative(), Exponential(rate) or HalfNormal(scale) on every mode) and for "
+            "matrices with bf.Poisson(link='log') or bf.Bernoulli() (optionally in an "
+            "Offset) with Flat(), Normal(scale) or Smooth(scale) priors; got "
+            f"{lik!r} with priors {model.priors!r}. Densify X (X.toarray()) for other models."
         )
-    if model.intercepts:
-        raise ValueError("intercepts are not supported with sparse X; densify X (X.toarray()).")
+    if glm and data.x.ndim != 2:
+        raise ValueError(
+            f"sparse X with {lik!r} must be a matrix; got a {data.x.ndim}-way array of shape "
+            f"{data.x.shape}. Densify it, or fit a KL-NMF (bf.Poisson(link='identity'))."
+        )
+    if len(model.intercepts) > 1 or (model.intercepts and not glm):
+        raise ValueError(
+            f"intercepts={model.intercepts} is not supported with sparse X: at most one "
+            "intercept mode, with bf.Poisson(link='log') or bf.Bernoulli() (e.g. "
+            "intercepts=('columns',)); or densify X (X.toarray())."
+        )
+    if lik.estimates():
+        raise ValueError("Estimated likelihood parameters are not supported with sparse X.")
     if isinstance(init, str) and init == "svd":
         raise ValueError("init='svd' is not supported with sparse X; use init='random'.")
     if devices is not None:
         raise ValueError("devices= is not supported with sparse X yet; use devices=None.")
-    model.likelihood.validate(data.observed)
+    lik.validate(data.observed)
+    return glm

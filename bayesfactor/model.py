@@ -21,7 +21,7 @@ from jax import Array
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
-from bayesfactor._sparse import SparseCounts
+from bayesfactor._sparse import SparseCounts, SparseRows
 from bayesfactor.likelihoods import Likelihood
 from bayesfactor.priors import Prior
 
@@ -222,12 +222,20 @@ class Model:
         """The natural parameter: the CP product of ``factors``."""
         return cp_product(factors)
 
-    def intercept_eta(self, intercepts: Sequence[Array], shape: tuple[int, ...]) -> Array:
-        """The intercepts' part of eta: each ``(n_k,)`` vector broadcast along its mode."""
-        total = jnp.zeros(shape, intercepts[0].dtype if intercepts else jnp.float32)
+    def intercept_eta(
+        self, intercepts: Sequence[Array], shape: tuple[int, ...], *, full: bool = True
+    ) -> Array:
+        """The intercepts' part of eta: each ``(n_k,)`` vector broadcast along its mode.
+
+        ``full=False`` leaves it broadcastable to ``shape`` (size 1 along the modes
+        without an intercept) instead of forming the whole array.
+        """
+        ones = (1,) * len(shape)
+        total = jnp.zeros(
+            shape if full else ones, intercepts[0].dtype if intercepts else jnp.float32
+        )
         for k, b in zip(self.intercepts, intercepts, strict=True):
-            axes = tuple(-1 if j == k else 1 for j in range(len(shape)))
-            total = total + jnp.broadcast_to(b.reshape(axes), shape)
+            total = total + b.reshape(tuple(-1 if j == k else 1 for j in range(len(shape))))
         return total
 
     def log_prior(self, factors: Sequence[Array]) -> Array:
@@ -262,6 +270,13 @@ class Model:
         """
         if isinstance(x, SparseCounts):  # KL-NMF from the non-zeros (bayesfactor._sparse)
             return x.neg_log_likelihood(factors, constants) - self.log_prior(factors)
-        eta = self.eta(factors) if eta is None else eta
-        nll = data_term(self.likelihood, x, mask, eta, constants)
+        if isinstance(x, SparseRows):  # log/logit links: one dense block of rows at a time
+            nll = x.map_rows(
+                lambda lik, x, mask, fs: data_term(lik, x, mask, cp_product(fs), constants),
+                self.likelihood,
+                factors,
+            )
+        else:
+            eta = self.eta(factors) if eta is None else eta
+            nll = data_term(self.likelihood, x, mask, eta, constants)
         return nll - self.log_prior(factors) - self.likelihood.log_prior_estimates()

@@ -1,6 +1,7 @@
 """Scaling benchmarks: sharded fits over (forced CPU) devices; sparse count input.
 
-    python benchmarks/scaling.py [--quick] [--out PATH] [--only shard|size|sparse|compare]
+    python benchmarks/scaling.py [--quick] [--out PATH]
+        [--only shard|size|sparse|compare|sparse_glm]
 
 Each measurement runs in its own subprocess: the number of JAX devices is fixed by
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before jax is imported, and
@@ -44,6 +45,8 @@ def _worker(spec: dict) -> dict:
 
     warnings.simplefilter("ignore")  # ConvergenceWarning: fixed iteration counts
     m, n, rank, iters = spec["m"], spec["n"], spec["rank"], spec["iters"]
+    if spec["kind"] == "sparse_glm":
+        return sparse_glm(spec)
     if spec["kind"] in ("sparse", "compare"):
         X, V = planted_sparse(m, n, rank, spec["density"])
     else:
@@ -97,6 +100,64 @@ def planted_sparse(m: int, n: int, rank: int, density: float, chunk: int = 2500)
     return sp.vstack(blocks, format="csr"), V
 
 
+def planted_glm(m: int, n: int, rank: int, density: float, chunk: int = 2500):
+    """Counts ``X ~ Poisson(exp(U V^T + b))`` as CSR with mean ``density`` (GLM-PCA data).
+
+    ``U, V ~ N(0, 1/rank)``, column baselines ``b`` around ``log(density)``; drawn in
+    blocks of rows, so the dense matrix never exists.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(m, rank)) / np.sqrt(rank)
+    V = rng.normal(size=(n, rank)) / np.sqrt(rank)
+    b = np.log(density) - 0.1 + rng.normal(scale=0.3, size=n)  # E exp(U V^T + b) ~ density
+    blocks = []
+    for start in range(0, m, chunk):
+        rate = np.exp(U[start : start + chunk] @ V.T + b)
+        counts = np.random.default_rng(start).poisson(rate)
+        blocks.append(sp.csr_matrix(counts.astype(np.float32)))
+    return sp.vstack(blocks, format="csr")
+
+
+def sparse_glm(spec: dict) -> dict:
+    """Poisson-log GLM-PCA (rank, Normal(1) priors, column intercept): sparse or dense X."""
+    import resource
+    import time
+    import warnings
+
+    import jax
+
+    import bayesfactor as bf
+
+    warnings.simplefilter("ignore")  # ConvergenceWarning: fixed iteration counts
+    X = planted_glm(spec["m"], spec["n"], spec["rank"], spec["density"])
+    nnz = int(X.nnz)
+    if spec["input"] == "dense":
+        X = X.toarray()
+    model = bf.Model(bf.Poisson(), spec["rank"], bf.Normal(1.0), intercepts=("columns",))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = []
+    for key in (0, 1):
+        t0 = time.perf_counter()
+        res = bf.fit(model, X, key=key, max_iter=spec["iters"], tol=0.0)
+        times.append(time.perf_counter() - t0)
+    stats = jax.devices()[0].memory_stats() or {}
+    return {
+        **spec,
+        "nnz": nnz,
+        "dense_mb": spec["m"] * spec["n"] * 4 / 2**20,  # float32
+        "compile_s": times[0] - times[1],
+        "per_iter_ms": 1e3 * times[1] / spec["iters"],
+        "objective": res.objective,
+        "rss_before_fit_mb": before,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_device_mb": stats.get("peak_bytes_in_use", float("nan")) / 2**20,
+        "platform": jax.devices()[0].platform,
+    }
+
+
 def compare_sparse_dense(model, X, V, spec) -> dict:
     """Sparse fit of all rows vs dense fit of the first rows: column factors' similarity."""
     import numpy as np
@@ -132,7 +193,7 @@ def run_worker(spec: dict) -> dict:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "PYTHONPATH": str(ROOT),
-        "JAX_PLATFORMS": "cpu",
+        "JAX_PLATFORMS": os.environ.get("SCALING_PLATFORM", "cpu"),
     }
     out = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(spec)],
@@ -187,6 +248,23 @@ def compare_suite(quick: bool) -> list[dict]:
     return [run_worker({**spec, "compare_rows": 5000})]
 
 
+def sparse_glm_suite(quick: bool) -> list[dict]:
+    """Poisson-log GLM-PCA (rank 10, 1% density): sparse X (blocked dense pass) vs dense X.
+
+    ``SCALING_PLATFORM=cuda`` runs the workers on the GPU (and the dense fits at every size).
+    """
+    ms = [12500, 25000] if quick else [25000, 100000]
+    # On the CPU the dense 100,000 x 2,000 fit takes ~10 GB and minutes: compare its size.
+    gpu = os.environ.get("SCALING_PLATFORM", "cpu") != "cpu"
+    dense = ms if gpu else ms[:1]
+    spec = dict(
+        kind="sparse_glm", n=2000, rank=10, iters=20 if gpu else 3, density=0.01, xla_devices=1
+    )
+    runs = [{**spec, "m": m, "input": "sparse"} for m in ms]
+    runs += [{**spec, "m": m, "input": "dense"} for m in dense]
+    return [run_worker(r) for r in runs]
+
+
 # --------------------------------------------------------------------------- report
 
 NOTES = """\
@@ -216,7 +294,7 @@ def main() -> None:  # noqa: D103
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).with_name("SCALING.md")))
-    parser.add_argument("--only", choices=["shard", "size", "sparse", "compare"])
+    parser.add_argument("--only", choices=["shard", "size", "sparse", "compare", "sparse_glm"])
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
@@ -242,6 +320,17 @@ def main() -> None:  # noqa: D103
             "Sparse counts (scipy CSR, 1% non-zeros, KL-NMF rank 10, 1 device)",
             [*common, ("nnz", "nnz", ",d"), *timing],
         ),
+        "sparse_glm": (
+            "Sparse vs dense X for Poisson-log GLM-PCA (rank 10, column intercept, 1% density)",
+            [
+                *common,
+                ("input", "X", "s"),
+                ("nnz", "nnz", ",d"),
+                ("dense_mb", "dense X (MB)", ".0f"),
+                *timing,
+                ("peak_device_mb", "peak device (MB)", ".0f"),
+            ],
+        ),
         "compare": (
             "Sparse vs dense fits (KL-NMF rank 10; subsample: the first 5,000 rows)",
             [
@@ -261,6 +350,7 @@ def main() -> None:  # noqa: D103
         "size": size_suite,
         "sparse": sparse_suite,
         "compare": compare_suite,
+        "sparse_glm": sparse_glm_suite,
     }
     lines = [
         "# Scaling benchmarks",

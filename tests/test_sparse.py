@@ -1,4 +1,5 @@
-"""Sparse count input (scipy.sparse, BCOO) for KL-NMF equals the dense fit."""
+"""Sparse input (scipy.sparse, BCOO) equals the dense fit: KL-NMF over the non-zeros,
+Poisson (log link) and Bernoulli through the blocked dense pass."""
 
 import numpy as np
 import pytest
@@ -70,14 +71,29 @@ def test_sparse_tensor():
     np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-8)
 
 
+UNSUPPORTED = "supported for KL-NMF .* and for matrices"
+
+
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        (bf.Model(bf.Gaussian(), 2, bf.NonNegative()), "KL-NMF only"),
-        (bf.Model(bf.Poisson(), 2, bf.Normal(1.0)), "KL-NMF only"),
-        (bf.Model(KL, 2, bf.Smooth(1.0, nonnegative=True)), "KL-NMF only"),
+        (bf.Model(bf.Gaussian(), 2, bf.NonNegative()), UNSUPPORTED),
+        (bf.Model(bf.Gaussian(), 2, bf.Normal(1.0)), UNSUPPORTED),
+        (bf.Model(bf.Poisson(), 2, bf.priors.Laplace(1.0)), UNSUPPORTED),
+        (bf.Model(bf.Bernoulli(), 2, bf.NonNegative()), UNSUPPORTED),
+        (bf.Model(bf.Bernoulli(), 2, bf.OneHot()), UNSUPPORTED),
+        (bf.Model(KL, 2, bf.Smooth(1.0, nonnegative=True)), UNSUPPORTED),
+        (bf.Model(bf.Poisson(), 2, bf.Normal(1.0), intercepts=(0, 1)), "at most one intercept"),
     ],
-    ids=["gaussian", "poisson_log", "smooth"],
+    ids=[
+        "gaussian",
+        "gaussian_normal",
+        "poisson_laplace",
+        "bernoulli_nonneg",
+        "onehot",
+        "smooth",
+        "two_intercepts",
+    ],
 )
 def test_unsupported_models(counts, model, match):
     with pytest.raises(ValueError, match=match):
@@ -103,3 +119,78 @@ def test_bad_sparse_input(counts):
         bf.fit(model, sp.csr_matrix((3, 4)))
     with pytest.raises(TypeError, match="densify"):  # elsewhere: a clear error, not a crash
         bf.cross_validate(model, x, ranks=[1])
+
+
+# --------------------------------------------------------------------- blocked dense pass
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Row blocks of 5 rows for 9 columns: 23 rows give 5 blocks, the last one padded."""
+    monkeypatch.setattr(bayesfactor._sparse, "ROWS_BLOCK", 9 * 5)
+
+
+@pytest.fixture(scope="module")
+def glm_counts():
+    rng = np.random.default_rng(2)
+    u, v = rng.normal(size=(23, 2)), rng.normal(size=(9, 2))
+    x = rng.poisson(0.3 * np.exp(0.5 * u @ v.T)).astype(float)
+    x[3] = 0.0  # an all-zero row
+    return x
+
+
+EXPOSURE = np.log(np.random.default_rng(3).uniform(0.5, 2.0, size=(23, 1)))
+GLMS = {
+    "poisson": (bf.Poisson(), ()),
+    "poisson_columns": (bf.Poisson(), ("columns",)),
+    "poisson_rows": (bf.Poisson(), ("rows",)),
+    "poisson_offset": (bf.Offset(bf.Poisson(), EXPOSURE), ("columns",)),  # size factors
+    "bernoulli": (bf.Bernoulli(), ()),
+    "bernoulli_columns": (bf.Bernoulli(), ("columns",)),
+    "bernoulli_offset": (bf.Offset(bf.Bernoulli(), EXPOSURE), ()),
+}
+
+
+@pytest.mark.parametrize("convert", [sp.csr_matrix, jsparse.BCOO.fromdense], ids=["csr", "bcoo"])
+@pytest.mark.parametrize(("lik", "intercepts"), list(GLMS.values()), ids=list(GLMS))
+def test_glm_sparse_equals_dense(glm_counts, small_blocks, lik, intercepts, convert):
+    """Same key: the blocked pass gives the dense fit (objective, factors, intercepts)."""
+    binary = isinstance(getattr(lik, "base", lik), bf.Bernoulli)
+    x = (glm_counts > 0).astype(float) if binary else glm_counts
+    rows = sp.csr_matrix(x)
+    blocks = bayesfactor._sparse.SparseRows.from_counts(bayesfactor._sparse.sparse_data(rows).x)
+    assert blocks.block == 5 and x.shape[0] % blocks.block  # padded last block
+    model = bf.Model(lik, 2, bf.Normal(1.0), intercepts=intercepts)
+    kw = dict(key=0, max_iter=200, tol=1e-9, restarts=2)
+    dense = bf.fit(model, x, **kw)
+    sparse = bf.fit(model, convert(x), **kw)
+    assert sparse.n_iter == dense.n_iter
+    np.testing.assert_allclose(sparse.objective, dense.objective, rtol=1e-6)
+    np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-6)
+    np.testing.assert_allclose(sparse.restart_objectives, dense.restart_objectives, rtol=1e-6)
+    for a, b in zip(
+        sparse.factors + sparse.intercepts, dense.factors + dense.intercepts, strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    assert np.all(np.diff(sparse.history) <= 1e-9 * np.abs(sparse.history[1:]))  # monotone
+
+
+def test_glm_smooth_prior_and_one_block(glm_counts):
+    """Any row-solve prior (here Smooth on the columns); one block holds every row."""
+    model = bf.Model(bf.Poisson(), 2, (bf.Normal(2.0), bf.Smooth(1.0)))
+    dense = bf.fit(model, glm_counts, key=1, max_iter=500, tol=1e-7)
+    sparse = bf.fit(model, sp.csc_array(glm_counts), key=1, max_iter=500, tol=1e-7)
+    np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-6)
+
+
+def test_glm_bad_input(glm_counts):
+    model = bf.Model(bf.Bernoulli(), 2, bf.Normal(1.0))
+    with pytest.raises(ValueError, match="Bernoulli data must be 0 or 1"):
+        bf.fit(model, sp.csr_matrix(2 * (glm_counts > 0)))
+    poisson = bf.Model(bf.Poisson(), 2, bf.Normal(1.0))
+    with pytest.raises(ValueError, match="non-negative counts"):
+        bf.fit(poisson, -sp.csr_matrix(glm_counts))
+    with pytest.raises(ValueError, match="must be a matrix"):
+        bf.fit(poisson, jsparse.BCOO.fromdense(np.ones((3, 4, 2))))
+    with pytest.raises(ValueError, match="init='svd'"):
+        bf.fit(poisson, sp.csr_matrix(glm_counts), init="svd")

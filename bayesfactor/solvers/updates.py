@@ -37,15 +37,16 @@ that only accepts a non-increasing objective.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax import Array, lax
 
-from bayesfactor._sparse import SparseCounts
+from bayesfactor._sparse import SparseCounts, SparseRows
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, Gaussian, Likelihood, Poisson
-from bayesfactor.model import _LETTERS, Model
+from bayesfactor.model import _LETTERS, Model, cp_product
 from bayesfactor.priors import OneHot, Prior
 
 __all__ = [
@@ -125,26 +126,38 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
     """Gradient ``G`` (n, R) of the objective in ``F_k`` and curvature ``H`` (n|1, R, R)."""
     lik = model.likelihood
     f0 = factors[k]
-    if dense and isinstance(lik, Gaussian):
+    if isinstance(x, SparseRows):
+        # Blocked dense pass: each block of rows gives its rows' terms (mode 0) or its
+        # share of every column's sums (mode 1). Padding rows past m have zero factor
+        # rows, so a constant weight's one Gram matrix per block is exact too.
+        grad, hess = x.map_rows(
+            functools.partial(_data_derivatives, k=k, dense=dense), lik, factors, stack=k == 0
+        )
+    elif dense and isinstance(lik, Gaussian):
         # Constant weights, no mask: (F_k Gram - X_(k) Z) / sigma^2, eta never formed.
         gram = _full_gram(factors, k) / lik.parameter_value**2
         grad = f0 @ gram - mttkrp(x, factors, k) / lik.parameter_value**2
         hess = gram[None]
     else:
-        eta = model.eta(factors)
-        g = jax.grad(lambda e: jnp.sum(jnp.where(mask, lik.energy(x, e), 0.0)))(eta)
-        grad = mttkrp(g, factors, k)
-        if dense and lik.constant_weight:
-            # One weight for all entries (Bernoulli's 1/4, von Mises' kappa): one Gram
-            # matrix serves every row, instead of n per-row Grams (R times the work of
-            # the MTTKRP) and n eigendecompositions.
-            w = lik.weight(x.reshape(-1)[:1], eta.reshape(-1)[:1])[0]
-            hess = w * _full_gram(factors, k)[None]
-        else:
-            w = jnp.where(mask, lik.weight(x, eta), 0.0)
-            hess = row_grams(w, factors, k)
+        grad, hess = _data_derivatives(lik, x, mask, factors, k=k, dense=dense)
     grad = grad + jax.grad(prior.penalty)(f0)
     return grad, hess
+
+
+def _data_derivatives(lik, x, mask, factors, k, dense):
+    """The data term's gradient (n, R) in ``F_k`` and per-row curvatures (n|1, R, R)."""
+    eta = cp_product(factors)
+    g = jax.grad(lambda e: jnp.sum(jnp.where(mask, lik.energy(x, e), 0.0)))(eta)
+    grad = mttkrp(g, factors, k)
+    if dense and lik.constant_weight:
+        # One weight for all entries (Bernoulli's 1/4, von Mises' kappa): one Gram
+        # matrix serves every row, instead of n per-row Grams (R times the work of
+        # the MTTKRP) and n eigendecompositions. (The weight is taken at full shape:
+        # an Offset's offset broadcasts only to the data's shape.)
+        w = lik.weight(x, eta).reshape(-1)[0]
+        return grad, w * _full_gram(factors, k)[None]
+    w = jnp.where(mask, lik.weight(x, eta), 0.0)
+    return grad, row_grams(w, factors, k)
 
 
 def _floor(h: Array) -> Array:
