@@ -17,6 +17,7 @@ NUTS dominates the run time (each call compiles for about 2.5 s per chain), so t
 fast tests share module-scoped runs on 12 x 10 (and one 15 x 12) matrices.
 """
 
+import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -1062,3 +1063,31 @@ def test_laplace_refuses_intercepts_and_estimated_scales(rng):
     x = rng.normal(size=SHAPE)
     with pytest.raises(ValueError, match="bf.sample"):
         bf.laplace(model, x, (np.ones((SHAPE[0], 1)), np.ones((SHAPE[1], 1))))
+
+
+def test_chains_start_near_the_map_but_apart():
+    # Each chain's start: the MAP plus Uniform(-2, 2) on the unconstrained scale
+    # (log for a positive factor), drawn with the chain's own key.
+    import jax
+    from numpyro.infer.util import initialize_model
+
+    from bayesfactor.sampling import INIT_RADIUS, _init_near, numpyro_model
+
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(1.0))
+    x = np.random.default_rng(0).poisson(2.0, size=(6, 5)).astype(float)
+    center = {"F0": np.full((6, 2), 0.5), "F1": np.full((5, 2), 2.0)}
+    strategy = functools.partial(_init_near, values=center, radius=INIT_RADIUS)
+    starts = []
+    for seed in (0, 1):
+        info = initialize_model(
+            jax.random.key(seed),
+            numpyro_model,
+            model_args=(model, x, np.ones(x.shape, bool)),
+            init_strategy=strategy,
+        )[0]
+        starts.append({k: np.asarray(v) for k, v in info.z.items()})  # unconstrained
+    for name, value in center.items():
+        for z in starts:
+            offset = z[name] - np.log(value)
+            assert np.all(np.abs(offset) <= INIT_RADIUS) and offset.std() > 0.5
+        assert not np.allclose(starts[0][name], starts[1][name])
