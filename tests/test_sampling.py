@@ -18,6 +18,7 @@ fast tests share module-scoped runs on 12 x 10 (and one 15 x 12) matrices.
 """
 
 import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
