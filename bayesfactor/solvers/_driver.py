@@ -24,7 +24,7 @@ from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
-__all__ = ["fit", "Status", "SolverState"]
+__all__ = ["fit", "fit_sweep", "Status", "SolverState"]
 
 
 class Status(enum.IntEnum):
@@ -134,8 +134,7 @@ def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[A
     return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed", "layout"))
-def _fit(
+def _fit_impl(
     model,
     x,
     mask,
@@ -146,12 +145,16 @@ def _fit(
     dense: bool,
     fixed: tuple[int, ...] = (),
     layout: Layout = ONE_DEVICE,
+    active: Array | None = None,
 ) -> SolverState:
     """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis).
 
     Modes in ``fixed`` keep their starting values (e.g. ``transform`` of new data).
     ``layout`` shards ``x`` (placed and padded by ``layout.place``) across devices;
-    ``start`` has the unpadded shapes, and so has the result.
+    ``start`` has the unpadded shapes, and so has the result. ``active`` (``(rank,)``
+    bool, optional) fits only those components: the others are held at exactly 0 and
+    left out of the recorded objective (:func:`_inactive_prior`), so a fit padded to a
+    larger rank equals the fit at its own rank (:func:`fit_sweep`).
     """
     priors = model.mode_priors(x.ndim)
     order = [k for k in _mode_order(priors) if k not in fixed]
@@ -247,13 +250,15 @@ def _fit(
         m, data = given(intercepts, estimates)
         for k, update, _, line_search in plan:  # static: unrolled at trace time
             new = update(m, priors[k], data, mask, factors, k, dense)
+            if active is not None:  # inactive components: exactly 0 (see fit_sweep)
+                new = jnp.where(active, new, 0.0)
             if line_search:
                 before = objective(factors, intercepts, estimates)
                 new = _line_search(m, data, mask, factors, k, new, before)
             factors = layout.constrain(factors[:k] + (new,) + factors[k + 1 :])
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
-        obj = objective(factors, intercepts, estimates) + layout.padding_prior(model, factors)
+        obj = objective(factors, intercepts, estimates) + padding(factors)
         change, done = converged(s.objective, obj, s.floor, tol)
         status = jnp.where(
             ~jnp.isfinite(obj),
@@ -280,11 +285,15 @@ def _fit(
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
 
+    def padding(factors):
+        """The log-prior of padding rows and inactive components: not recorded."""
+        return layout.padding_prior(model, factors) + _inactive_prior(model, x, active)
+
     def run(f0):
-        f0 = layout.constrain(f0)
+        f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
-        obj0 = objective(f0, b0, e0) + layout.padding_prior(model, f0)
+        obj0 = objective(f0, b0, e0) + padding(f0)
         init = SolverState(
             f0,
             b0,
@@ -306,6 +315,25 @@ def _fit(
             intercepts=layout.trim(state.intercepts, model.intercepts, axis=1),
         )
     )
+
+
+_fit = jax.jit(_fit_impl, static_argnames=("max_iter", "dense", "fixed", "layout"))
+
+
+def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array:
+    r"""Log-prior of the inactive components (zero columns), which the objective must not count.
+
+    For priors additive over components (:attr:`Prior.additive`) it is the number of
+    inactive components times :math:`\sum_k \log p_k(\mathbf 0_{n_k \times 1})`: a
+    constant, so block updates and line searches compare objectives that include it.
+    """
+    if active is None:
+        return jnp.zeros((), x.dtype)
+    zero_column = sum(
+        p.log_prob(jnp.zeros((n, 1), x.dtype))
+        for p, n in zip(model.mode_priors(x.ndim), x.shape, strict=True)
+    )
+    return jnp.sum(~active) * zero_column
 
 
 def _with_likelihood(model: Model, likelihood) -> Model:
@@ -623,6 +651,129 @@ def fit(
         )
     )
     return _result(model, state, data, max_iter=max_iter, tol=tol)
+
+
+@functools.partial(jax.jit, static_argnames=("ranks", "restarts", "max_iter", "dense"))
+def _fit_sweep(
+    model, x, masks, keys, scales, tol, *, ranks, restarts, max_iter: int, dense: bool
+) -> SolverState:
+    """``_fit`` vmapped over members ``i``: ``masks[i]``, ``keys[i]``, ``scales[i]``.
+
+    Member ``i`` starts from the random draws of a fit at rank ``ranks[i]`` (the same as
+    ``fit``'s), padded with zero columns to ``model.rank`` and fitted with those columns
+    inactive. Every member runs until it stops; one that has stopped no longer changes
+    (the batched ``lax.while_loop`` selects its old state).
+    """
+    shape, rank = x.shape, model.rank
+    starts = [None] * len(ranks)
+    for r in sorted(set(ranks)):  # static: one vmapped draw per distinct rank
+        idx = [i for i, ri in enumerate(ranks) if ri == r]
+        m = dataclasses.replace(model, rank=r) if r != rank else model
+        draw = lambda k, s, m=m: _init_many(m, shape, x.dtype, jax.random.split(k, restarts), s)
+        drawn = jax.vmap(draw)(keys[jnp.asarray(idx)], scales[jnp.asarray(idx)])
+        for j, i in enumerate(idx):
+            starts[i] = tuple(jnp.pad(f[j], ((0, 0), (0, 0), (0, rank - r))) for f in drawn)
+    starts = tuple(jnp.stack(f) for f in zip(*starts, strict=True))
+    active = jnp.arange(rank)[None] < jnp.asarray(ranks)[:, None]
+
+    def member(mask, start, act):
+        return _fit_impl(model, x, mask, start, tol, max_iter=max_iter, dense=dense, active=act)
+
+    return jax.vmap(member)(masks, starts, active)
+
+
+def fit_sweep(
+    model: Model,
+    X: Any,
+    ranks: Sequence[int],
+    masks: Any,
+    keys: Sequence[Array],
+    *,
+    restarts: int = 1,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+) -> list[FitResult]:
+    r"""Many fits of one model, batched: member ``i`` at ``ranks[i]`` on ``masks[i]``.
+
+    Member ``i`` is ``fit(model at ranks[i], X, mask=masks[i], key=keys[i],
+    restarts=restarts, max_iter=max_iter, tol=tol)`` up to float rounding, but all
+    members (and their restarts) run as one vmapped ``lax.while_loop``: a rank sweep
+    compiles one program. When every prior is additive over components
+    (:attr:`~bayesfactor.priors.Prior.additive`: all but ``OneHot``), every member is
+    fitted at the largest rank :math:`R` with its last :math:`R - r` components
+    inactive: held at exactly 0 (so they add nothing to :math:`\eta`; each block
+    update of the active components is unchanged, since a zero column makes the
+    Gram/curvature matrices block-diagonal and the priors' terms separate) and their
+    prior :math:`\sum_k \log p_k(\mathbf 0)` left out of the objective, which then
+    equals the rank-:math:`r` objective. Otherwise one program runs per rank.
+
+    The batched loop runs until its slowest member stops; members that stopped are
+    frozen, so the cost is (members) × (most iterations of any member) at rank
+    :math:`R`, traded for a single compilation.
+
+    Parameters
+    ----------
+    model : Model
+        Likelihood and priors (its rank is ignored).
+    X : array_like
+        Data (NaN = missing).
+    ranks : sequence of int, length M
+        Rank of each member.
+    masks : array_like of bool, shape (M, \*X.shape)
+        True where member ``i`` sees an entry (combined with NaN-as-missing).
+    keys : sequence of M jax.random keys
+        Seed of each member's restarts (``jax.random.split(keys[i], restarts)``).
+    restarts, max_iter, tol
+        As in :func:`fit`, the same for every member.
+
+    Returns
+    -------
+    list of FitResult
+        One per member, in order; warnings (convergence, rank) as ``fit`` gives them.
+    """
+    model = model.for_data(X)
+    data = as_data(X)
+    _check_controls(restarts, max_iter, tol)
+    ranks = tuple(int(r) for r in ranks)
+    masks = np.asarray(masks, dtype=bool).reshape(-1, *data.shape) & data.mask
+    if not len(ranks) == masks.shape[0] == len(keys):
+        raise ValueError(
+            f"fit_sweep needs one rank, mask and key per member; got {len(ranks)} ranks, "
+            f"{masks.shape[0]} masks and {len(keys)} keys."
+        )
+    models = {r: dataclasses.replace(model, rank=r) for r in sorted(set(ranks))}
+    for m in models.values():
+        _check_model(m, data.shape)
+        m.likelihood.check_data(data.x, data.mask)
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    x = jnp.asarray(data.x, dtype)
+    pad = all(p.additive for p in model.mode_priors(len(data.shape)))
+    groups = (
+        [range(len(ranks))]
+        if pad
+        else [[i for i in range(len(ranks)) if ranks[i] == r] for r in models]
+    )
+    results: list[Any] = [None] * len(ranks)
+    for group in groups:
+        dense = bool(masks[list(group)].all())
+        state = _fit_sweep(
+            models[max(ranks[i] for i in group)],
+            x,
+            jnp.ones((len(group),), bool) if dense else jnp.asarray(masks[list(group)]),
+            jnp.stack([as_key(keys[i]) for i in group]),
+            jnp.asarray([model.likelihood.data_scale(data.x, masks[i]) for i in group], dtype),
+            jnp.asarray(tol, dtype),
+            ranks=tuple(ranks[i] for i in group),
+            restarts=restarts,
+            max_iter=max_iter,
+            dense=dense,
+        )
+        state = jax.device_get(state)
+        for j, i in enumerate(group):
+            member = jax.tree.map(lambda a, j=j: a[j], state)
+            member = member._replace(factors=tuple(f[..., : ranks[i]] for f in member.factors))
+            results[i] = _result(models[ranks[i]], member, data, max_iter=max_iter, tol=tol)
+    return results
 
 
 def _check_controls(restarts: Any, max_iter: Any, tol: Any) -> None:
