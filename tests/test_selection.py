@@ -465,12 +465,12 @@ def test_similarity_of_different_data_shapes_raises(rng):
         bf.similarity((np.ones((3, 1)), np.ones((2, 1))), (np.ones((3, 1)), np.ones((4, 1))))
 
 
-def test_cross_validation_compiles_once_per_rank(rng):
+def test_cross_validation_compiles_once_per_sweep(rng):
     from bayesfactor.solvers import _driver
 
     x = rng.normal(size=(17, 13))  # a shape no other test compiles
     model = bf.Model(bf.Gaussian(), 2, bf.Normal(1.0))
-    before = _driver._fit._cache_size()
+    before = _driver._fit_sweep._cache_size()
     table = _quiet(
         bf.cross_validate,
         model,
@@ -483,10 +483,10 @@ def test_cross_validation_compiles_once_per_rank(rng):
         key=0,
     )
     assert len(table) == 6  # 3 folds x 2 restarts, one compiled program
-    assert _driver._fit._cache_size() - before == 1
+    assert _driver._fit_sweep._cache_size() - before == 1
     sweep = {s: bf.Model(bf.Gaussian(), 2, bf.Normal(s)) for s in (0.5, 1.0, 2.0)}
-    _quiet(bf.cross_validate, sweep, x, folds=2, max_iter=MAX_ITER, key=1)
-    assert _driver._fit._cache_size() - before == 1  # prior numbers are traced
+    _quiet(bf.cross_validate, sweep, x, folds=3, restarts=2, max_iter=MAX_ITER, key=1)
+    assert _driver._fit_sweep._cache_size() - before == 2  # new restarts; scales traced
 
 
 @pytest.mark.slow

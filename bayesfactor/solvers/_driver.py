@@ -103,11 +103,22 @@ def _mode_order(priors) -> tuple[int, ...]:
     return tuple(sorted(range(len(priors)), key=lambda k: isinstance(priors[k], OneHot)))
 
 
-def _random_init(model: Model, shape, key: Array, scale: Array, dtype) -> tuple[Array, ...]:
+def _random_init(
+    model: Model, shape, key: Array, scale: Array, dtype, active: Array | None = None
+) -> tuple[Array, ...]:
+    """Random factors at ``model.rank``; ``active`` (traced int): only that many are used.
+
+    Component :math:`r` of mode :math:`k` is drawn from its own key (``fold_in`` of the
+    mode's key with :math:`r`), so a fit at rank :math:`r` starts from the first
+    :math:`r` components of the draw at any larger rank: nested starts across a rank
+    sweep, and one draw for a padded sweep (:func:`fit_sweep`, where the components
+    from ``active`` on are then zeroed).
+    """
     priors = model.mode_priors(len(shape))
     rank = model.rank
     # Each product of N factors then has magnitude ~ scale / sqrt(rank).
-    s = (scale / np.sqrt(rank)) ** (1.0 / len(shape))
+    root = np.sqrt(rank) if active is None else jnp.sqrt(jnp.asarray(active, dtype))
+    s = (scale / root) ** (1.0 / len(shape))
     keys = jax.random.split(key, len(shape))
     factors = []
     for k, (n, prior) in enumerate(zip(shape, priors, strict=True)):
@@ -117,7 +128,10 @@ def _random_init(model: Model, shape, key: Array, scale: Array, dtype) -> tuple[
             rows = jax.random.permutation(keys[k], n)[:rank]
             factors.append(jnp.zeros((n, rank), dtype).at[rows, jnp.arange(rank)].set(1.0))
         else:
-            factors.append(prior.init(s * jax.random.normal(keys[k], (n, rank), dtype)))
+            column = lambda r, k=k, n=n: jax.random.normal(
+                jax.random.fold_in(keys[k], r), (n,), dtype
+            )
+            factors.append(prior.init(s * jax.vmap(column, out_axes=1)(jnp.arange(rank))))
     return tuple(factors)
 
 
@@ -129,9 +143,11 @@ class RandomStart(NamedTuple):
     given: tuple  # per mode: an (n_k, rank) array used by every restart, or None (random)
 
 
-def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[Array, ...]:
+def _init_many(
+    model: Model, shape, dtype, keys: Array, scale: Array, active: Array | None = None
+) -> tuple[Array, ...]:
     """One random initialization per key, stacked along a leading restart axis."""
-    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
+    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype, active))(keys)
 
 
 def _fit_impl(
@@ -653,33 +669,26 @@ def fit(
     return _result(model, state, data, max_iter=max_iter, tol=tol)
 
 
-@functools.partial(jax.jit, static_argnames=("ranks", "restarts", "max_iter", "dense"))
+@functools.partial(jax.jit, static_argnames=("restarts", "max_iter", "dense", "padded"))
 def _fit_sweep(
-    model, x, masks, keys, scales, tol, *, ranks, restarts, max_iter: int, dense: bool
+    model, x, masks, keys, scales, ranks, tol, *, restarts, max_iter: int, dense: bool, padded: bool
 ) -> SolverState:
-    """``_fit`` vmapped over members ``i``: ``masks[i]``, ``keys[i]``, ``scales[i]``.
+    """``_fit`` vmapped over members ``i``: ``masks[i]``, ``keys[i]``, ``scales[i]``, ``ranks[i]``.
 
     Member ``i`` starts from the random draws of a fit at rank ``ranks[i]`` (the same as
-    ``fit``'s), padded with zero columns to ``model.rank`` and fitted with those columns
-    inactive. Every member runs until it stops; one that has stopped no longer changes
-    (the batched ``lax.while_loop`` selects its old state).
+    ``fit``'s: the first ``ranks[i]`` components of the draw at ``model.rank``), its other
+    components zero and, when ``padded``, inactive. Every member runs until it stops;
+    one that has stopped no longer changes (the batched ``lax.while_loop`` selects its
+    old state).
     """
-    shape, rank = x.shape, model.rank
-    starts = [None] * len(ranks)
-    for r in sorted(set(ranks)):  # static: one vmapped draw per distinct rank
-        idx = [i for i, ri in enumerate(ranks) if ri == r]
-        m = dataclasses.replace(model, rank=r) if r != rank else model
-        draw = lambda k, s, m=m: _init_many(m, shape, x.dtype, jax.random.split(k, restarts), s)
-        drawn = jax.vmap(draw)(keys[jnp.asarray(idx)], scales[jnp.asarray(idx)])
-        for j, i in enumerate(idx):
-            starts[i] = tuple(jnp.pad(f[j], ((0, 0), (0, 0), (0, rank - r))) for f in drawn)
-    starts = tuple(jnp.stack(f) for f in zip(*starts, strict=True))
-    active = jnp.arange(rank)[None] < jnp.asarray(ranks)[:, None]
 
-    def member(mask, start, act):
-        return _fit_impl(model, x, mask, start, tol, max_iter=max_iter, dense=dense, active=act)
+    def member(mask, key, scale, rank):
+        keys = jax.random.split(key, restarts)
+        start = _init_many(model, x.shape, x.dtype, keys, scale, rank if padded else None)
+        active = jnp.arange(model.rank) < rank if padded else None
+        return _fit_impl(model, x, mask, start, tol, max_iter=max_iter, dense=dense, active=active)
 
-    return jax.vmap(member)(masks, starts, active)
+    return jax.vmap(member)(masks, keys, scales, ranks)
 
 
 def fit_sweep(
@@ -692,6 +701,7 @@ def fit_sweep(
     restarts: int = 1,
     max_iter: int = 500,
     tol: float = 1e-6,
+    pad: bool = True,
 ) -> list[FitResult]:
     r"""Many fits of one model, batched: member ``i`` at ``ranks[i]`` on ``masks[i]``.
 
@@ -725,6 +735,8 @@ def fit_sweep(
         Seed of each member's restarts (``jax.random.split(keys[i], restarts)``).
     restarts, max_iter, tol
         As in :func:`fit`, the same for every member.
+    pad : bool, default=True
+        Pad the ranks (one program); False: one program per rank.
 
     Returns
     -------
@@ -747,7 +759,7 @@ def fit_sweep(
         m.likelihood.check_data(data.x, data.mask)
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     x = jnp.asarray(data.x, dtype)
-    pad = all(p.additive for p in model.mode_priors(len(data.shape)))
+    pad = pad and all(p.additive for p in model.mode_priors(len(data.shape)))
     groups = (
         [range(len(ranks))]
         if pad
@@ -756,17 +768,19 @@ def fit_sweep(
     results: list[Any] = [None] * len(ranks)
     for group in groups:
         dense = bool(masks[list(group)].all())
+        rank = max(ranks[i] for i in group)
         state = _fit_sweep(
-            models[max(ranks[i] for i in group)],
+            models[rank],
             x,
             jnp.ones((len(group),), bool) if dense else jnp.asarray(masks[list(group)]),
             jnp.stack([as_key(keys[i]) for i in group]),
             jnp.asarray([model.likelihood.data_scale(data.x, masks[i]) for i in group], dtype),
+            jnp.asarray([ranks[i] for i in group]),
             jnp.asarray(tol, dtype),
-            ranks=tuple(ranks[i] for i in group),
             restarts=restarts,
             max_iter=max_iter,
             dense=dense,
+            padded=any(ranks[i] < rank for i in group),
         )
         state = jax.device_get(state)
         for j, i in enumerate(group):
