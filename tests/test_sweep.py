@@ -159,3 +159,24 @@ def test_cross_validate_table_equals_separate_fits(rng):
                 assert (row["rank"], row.fold, row.restart) == (rank, f, r)
                 assert row.objective == pytest.approx(one.objective, rel=1e-8)
                 j += 1
+
+
+def test_large_sweeps_run_in_equal_calls_of_one_program(monkeypatch):
+    model, kind = CASES["pca"]
+    x = make_data(kind, MATRIX)
+    masks, keys = _members()
+    monkeypatch.setattr(_driver, "_SWEEP_ENTRIES", 3 * x.size)  # 3 members per call
+    calls = []
+    sweep = _driver._fit_sweep
+
+    def recorded(*args, **kwargs):
+        calls.append(args[2].shape[0])
+        return sweep(*args, **kwargs)
+
+    monkeypatch.setattr(_driver, "_fit_sweep", recorded)
+    fits = _quiet(fit_sweep, model, x, RANKS, masks, keys, max_iter=MAX_ITER, tol=1e-9)
+    assert calls == [3, 3]  # 4 members: the second call filled with a copy
+    for rank, mask, key, got in zip(RANKS, masks, keys, fits, strict=True):
+        m = dataclasses.replace(model, rank=rank)
+        ref = _quiet(bf.fit, m, x, mask=mask, key=key, max_iter=MAX_ITER, tol=1e-9)
+        assert got.objective == pytest.approx(ref.objective, rel=1e-8)

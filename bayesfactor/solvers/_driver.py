@@ -669,6 +669,11 @@ def fit(
     return _result(model, state, data, max_iter=max_iter, tol=tol)
 
 
+#: Most data entries (members x restarts x entries of X) one call of ``_fit_sweep`` holds:
+#: a larger sweep runs in calls of equal size (the same program), one after another.
+_SWEEP_ENTRIES = 2**27
+
+
 @functools.partial(jax.jit, static_argnames=("restarts", "max_iter", "dense", "padded"))
 def _fit_sweep(
     model, x, masks, keys, scales, ranks, tol, *, restarts, max_iter: int, dense: bool, padded: bool
@@ -719,7 +724,10 @@ def fit_sweep(
 
     The batched loop runs until its slowest member stops; members that stopped are
     frozen, so the cost is (members) × (most iterations of any member) at rank
-    :math:`R`, traded for a single compilation.
+    :math:`R`, traded for a single compilation. Memory grows with the members: a
+    sweep holding more than ``_SWEEP_ENTRIES`` (:math:`2^{27}`) data entries (members ×
+    restarts × entries of ``X``) runs in calls of equal size, one after another, all
+    of the same program.
 
     Parameters
     ----------
@@ -767,26 +775,34 @@ def fit_sweep(
     )
     results: list[Any] = [None] * len(ranks)
     for group in groups:
-        dense = bool(masks[list(group)].all())
+        group = list(group)
         rank = max(ranks[i] for i in group)
-        state = _fit_sweep(
-            models[rank],
-            x,
-            jnp.ones((len(group),), bool) if dense else jnp.asarray(masks[list(group)]),
-            jnp.stack([as_key(keys[i]) for i in group]),
-            jnp.asarray([model.likelihood.data_scale(data.x, masks[i]) for i in group], dtype),
-            jnp.asarray([ranks[i] for i in group]),
-            jnp.asarray(tol, dtype),
-            restarts=restarts,
-            max_iter=max_iter,
-            dense=dense,
-            padded=any(ranks[i] < rank for i in group),
-        )
-        state = jax.device_get(state)
-        for j, i in enumerate(group):
-            member = jax.tree.map(lambda a, j=j: a[j], state)
-            member = member._replace(factors=tuple(f[..., : ranks[i]] for f in member.factors))
-            results[i] = _result(models[ranks[i]], member, data, max_iter=max_iter, tol=tol)
+        dense = bool(masks[group].all())
+        padded = any(ranks[i] < rank for i in group)
+        # Members per call: bounded memory (each holds eta per restart); every call the
+        # same size (the last one filled with copies), so all run one program.
+        size = max(1, min(len(group), _SWEEP_ENTRIES // (restarts * x.size)))
+        for first in range(0, len(group), size):
+            chunk = group[first : first + size]
+            batch = chunk + chunk[:1] * (size - len(chunk))
+            state = _fit_sweep(
+                models[rank],
+                x,
+                jnp.ones((size,), bool) if dense else jnp.asarray(masks[batch]),
+                jnp.stack([as_key(keys[i]) for i in batch]),
+                jnp.asarray([model.likelihood.data_scale(data.x, masks[i]) for i in batch], dtype),
+                jnp.asarray([ranks[i] for i in batch]),
+                jnp.asarray(tol, dtype),
+                restarts=restarts,
+                max_iter=max_iter,
+                dense=dense,
+                padded=padded,
+            )
+            state = jax.device_get(state)
+            for j, i in enumerate(chunk):
+                member = jax.tree.map(lambda a, j=j: a[j], state)
+                member = member._replace(factors=tuple(f[..., : ranks[i]] for f in member.factors))
+                results[i] = _result(models[ranks[i]], member, data, max_iter=max_iter, tol=tol)
     return results
 
 
