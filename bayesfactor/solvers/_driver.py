@@ -108,30 +108,30 @@ def _random_init(
 ) -> tuple[Array, ...]:
     """Random factors at ``model.rank``; ``active`` (traced int): only that many are used.
 
-    Component :math:`r` of mode :math:`k` is drawn from its own key (``fold_in`` of the
-    mode's key with :math:`r`), so a fit at rank :math:`r` starts from the first
-    :math:`r` components of the draw at any larger rank: nested starts across a rank
-    sweep, and one draw for a padded sweep (:func:`fit_sweep`, where the components
-    from ``active`` on are then zeroed).
+    Component :math:`r` (its column in every mode) is one normal draw from
+    ``fold_in(key, r)``, so a fit at rank :math:`r` starts from the first :math:`r`
+    components of the draw at any larger rank: nested starts across a rank sweep, and
+    one draw for a padded sweep (:func:`fit_sweep`, which zeroes the components from
+    ``active`` on). One draw for all modes also keeps the compiled program small: each
+    random-bits generator compiles to a large kernel.
     """
     priors = model.mode_priors(len(shape))
     rank = model.rank
     # Each product of N factors then has magnitude ~ scale / sqrt(rank).
     root = np.sqrt(rank) if active is None else jnp.sqrt(jnp.asarray(active, dtype))
     s = (scale / root) ** (1.0 / len(shape))
-    keys = jax.random.split(key, len(shape))
+    component = lambda r: jax.random.normal(jax.random.fold_in(key, r), (sum(shape),), dtype)
+    draws = jax.vmap(component, out_axes=1)(jnp.arange(rank))  # (sum of n_k, rank)
+    starts = np.cumsum((0, *shape))
     factors = []
     for k, (n, prior) in enumerate(zip(shape, priors, strict=True)):
         if isinstance(prior, OneHot):
             # Forgy seeding: `rank` distinct rows alone, so the first centre update
             # puts the centres on those rows (the assignment step fills the rest).
-            rows = jax.random.permutation(keys[k], n)[:rank]
+            rows = jax.random.permutation(jax.random.split(key, len(shape))[k], n)[:rank]
             factors.append(jnp.zeros((n, rank), dtype).at[rows, jnp.arange(rank)].set(1.0))
         else:
-            column = lambda r, k=k, n=n: jax.random.normal(
-                jax.random.fold_in(keys[k], r), (n,), dtype
-            )
-            factors.append(prior.init(s * jax.vmap(column, out_axes=1)(jnp.arange(rank))))
+            factors.append(prior.init(s * draws[starts[k] : starts[k + 1]]))
     return tuple(factors)
 
 
