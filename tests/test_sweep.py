@@ -180,3 +180,20 @@ def test_large_sweeps_run_in_equal_calls_of_one_program(monkeypatch):
         m = dataclasses.replace(model, rank=rank)
         ref = _quiet(bf.fit, m, x, mask=mask, key=key, max_iter=MAX_ITER, tol=1e-9)
         assert got.objective == pytest.approx(ref.objective, rel=1e-8)
+
+
+@pytest.mark.parametrize("name", ["nmf", "logistic_pca"])
+def test_fully_observed_ensemble_equals_separate_fits(name):
+    # Fully observed: the dense paths (Gram-form objective, one Gram for every row).
+    model, kind = CASES[name]
+    x = make_data(kind, MATRIX)
+    ens = _quiet(
+        bf.fit_ensemble, model, x, ranks=[1, 3], restarts=2, key=4, max_iter=MAX_ITER, tol=1e-9
+    )  # fmt: skip
+    keys = jax.random.split(jax.random.key(4), 2)
+    for rank in (1, 3):
+        m = dataclasses.replace(model, rank=rank)
+        for got, key in zip(ens.results[rank], keys, strict=True):
+            ref = _quiet(bf.fit, m, x, key=key, max_iter=MAX_ITER, tol=1e-9)
+            assert got.n_iter == ref.n_iter
+            np.testing.assert_allclose(got.history, ref.history, rtol=1e-8)
