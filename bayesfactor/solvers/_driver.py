@@ -336,7 +336,7 @@ def _fit_impl(
 _fit = jax.jit(_fit_impl, static_argnames=("max_iter", "dense", "fixed", "layout"))
 
 
-def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array:
+def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array | float:
     r"""Log-prior of the inactive components (zero columns), which the objective must not count.
 
     For priors additive over components (:attr:`Prior.additive`) it is the number of
@@ -344,7 +344,7 @@ def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array:
     constant, so block updates and line searches compare objectives that include it.
     """
     if active is None:
-        return jnp.zeros((), x.dtype)
+        return 0.0
     zero_column = sum(
         p.log_prob(jnp.zeros((n, 1), x.dtype))
         for p, n in zip(model.mode_priors(x.ndim), x.shape, strict=True)
