@@ -48,6 +48,10 @@ class Prior(abc.ABC):
     exact_curvature: ClassVar[bool] = True
     #: ``log_prob`` is a sum of independent terms, one per entry.
     separable: ClassVar[bool] = True
+    #: ``log_prob`` is a sum of terms, one per component (column), and a zero column
+    #: stays zero under every block update: a fit padded with zero components equals
+    #: the fit at its own rank (``cross_validate`` then fits all ranks in one program).
+    additive: ClassVar[bool] = True
 
     @abc.abstractmethod
     def log_prob(self, f: Array) -> Array:
@@ -336,6 +340,7 @@ class OneHot(Prior):
 
     support: ClassVar = constraints.simplex
     separable: ClassVar[bool] = False
+    additive: ClassVar[bool] = False  # uniform over `rank` indicators: -n log(rank)
 
     def log_prob(self, f):  # noqa: D102
         onehot = jnp.all((f == 0) | (f == 1)) & jnp.all(jnp.sum(f, axis=-1) == 1)

@@ -1,8 +1,9 @@
 r"""Model comparison and assessment: cross-validation, ensembles, similarity.
 
 Held-out data are a **mask**: a fold is a boolean array of ``X``'s shape (True =
-held out), and the fit of a fold is ``bf.fit(model, X, mask=observed & ~heldout)``,
-so every fold of a rank runs the same compiled program (same shapes, new mask).
+held out), and the fit of a fold is ``bf.fit(model, X, mask=observed & ~heldout)``
+(same shapes, new mask), so the fits of all folds, restarts and ranks run batched in
+one compiled program (:func:`bayesfactor.solvers._driver.fit_sweep`).
 Held-out entries never reach the objective (they are zeroed and masked before
 anything is compiled); they are scored afterwards by the likelihood's own
 per-entry log-likelihood and by an error suited to the likelihood:
@@ -545,18 +546,19 @@ class _Warnings:
         self.fits = 0
         self.other: dict[tuple[type, str], None] = {}
 
-    def fit(self, model: Model, X: Any, **kwargs: Any) -> FitResult:
-        from bayesfactor.solvers import fit
+    def sweep(self, model: Model, X: Any, **kwargs: Any) -> list[FitResult]:
+        """``fit_sweep(model, X, **kwargs)``: many fits in one compiled program."""
+        from bayesfactor.solvers._driver import fit_sweep
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = fit(model, X, **kwargs)
-        self.fits += 1
+            results = fit_sweep(model, X, **kwargs)
+        self.fits += len(results)
         for w in caught:
             if not issubclass(w.category, ConvergenceWarning):
                 self.other[(w.category, str(w.message))] = None
-        self.not_converged += not result.converged
-        return result
+        self.not_converged += sum(not r.converged for r in results)
+        return results
 
     def emit(self, max_iter: int, stacklevel: int = 3) -> None:
         for category, message in self.other:
@@ -599,6 +601,7 @@ def cross_validate(
     max_iter: int = 500,
     tol: float = 1e-6,
     progress: bool | None = None,
+    pad_ranks: bool = True,
 ) -> Any:
     r"""Cross-validate ranks (and models) by held-out entries: a tidy table of scores.
 
@@ -615,9 +618,22 @@ def cross_validate(
 
     A sweep over prior strengths is a dict of models, e.g.
     ``{lam: bf.Model(bf.Gaussian(), 3, bf.Normal(1 / lam)) for lam in lams}``; the
-    numbers of a prior are traced, so all of them reuse one compiled program, as do
-    all folds of a rank (a fold is a new mask of the same shape). Each rank compiles
-    once.
+    numbers of a prior are traced, so all of them reuse one compiled program.
+
+    **One program per sweep.** The fits of a model at every (rank, fold, restart) run
+    as one vmapped ``lax.while_loop``: a fold is a new mask of the same shape, and each
+    rank :math:`r` is fitted at the largest rank :math:`R` with components
+    :math:`r+1..R` held at exactly zero and left out of the objective (``pad_ranks``).
+    The result equals separate ``bf.fit(model at rank r, X, mask=train, key=...)``
+    calls up to float rounding: the same starts (component :math:`j` of a random
+    start depends only on the key and :math:`j`), the same block updates (a zero
+    component decouples from the others for every prior but ``OneHot``, which falls
+    back to one program per rank) and the same stopping rule per fit. So the sweep
+    compiles once (about one rank's compile, not one per rank); in exchange the batch
+    runs until its slowest fit stops and every fit costs rank :math:`R`: fits that
+    stopped are frozen, not skipped. On an accelerator the batch runs in parallel and
+    the single compile is the gain; on a CPU, where compute adds up, a sweep run many
+    times (cached program) may be faster with ``pad_ranks=False``.
 
     Parameters
     ----------
@@ -641,12 +657,12 @@ def cross_validate(
     restarts : int, default=1
         Random initializations per fit.
     per_restart : bool, default=False
-        False: one ``bf.fit(..., restarts=restarts)`` per (model, rank, fold), vmapped,
-        scored at its best restart (``restart="best"``; the objectives of all
-        restarts are in ``restart_objectives``). True: one ``bf.fit`` per restart,
-        each row one restart (``restart=0, 1, ...``); this runs the restarts one after
-        another rather than in one vmapped program, so it costs up to ``restarts``
-        times the time of a fit (the program compiles once per rank either way).
+        False: one fit with ``restarts`` starts per (model, rank, fold), scored at
+        its best restart (``restart="best"``; the objectives of all restarts are in
+        ``restart_objectives``). True: one fit per restart (``restarts=1`` with the
+        ``i``-th key of ``jax.random.split(fold key, restarts)``), each row one
+        restart (``restart=0, 1, ...``). Either way all of them run in the same
+        batched program.
     key : int or jax.random key, default=0
         Seed of the masks and of the initializations; same key, same table.
     mask : array_like of bool, optional
@@ -654,7 +670,12 @@ def cross_validate(
     max_iter, tol
         Passed to :func:`bayesfactor.fit`.
     progress : bool, optional
-        Show a progress bar (tqdm) over the fits; default: when stderr is a terminal.
+        Show a progress bar (tqdm) over the fits, advanced per model (one batch);
+        default: when stderr is a terminal.
+    pad_ranks : bool, default=True
+        Fit every rank in one program, padded to the largest (see above). False: one
+        program per rank (its folds and restarts still batched); compiles once per
+        rank, but no fit runs at a larger rank or past its rank's slowest fit.
 
     Returns
     -------
@@ -709,8 +730,9 @@ def cross_validate(
     models = [m.for_data(X) if isinstance(m, Model) else m for m in models]  # "auto"
     ranks_ = _check_ranks(ranks, (m.rank for m in models))
     _check_positive_int("restarts", restarts)
-    if not isinstance(per_restart, bool):
-        raise TypeError(f"per_restart must be a bool; got {per_restart!r}.")
+    for flag, value in (("per_restart", per_restart), ("pad_ranks", pad_ranks)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be a bool; got {value!r}.")
     data = as_data(X, mask)
     _check_models(models, data)
     key_masks, key_fits = jax.random.split(as_key(key))
@@ -719,41 +741,51 @@ def cross_validate(
 
     log = _Warnings()
     rows = []
-    n_fits = len(models) * len(ranks_ if ranks is not None else [0]) * masks.shape[0]
-    bar = _progress(n_fits * (restarts if per_restart else 1), progress, "cross_validate")
+    n = 1 if per_restart else restarts  # restarts per fit
+    runs = [  # (fold, restart, key) of each fit of a (model, rank)
+        (f, i, k)
+        for f in range(masks.shape[0])
+        for i, k in (
+            enumerate(jax.random.split(fold_keys[f], restarts))
+            if per_restart
+            else [("best", fold_keys[f])]
+        )
+    ]
+    n_ranks = len(ranks_ if ranks is not None else [0])
+    bar = _progress(len(models) * n_ranks * len(runs), progress, "cross_validate")
     for label, m in zip(labels or [None], models, strict=True):
         name, _, higher = _metric(m.likelihood)
-        for rank in ranks_ if ranks is not None else [m.rank]:
-            m_r = m if m.rank == rank else dataclasses.replace(m, rank=rank)
-            for f, test in enumerate(masks):
-                train = data.mask & ~test
-                runs = (
-                    [(i, k, 1) for i, k in enumerate(jax.random.split(fold_keys[f], restarts))]
-                    if per_restart
-                    else [("best", fold_keys[f], restarts)]
-                )
-                for restart, k, n in runs:
-                    fit = log.fit(m_r, X, mask=train, key=k, restarts=n, max_iter=max_iter, tol=tol)
-                    bar.update()
-                    tr, te = _score(fit, data.x, train), _score(fit, data.x, test)
-                    row = {} if labels is None else {"model": label}
-                    row |= {"rank": rank, "fold": f, "restart": restart}
-                    # Overall, then per block (Blocks): train_/test_ log-likelihood, error.
-                    row |= {
-                        f"{split}_{score}": value[score]
-                        for score in tr
-                        for split, value in (("train", tr), ("test", te))
-                    }
-                    row |= {
-                        "objective": fit.objective,
-                        "n_iter": fit.n_iter,
-                        "converged": fit.converged,
-                    }
-                    if n > 1:
-                        row["restart_objectives"] = tuple(
-                            float(f"{v:.6g}") for v in fit.restart_objectives
-                        )
-                    rows.append(row)
+        # Every (rank, fold, restart) of a model in one compiled program (fit_sweep).
+        members = [
+            (rank, *run) for rank in (ranks_ if ranks is not None else [m.rank]) for run in runs
+        ]
+        fits = log.sweep(
+            m,
+            X,
+            ranks=[rank for rank, *_ in members],
+            masks=[data.mask & ~masks[f] for _, f, _, _ in members],
+            keys=[k for *_, k in members],
+            restarts=n,
+            max_iter=max_iter,
+            tol=tol,
+            pad=pad_ranks,
+        )
+        bar.update(len(members))
+        for (rank, f, restart, _), fit in zip(members, fits, strict=True):
+            train, test = data.mask & ~masks[f], masks[f]
+            tr, te = _score(fit, data.x, train), _score(fit, data.x, test)
+            row = {} if labels is None else {"model": label}
+            row |= {"rank": rank, "fold": f, "restart": restart}
+            # Overall, then per block (Blocks): train_/test_ log-likelihood, error.
+            row |= {
+                f"{split}_{score}": value[score]
+                for score in tr
+                for split, value in (("train", tr), ("test", te))
+            }
+            row |= {"objective": fit.objective, "n_iter": fit.n_iter, "converged": fit.converged}
+            if n > 1:
+                row["restart_objectives"] = tuple(float(f"{v:.6g}") for v in fit.restart_objectives)
+            rows.append(row)
     bar.close()
     log.emit(max_iter)
     table = pd.DataFrame(rows)
@@ -912,11 +944,10 @@ def fit_ensemble(
     (``Ensemble.similarities()``, :func:`similarity`) — when every restart finds the
     same components the model is identifiable at that rank (Williams et al. 2018).
 
-    Each run is a separate ``bf.fit(..., restarts=1)`` with its own key (the
-    ``i``-th of ``jax.random.split(key, restarts)``, the same for every rank), so
-    the runs of a rank go one after another, not vmapped: this costs up to
-    ``restarts`` times a ``bf.fit(..., restarts=restarts)``, which keeps only the
-    best run. The program compiles once per rank.
+    Each run is ``bf.fit(..., restarts=1)`` with its own key (the ``i``-th of
+    ``jax.random.split(key, restarts)``, the same for every rank), up to float
+    rounding; all runs of all ranks run batched in one compiled program, padded to
+    the largest rank as in :func:`cross_validate`.
 
     Parameters
     ----------
@@ -968,14 +999,19 @@ def fit_ensemble(
     _check_models([model], data)
     keys = jax.random.split(as_key(key), restarts)
     log = _Warnings()
-    results = {}
     bar = _progress(len(ranks_) * restarts, progress, "fit_ensemble")
-    for rank in ranks_:
-        m = model if model.rank == rank else dataclasses.replace(model, rank=rank)
-        results[rank] = []
-        for k in keys:
-            results[rank].append(log.fit(m, X, mask=mask, key=k, max_iter=max_iter, tol=tol))
-            bar.update()
+    members = [(rank, k) for rank in ranks_ for k in keys]
+    fits = log.sweep(
+        model,
+        X,
+        ranks=[rank for rank, _ in members],
+        masks=np.broadcast_to(data.mask, (len(members), *data.shape)),
+        keys=[k for _, k in members],
+        max_iter=max_iter,
+        tol=tol,
+    )
+    bar.update(len(members))
+    results = {rank: fits[i * restarts : (i + 1) * restarts] for i, rank in enumerate(ranks_)}
     bar.close()
     log.emit(max_iter)
     return Ensemble(results=results, x=data.x, mask=data.mask)

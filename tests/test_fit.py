@@ -162,7 +162,8 @@ def test_laplace_prior_gives_exact_zeros_that_grow_with_strength(rng):
     zeros = []
     for scale in (10.0, 1.0, 0.3):
         model = bf.Model(bf.Gaussian(), 3, bf.Laplace(scale))
-        result = _quiet(model, x, max_iter=2000, tol=1e-12)
+        result = _quiet(model, x, max_iter=5000, tol=1e-12)  # weak L1: slow to converge
+        assert result.converged
         u, v = result.factors
         zeros.append(int((u == 0).sum() + (v == 0).sum()))
         # Subgradient optimality (KKT) of the converged U: |grad| <= 1/b where U == 0.

@@ -374,14 +374,17 @@ def test_three_way_tensor_cross_validation_and_ensemble():
     factors, eta = planted(rng, (8, 7, 6), 2)
     x = eta + 0.1 * rng.normal(size=eta.shape)
     model = bf.Model(bf.Gaussian(), 2, bf.Flat())
-    cv = bf.cross_validate(
-        model, x, holdout=0.2, folds=2, scheme="rows", axis=2, restarts=2, per_restart=True,
-        key=0, max_iter=MAX_ITER,
+    cv = _quiet(  # a CP swamp can outlast max_iter; the held-out error is what counts
+        bf.cross_validate, model, x, holdout=0.2, folds=2, scheme="rows", axis=2, restarts=2,
+        per_restart=True, key=0, max_iter=MAX_ITER,
     )  # fmt: skip
     assert len(cv) == 2 * 2 and sorted(set(cv.restart)) == [0, 1]
     assert "restart_objectives" not in cv.columns
     assert cv.attrs["svd_bound"] is None and cv.attrs["shape"] == (8, 7, 6)
-    assert (cv.test_mse < 3 * 0.1**2).all()  # noise-level held-out error at the true rank
+    # Noise-level held-out error at the true rank, for the best restart of each fold (a
+    # start can land in a CP swamp: diverging components that cancel on the training set).
+    best = cv.loc[cv.groupby("fold").objective.idxmin()]
+    assert (best.test_mse < 3 * 0.1**2).all()
     # One missing entry: the ensemble runs the same (masked) program as the folds.
     x_missing = x.copy()
     x_missing[0, 0, 0] = np.nan
@@ -465,12 +468,12 @@ def test_similarity_of_different_data_shapes_raises(rng):
         bf.similarity((np.ones((3, 1)), np.ones((2, 1))), (np.ones((3, 1)), np.ones((4, 1))))
 
 
-def test_cross_validation_compiles_once_per_rank(rng):
+def test_cross_validation_compiles_once_per_sweep(rng):
     from bayesfactor.solvers import _driver
 
     x = rng.normal(size=(17, 13))  # a shape no other test compiles
     model = bf.Model(bf.Gaussian(), 2, bf.Normal(1.0))
-    before = _driver._fit._cache_size()
+    before = _driver._fit_sweep._cache_size()
     table = _quiet(
         bf.cross_validate,
         model,
@@ -483,10 +486,10 @@ def test_cross_validation_compiles_once_per_rank(rng):
         key=0,
     )
     assert len(table) == 6  # 3 folds x 2 restarts, one compiled program
-    assert _driver._fit._cache_size() - before == 1
+    assert _driver._fit_sweep._cache_size() - before == 1
     sweep = {s: bf.Model(bf.Gaussian(), 2, bf.Normal(s)) for s in (0.5, 1.0, 2.0)}
-    _quiet(bf.cross_validate, sweep, x, folds=2, max_iter=MAX_ITER, key=1)
-    assert _driver._fit._cache_size() - before == 1  # prior numbers are traced
+    _quiet(bf.cross_validate, sweep, x, folds=3, restarts=2, max_iter=MAX_ITER, key=1)
+    assert _driver._fit_sweep._cache_size() - before == 2  # new restarts; scales traced
 
 
 @pytest.mark.slow

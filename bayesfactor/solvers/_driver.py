@@ -24,7 +24,7 @@ from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
 
-__all__ = ["fit", "Status", "SolverState"]
+__all__ = ["fit", "fit_sweep", "Status", "SolverState"]
 
 
 class Status(enum.IntEnum):
@@ -103,21 +103,35 @@ def _mode_order(priors) -> tuple[int, ...]:
     return tuple(sorted(range(len(priors)), key=lambda k: isinstance(priors[k], OneHot)))
 
 
-def _random_init(model: Model, shape, key: Array, scale: Array, dtype) -> tuple[Array, ...]:
+def _random_init(
+    model: Model, shape, key: Array, scale: Array, dtype, active: Array | None = None
+) -> tuple[Array, ...]:
+    """Random factors at ``model.rank``; ``active`` (traced int): only that many are used.
+
+    Component :math:`r` (its column in every mode) is one normal draw from
+    ``fold_in(key, r)``, so a fit at rank :math:`r` starts from the first :math:`r`
+    components of the draw at any larger rank: nested starts across a rank sweep, and
+    one draw for a padded sweep (:func:`fit_sweep`, which zeroes the components from
+    ``active`` on). One draw for all modes also keeps the compiled program small: each
+    random-bits generator compiles to a large kernel.
+    """
     priors = model.mode_priors(len(shape))
     rank = model.rank
     # Each product of N factors then has magnitude ~ scale / sqrt(rank).
-    s = (scale / np.sqrt(rank)) ** (1.0 / len(shape))
-    keys = jax.random.split(key, len(shape))
+    root = np.sqrt(rank) if active is None else jnp.sqrt(jnp.asarray(active, dtype))
+    s = (scale / root) ** (1.0 / len(shape))
+    component = lambda r: jax.random.normal(jax.random.fold_in(key, r), (sum(shape),), dtype)
+    draws = jax.vmap(component, out_axes=1)(jnp.arange(rank))  # (sum of n_k, rank)
+    starts = np.cumsum((0, *shape))
     factors = []
     for k, (n, prior) in enumerate(zip(shape, priors, strict=True)):
         if isinstance(prior, OneHot):
             # Forgy seeding: `rank` distinct rows alone, so the first centre update
             # puts the centres on those rows (the assignment step fills the rest).
-            rows = jax.random.permutation(keys[k], n)[:rank]
+            rows = jax.random.permutation(jax.random.split(key, len(shape))[k], n)[:rank]
             factors.append(jnp.zeros((n, rank), dtype).at[rows, jnp.arange(rank)].set(1.0))
         else:
-            factors.append(prior.init(s * jax.random.normal(keys[k], (n, rank), dtype)))
+            factors.append(prior.init(s * draws[starts[k] : starts[k + 1]]))
     return tuple(factors)
 
 
@@ -129,13 +143,14 @@ class RandomStart(NamedTuple):
     given: tuple  # per mode: an (n_k, rank) array used by every restart, or None (random)
 
 
-def _init_many(model: Model, shape, dtype, keys: Array, scale: Array) -> tuple[Array, ...]:
+def _init_many(
+    model: Model, shape, dtype, keys: Array, scale: Array, active: Array | None = None
+) -> tuple[Array, ...]:
     """One random initialization per key, stacked along a leading restart axis."""
-    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype))(keys)
+    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype, active))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "fixed", "layout"))
-def _fit(
+def _fit_impl(
     model,
     x,
     mask,
@@ -146,12 +161,16 @@ def _fit(
     dense: bool,
     fixed: tuple[int, ...] = (),
     layout: Layout = ONE_DEVICE,
+    active: Array | None = None,
 ) -> SolverState:
     """Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis).
 
     Modes in ``fixed`` keep their starting values (e.g. ``transform`` of new data).
     ``layout`` shards ``x`` (placed and padded by ``layout.place``) across devices;
-    ``start`` has the unpadded shapes, and so has the result.
+    ``start`` has the unpadded shapes, and so has the result. ``active`` (``(rank,)``
+    bool, optional) fits only those components: the others are held at exactly 0 and
+    left out of the recorded objective (:func:`_inactive_prior`), so a fit padded to a
+    larger rank equals the fit at its own rank (:func:`fit_sweep`).
     """
     priors = model.mode_priors(x.ndim)
     order = [k for k in _mode_order(priors) if k not in fixed]
@@ -247,13 +266,15 @@ def _fit(
         m, data = given(intercepts, estimates)
         for k, update, _, line_search in plan:  # static: unrolled at trace time
             new = update(m, priors[k], data, mask, factors, k, dense)
+            if active is not None:  # inactive components: exactly 0 (see fit_sweep)
+                new = jnp.where(active, new, 0.0)
             if line_search:
                 before = objective(factors, intercepts, estimates)
                 new = _line_search(m, data, mask, factors, k, new, before)
             factors = layout.constrain(factors[:k] + (new,) + factors[k + 1 :])
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
-        obj = objective(factors, intercepts, estimates) + layout.padding_prior(model, factors)
+        obj = objective(factors, intercepts, estimates) + padding(factors)
         change, done = converged(s.objective, obj, s.floor, tol)
         status = jnp.where(
             ~jnp.isfinite(obj),
@@ -280,11 +301,15 @@ def _fit(
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
 
+    def padding(factors):
+        """The log-prior of padding rows and inactive components: not recorded."""
+        return layout.padding_prior(model, factors) + _inactive_prior(model, x, active)
+
     def run(f0):
-        f0 = layout.constrain(f0)
+        f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
-        obj0 = objective(f0, b0, e0) + layout.padding_prior(model, f0)
+        obj0 = objective(f0, b0, e0) + padding(f0)
         init = SolverState(
             f0,
             b0,
@@ -306,6 +331,25 @@ def _fit(
             intercepts=layout.trim(state.intercepts, model.intercepts, axis=1),
         )
     )
+
+
+_fit = jax.jit(_fit_impl, static_argnames=("max_iter", "dense", "fixed", "layout"))
+
+
+def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array | float:
+    r"""Log-prior of the inactive components (zero columns), which the objective must not count.
+
+    For priors additive over components (:attr:`Prior.additive`) it is the number of
+    inactive components times :math:`\sum_k \log p_k(\mathbf 0_{n_k \times 1})`: a
+    constant, so block updates and line searches compare objectives that include it.
+    """
+    if active is None:
+        return 0.0
+    zero_column = sum(
+        p.log_prob(jnp.zeros((n, 1), x.dtype))
+        for p, n in zip(model.mode_priors(x.ndim), x.shape, strict=True)
+    )
+    return jnp.sum(~active) * zero_column
 
 
 def _with_likelihood(model: Model, likelihood) -> Model:
@@ -623,6 +667,143 @@ def fit(
         )
     )
     return _result(model, state, data, max_iter=max_iter, tol=tol)
+
+
+#: Most data entries (members x restarts x entries of X) one call of ``_fit_sweep`` holds:
+#: a larger sweep runs in calls of equal size (the same program), one after another.
+_SWEEP_ENTRIES = 2**27
+
+
+@functools.partial(jax.jit, static_argnames=("restarts", "max_iter", "dense", "padded"))
+def _fit_sweep(
+    model, x, masks, keys, scales, ranks, tol, *, restarts, max_iter: int, dense: bool, padded: bool
+) -> SolverState:
+    """``_fit`` vmapped over members ``i``: ``masks[i]``, ``keys[i]``, ``scales[i]``, ``ranks[i]``.
+
+    Member ``i`` starts from the random draws of a fit at rank ``ranks[i]`` (the same as
+    ``fit``'s: the first ``ranks[i]`` components of the draw at ``model.rank``), its other
+    components zero and, when ``padded``, inactive. Every member runs until it stops;
+    one that has stopped no longer changes (the batched ``lax.while_loop`` selects its
+    old state).
+    """
+
+    def member(mask, key, scale, rank):
+        keys = jax.random.split(key, restarts)
+        start = _init_many(model, x.shape, x.dtype, keys, scale, rank if padded else None)
+        active = jnp.arange(model.rank) < rank if padded else None
+        return _fit_impl(model, x, mask, start, tol, max_iter=max_iter, dense=dense, active=active)
+
+    return jax.vmap(member)(masks, keys, scales, ranks)
+
+
+def fit_sweep(
+    model: Model,
+    X: Any,
+    ranks: Sequence[int],
+    masks: Any,
+    keys: Sequence[Array],
+    *,
+    restarts: int = 1,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    pad: bool = True,
+) -> list[FitResult]:
+    r"""Many fits of one model, batched: member ``i`` at ``ranks[i]`` on ``masks[i]``.
+
+    Member ``i`` is ``fit(model at ranks[i], X, mask=masks[i], key=keys[i],
+    restarts=restarts, max_iter=max_iter, tol=tol)`` up to float rounding, but all
+    members (and their restarts) run as one vmapped ``lax.while_loop``: a rank sweep
+    compiles one program. When every prior is additive over components
+    (:attr:`~bayesfactor.priors.Prior.additive`: all but ``OneHot``), every member is
+    fitted at the largest rank :math:`R` with its last :math:`R - r` components
+    inactive: held at exactly 0 (so they add nothing to :math:`\eta`; each block
+    update of the active components is unchanged, since a zero column makes the
+    Gram/curvature matrices block-diagonal and the priors' terms separate) and their
+    prior :math:`\sum_k \log p_k(\mathbf 0)` left out of the objective, which then
+    equals the rank-:math:`r` objective. Otherwise one program runs per rank.
+
+    The batched loop runs until its slowest member stops; members that stopped are
+    frozen, so the cost is (members) × (most iterations of any member) at rank
+    :math:`R`, traded for a single compilation. Memory grows with the members: a
+    sweep holding more than ``_SWEEP_ENTRIES`` (:math:`2^{27}`) data entries (members ×
+    restarts × entries of ``X``) runs in calls of equal size, one after another, all
+    of the same program.
+
+    Parameters
+    ----------
+    model : Model
+        Likelihood and priors (its rank is ignored).
+    X : array_like
+        Data (NaN = missing).
+    ranks : sequence of int, length M
+        Rank of each member.
+    masks : array_like of bool, shape (M, \*X.shape)
+        True where member ``i`` sees an entry (combined with NaN-as-missing).
+    keys : sequence of M jax.random keys
+        Seed of each member's restarts (``jax.random.split(keys[i], restarts)``).
+    restarts, max_iter, tol
+        As in :func:`fit`, the same for every member.
+    pad : bool, default=True
+        Pad the ranks (one program); False: one program per rank.
+
+    Returns
+    -------
+    list of FitResult
+        One per member, in order; warnings (convergence, rank) as ``fit`` gives them.
+    """
+    model = model.for_data(X)
+    data = as_data(X)
+    _check_controls(restarts, max_iter, tol)
+    ranks = tuple(int(r) for r in ranks)
+    masks = np.asarray(masks, dtype=bool).reshape(-1, *data.shape) & data.mask
+    if not len(ranks) == masks.shape[0] == len(keys):
+        raise ValueError(
+            f"fit_sweep needs one rank, mask and key per member; got {len(ranks)} ranks, "
+            f"{masks.shape[0]} masks and {len(keys)} keys."
+        )
+    models = {r: dataclasses.replace(model, rank=r) for r in sorted(set(ranks))}
+    for m in models.values():
+        _check_model(m, data.shape)
+        m.likelihood.check_data(data.x, data.mask)
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    x = jnp.asarray(data.x, dtype)
+    pad = pad and all(p.additive for p in model.mode_priors(len(data.shape)))
+    groups = (
+        [range(len(ranks))]
+        if pad
+        else [[i for i in range(len(ranks)) if ranks[i] == r] for r in models]
+    )
+    results: list[Any] = [None] * len(ranks)
+    for group in groups:
+        group = list(group)
+        rank = max(ranks[i] for i in group)
+        dense = bool(masks[group].all())
+        padded = any(ranks[i] < rank for i in group)
+        # Members per call: bounded memory (each holds eta per restart); every call the
+        # same size (the last one filled with copies), so all run one program.
+        size = max(1, min(len(group), _SWEEP_ENTRIES // (restarts * x.size)))
+        for first in range(0, len(group), size):
+            chunk = group[first : first + size]
+            batch = chunk + chunk[:1] * (size - len(chunk))
+            state = _fit_sweep(
+                models[rank],
+                x,
+                jnp.ones((size,), bool) if dense else jnp.asarray(masks[batch]),
+                jnp.stack([as_key(keys[i]) for i in batch]),
+                jnp.asarray([model.likelihood.data_scale(data.x, masks[i]) for i in batch], dtype),
+                jnp.asarray([ranks[i] for i in batch]),
+                jnp.asarray(tol, dtype),
+                restarts=restarts,
+                max_iter=max_iter,
+                dense=dense,
+                padded=padded,
+            )
+            state = jax.device_get(state)
+            for j, i in enumerate(chunk):
+                member = jax.tree.map(lambda a, j=j: a[j], state)
+                member = member._replace(factors=tuple(f[..., : ranks[i]] for f in member.factors))
+                results[i] = _result(models[ranks[i]], member, data, max_iter=max_iter, tol=tol)
+    return results
 
 
 def _check_controls(restarts: Any, max_iter: Any, tol: Any) -> None:
