@@ -101,8 +101,9 @@ def test_restarts_keep_the_best_and_finished_restarts_stop():
             model, xj, mask, tuple(f[i : i + 1] for f in inits), tol, max_iter=500, dense=True
         )
         assert int(alone.step[0]) == steps[i]
-        # Equal up to the rounding of batched vs single matmuls.
-        np.testing.assert_allclose(alone.factors[0][0], together.factors[0][i], rtol=1e-12)
+        # Equal up to the rounding of batched vs single matmuls (which extrapolation
+        # amplifies by up to (1 + beta) per iteration).
+        np.testing.assert_allclose(alone.factors[0][0], together.factors[0][i], rtol=1e-10)
 
 
 def test_compiles_once_for_new_values_and_prior_scales_again_for_new_rank():

@@ -150,7 +150,7 @@ def _balance(factors: list, previous: list, modes: Sequence[int]) -> None:
     mean = sum(logs) / len(logs)
     for k, n in zip(modes, logs, strict=True):
         d = jnp.where(dead, 1.0, jnp.exp(mean - n))
-        factors[k], previous[k] = factors[k] * d, previous[k] * d
+        factors[k], previous[k] = factors[k] * d[None], previous[k] * d[None]
 
 
 def accelerates(priors, plan) -> bool:
