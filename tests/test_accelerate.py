@@ -110,9 +110,10 @@ def test_fewer_iterations_on_a_planted_nmf(rng):
 
 
 def test_fixed_mode_is_not_extrapolated_and_restarts_are_monotone():
-    model, kind = CASES["kl_nmf"]
+    model, kind = CASES["poisson_pca"]
     x = make_data(kind, (6, 5, 4))
-    v = np.abs(np.random.default_rng(0).normal(size=(4, 2)))
+    assert _driver.accelerates(model.mode_priors(3), _plan(model, 3)[:2])
+    v = np.random.default_rng(0).normal(size=(4, 2))
     result = _fit(model, x, key=0, restarts=3, init=(None, None, v), fixed=(2,), max_iter=200)
     np.testing.assert_array_equal(result.factors[2], v)
     _assert_monotone(result.history)
@@ -148,11 +149,13 @@ def test_balance_keeps_eta_and_equalizes_column_norms(rng):
     np.testing.assert_array_equal(previous[1], out[1])
 
 
-def test_switched_off_for_kmeans_single_blocks_and_nonnegative_cp():
+def test_switched_off_for_kmeans_single_blocks_and_tensors_without_row_solves():
     kmeans = CASES["kmeans"][0]
     assert not _driver.accelerates(kmeans.mode_priors(2), _plan(kmeans))
     nmf = CASES["nmf"][0]
     assert not _driver.accelerates(nmf.mode_priors(2), _plan(nmf)[:1])
     assert not _driver.accelerates(nmf.mode_priors(3), _plan(nmf, 3))
+    kl = CASES["kl_nmf"][0]
+    assert not _driver.accelerates(kl.mode_priors(3), _plan(kl, 3))
     pca = CASES["pca"][0]
     assert _driver.accelerates(pca.mode_priors(3), _plan(pca, 3))

@@ -156,19 +156,21 @@ def _balance(factors: list, previous: list, modes: Sequence[int]) -> None:
 def accelerates(priors, plan) -> bool:
     """Whether ``_fit`` extrapolates for this model: where it was measured to pay.
 
-    Measured (benchmarks/run.py problems; iterations for the extrapolated fit to reach
-    the plain fit's final objective, plain fit's iterations in brackets): Gaussian NMF
-    HALS 5000 x 2000 r=20 reaches scikit-learn's loss in 60 (plain: never, stalls at a
-    worse one); KL-NMF 85 (114) to scikit-learn's loss; CP unconstrained ALS 200 x 300
-    x 50 r=15: 5 (7, which stalls at a 1.5x worse objective); logistic PCA 19 (44);
-    Poisson-log GLM-PCA 17 (109). Off where it did not pay: non-negative CP (HALS on a
-    3-way tensor) 46 (37, and 51 vs 37 to tol=1e-6); Lloyd (``OneHot``) steps, whose
-    assignments cannot be extrapolated; a single fitted block (``fixed``), which has
-    nothing to alternate with.
+    Measured (iterations for the extrapolated fit to reach the plain fit's objective;
+    the plain fit's in brackets): benchmarks/run.py's Gaussian NMF HALS 5000 x 2000
+    r=20 reaches scikit-learn's loss in 60 (plain: never, stalls at a worse one);
+    KL-NMF 1000 x 5000 r=10 85 (114) to scikit-learn's loss; CP unconstrained ALS
+    200 x 300 x 50 r=15 5 (7, which stalls at a 1.5x worse objective); logistic
+    PCA 2000 x 500 r=10 19 (44); Poisson-log GLM-PCA 17 (109); Gaussian 300 x 200
+    r=5 with HalfNormal / Exponential priors 55 / 49 (743 / 886). Off where it did
+    not pay: on tensors except for row solves (ALS, IRLS): non-negative CP HALS 200 x
+    300 x 50 r=15 46 (37); 3-way KL-NMF 60 x 50 x 40 r=5 with a HalfNormal prior 875
+    (381); Lloyd (``OneHot``) steps, whose assignments cannot be extrapolated; a
+    single fitted block (``fixed``), which has nothing to alternate with.
     """
     if len(plan) < 2 or any(isinstance(p, OneHot) for p in priors):
         return False
-    return not (len(priors) > 2 and any(name.startswith("hals") for _, _, name, _ in plan))
+    return len(priors) == 2 or all(name.startswith("row-solve") for _, _, name, _ in plan)
 
 
 def _mode_order(priors) -> tuple[int, ...]:
