@@ -75,6 +75,10 @@ def mttkrp(a: Array, factors: tuple[Array, ...], k: int) -> Array:
 
     Returns an array of shape ``(a.shape[k], rank)``.
     """
+    if a.ndim == 2 and k == 1:
+        # (F_0^T A)^T: XLA's CPU dot transposes the large operand for A^T F_0 (measured
+        # 12.8 ms vs 4.6 ms for A F_1 on a 5000 x 2000 float32 A, r=20, one thread).
+        return (factors[0].T @ a).T
     modes, others = _specs(a.ndim, k)
     spec = ",".join([modes, *others]) + f"->{modes[k]}z"
     return jnp.einsum(spec, a, *(f for j, f in enumerate(factors) if j != k))
