@@ -628,8 +628,11 @@ def fit(
 
     Each iteration updates one factor matrix at a time with the block update
     chosen for its (likelihood, prior) pair (see :mod:`bayesfactor.solvers.updates`),
-    all inside one compiled ``lax.while_loop``. Restarts run as one vmapped
-    program; the one with the lowest objective is kept.
+    all inside one compiled ``lax.while_loop``. Where it was measured to pay
+    (matrices; row solves on tensors), the updates are extrapolated (Ang & Gillis
+    2019): an extrapolated iterate is kept only when it lowers the objective, so the
+    history stays monotone and the convergence test is made on plain sweeps. Restarts
+    run as one vmapped program; the one with the lowest objective is kept.
 
     Parameters
     ----------
