@@ -159,3 +159,14 @@ def test_switched_off_for_kmeans_single_blocks_and_tensors_without_row_solves():
     assert not _driver.accelerates(kl.mode_priors(3), _plan(kl, 3))
     pca = CASES["pca"][0]
     assert _driver.accelerates(pca.mode_priors(3), _plan(pca, 3))
+
+
+def test_accelerate_false_runs_the_plain_updates_and_is_checked():
+    rng = np.random.default_rng(0)
+    X = rng.poisson(rng.gamma(1.0, size=(30, 3)) @ rng.gamma(1.0, size=(3, 20))).astype(float)
+    model = bf.Model(bf.Poisson(link="identity"), 3, bf.NonNegative())
+    plain = bf.fit(model, X, max_iter=5000, tol=1e-7, accelerate=False)
+    fast = bf.fit(model, X, max_iter=5000, tol=1e-7)
+    assert fast.n_iter < plain.n_iter  # the default extrapolates this KL-NMF
+    with pytest.raises(TypeError, match="accelerate"):
+        bf.fit(model, X, accelerate="yes")

@@ -618,6 +618,7 @@ def fit(
     init: Any = None,
     fixed: Sequence[int] = (),
     devices: Any = None,
+    accelerate: bool | None = None,
 ) -> FitResult:
     r"""Fit a model by alternating MAP: minimise the negative log posterior.
 
@@ -686,6 +687,11 @@ def fit(
         others are replicated. The result equals the single-device fit up to
         rounding. On several hosts, call ``jax.distributed.initialize`` first and
         pass ``devices=jax.devices()`` with the same ``X`` in every process.
+    accelerate : bool, optional
+        Extrapolate the block updates (Ang & Gillis 2019; kept only when the
+        objective falls). Default: where it was measured to pay (matrices, and row
+        solves on tensors; see ``accelerates``). ``False`` runs the plain
+        alternating updates, e.g. to compare with another library's algorithm.
 
     Returns
     -------
@@ -743,10 +749,13 @@ def fit(
     sparse = is_sparse(X)
     data = sparse_data(X, mask) if sparse else as_data(X, mask)
     _check_controls(restarts, max_iter, tol)
+    if accelerate is not None and not isinstance(accelerate, bool):
+        raise TypeError(f"accelerate must be True, False or None; got {accelerate!r}.")
     if isinstance(model, ConvModel):
         from bayesfactor.solvers.conv import fit_conv  # imports this module
 
-        for name, given in (("fixed", fixed), ("devices", devices), ("a sparse X", sparse)):
+        unsupported = (("fixed", fixed), ("devices", devices), ("a sparse X", sparse))
+        for name, given in unsupported + (("accelerate=True", accelerate),):
             if given:
                 raise ValueError(
                     f"{name} is not supported for a ConvModel; leave it out (and pass X "
@@ -809,6 +818,7 @@ def fit(
             dense=dense,
             fixed=fixed,
             layout=layout,
+            accelerate=accelerate,
         )
     )
     return _result(model, state, data, max_iter=max_iter, tol=tol)
