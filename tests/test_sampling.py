@@ -1006,6 +1006,7 @@ def _hand_written_gaussian_with_intercepts(x, tau, a, b):
     numpyro.sample("obs", dist.Normal(u @ v.T + c[None, :], jnp.sqrt(var)).to_event(2), obs=x)
 
 
+@pytest.mark.slow  # ~30 s of NUTS
 def test_nuts_samples_intercepts_and_scale_like_a_hand_written_model():
     """Posterior of sigma and of the means u v^T + c: bf.sample vs NUTS on a model by hand."""
     rng = np.random.default_rng(5)

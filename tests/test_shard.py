@@ -67,6 +67,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # ~40 s: a subprocess with 4 forced CPU devices
 def test_sharded_fit_equals_single_device():
     env = {
         **os.environ,

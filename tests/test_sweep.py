@@ -132,6 +132,7 @@ def test_one_program_for_a_rank_fold_restart_sweep(rng, monkeypatch):
     assert len(traces) == 2  # Normal's tree differs from Flat's: one more, for both scales
 
 
+@pytest.mark.slow  # ~18 s
 def test_cross_validate_table_equals_separate_fits(rng):
     # The sequential loop cross_validate ran before batching, as the reference.
     x = np.abs(rng.normal(size=(15, 12)))
