@@ -50,6 +50,7 @@ def _mixed(rng, n=150, per_block=15, rank=3):
     return bf.Blocks(blocks, mode=1), x, u
 
 
+@pytest.mark.slow  # over 10 s
 def test_mixed_table_recovers_the_shared_factors_better_than_one_likelihood():
     rng = np.random.default_rng(0)
     blocks, x, u = _mixed(rng)

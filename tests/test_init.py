@@ -37,6 +37,7 @@ def test_svd_start_of_gaussian_flat_is_the_eckart_young_optimum(rng):
     assert result.n_iter <= 2
 
 
+@pytest.mark.slow  # over 10 s
 def test_nndsvd_start_is_non_negative_and_beats_a_random_start():
     from sklearn.datasets import load_digits
 
@@ -59,6 +60,7 @@ def test_hosvd_start_recovers_a_planted_tensor(rng, prior):
     assert bf.similarity(result, factors) > 0.99
 
 
+@pytest.mark.slow  # over 10 s
 def test_svd_start_with_missing_data_restarts_and_other_likelihoods(rng):
     x = rng.poisson(3.0, size=(30, 20)).astype(float)
     x[rng.random(x.shape) < 0.2] = np.nan

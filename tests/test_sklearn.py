@@ -86,6 +86,7 @@ def test_bad_input_is_rejected():
         PCA().fit(np.full((3, 3), np.inf))
 
 
+@pytest.mark.slow  # over 10 s
 def test_scikit_learn_estimator_checks():
     from sklearn.utils.estimator_checks import check_estimator
 
