@@ -30,7 +30,7 @@ class Data:
     @property
     def observed(self) -> np.ndarray:
         """The observed entries, flat (a view, not a copy, when all are observed)."""
-        return self.x.ravel() if self.dense else self.x[self.mask]
+        return observed(self.x, self.mask)
 
 
 def _unwrap(X: Any) -> tuple[np.ndarray, tuple, tuple, str]:
@@ -124,6 +124,11 @@ def all_observed(mask: np.ndarray) -> bool:
     if mask.size and not any(mask.strides):
         return bool(mask.flat[0])
     return bool(mask.all())
+
+
+def observed(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The entries of ``x`` where ``mask`` is True, flat (a view when all are observed)."""
+    return x.ravel() if all_observed(mask) else x[mask]
 
 
 def is_sparse(X: Any) -> bool:

@@ -25,7 +25,7 @@ from jax import Array, lax
 from jax.scipy.special import gammaln, i0e, i1e
 from numpyro.distributions import constraints
 
-from bayesfactor._data import all_observed
+from bayesfactor._data import observed
 from bayesfactor._pytree import pytree_dataclass, static_field
 
 __all__ = [
@@ -190,11 +190,11 @@ class Likelihood(abc.ABC):
 
     def check_data(self, x: np.ndarray, mask: np.ndarray) -> None:
         """Validate the data ``x`` (full array) where ``mask`` is True; raise ``ValueError``."""
-        self.validate(x.ravel() if all_observed(mask) else x[mask])
+        self.validate(observed(x, mask))
 
     def data_scale(self, x: np.ndarray, mask: np.ndarray) -> float:
         """Typical magnitude of ``eta`` for random starts, from the observed data."""
-        return self.init_scale(x.ravel() if all_observed(mask) else x[mask])
+        return self.init_scale(observed(x, mask))
 
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
@@ -259,8 +259,8 @@ class Likelihood(abc.ABC):
 
 def _masked_sum(mask: Array, values: Array) -> tuple[Array, Array]:
     """(number of observed entries, sum of ``values`` over them)."""
-    observed = jnp.broadcast_to(mask, jnp.shape(values))
-    return jnp.sum(observed, dtype=values.dtype), jnp.sum(jnp.where(observed, values, 0.0))
+    seen = jnp.broadcast_to(mask, jnp.shape(values))
+    return jnp.sum(seen, dtype=values.dtype), jnp.sum(jnp.where(seen, values, 0.0))
 
 
 def _floor(eta: Array) -> Array:
