@@ -424,78 +424,53 @@ def problem_klnmf(quick):
     )
 
     model = bf.Model(bf.Poisson(link="identity"), r, bf.NonNegative())
-    res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
-    loss = kl_loss(X, res.factors[0], res.factors[1].T)
-    ours = bf_summary(model, res, t_warm, t_comp, loss)
-
-    sk = NMF(
-        r,
-        solver="mu",
-        beta_loss="kullback-leibler",
-        init="random",
-        max_iter=max_iter,
-        tol=tol,
-        random_state=0,
-    )
     warm_up(
         NMF(r, solver="mu", beta_loss="kullback-leibler", init="random", max_iter=5).fit,
         X[:50, :50] + 1,
     )
-    W, t_sk = timed(sk.fit_transform, X)
-    sk_loss = kl_loss(X, W, sk.components_)
     x64 = X.astype(np.float64)
     const = float(np.sum(gammaln(x64 + 1) - xlogy(x64, x64) + x64))  # -log p - KL
-    when = reach(model, X, res, t_warm, sk_loss, history_offset(res, loss), EXTEND * max_iter)
-    rows = [
-        row(
-            name,
+    settings = f"max_iter={max_iter}, tol={tol:g}"
+    mu = dict(solver="mu", beta_loss="kullback-leibler", max_iter=max_iter, tol=tol)
+
+    def side_by_side(problem, start, sk_init, sk_start, note):
+        """One row: bf from ``start`` (None: random) vs scikit-learn from ``sk_start``."""
+        fit_kwargs = {} if start is None else {"init": start}
+        res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol, **fit_kwargs)
+        loss = kl_loss(X, res.factors[0], res.factors[1].T)
+        sk = NMF(r, init=sk_init, **mu, **({"random_state": 0} if sk_start is None else {}))
+        W, t_sk = timed(sk.fit_transform, X, **(sk_start or {}))
+        sk_loss = kl_loss(X, W, sk.components_)
+        offset = history_offset(res, loss)
+        when = reach(model, X, res, t_warm, sk_loss, offset, EXTEND * max_iter, **fit_kwargs)
+        return row(
+            problem,
             "KL(X‖WHᵀ)",
-            ours,
-            f"max_iter={max_iter}, tol={tol:g}",
-            'NMF(solver="mu", beta_loss="kullback-leibler", init="random")',
-            f"max_iter={max_iter}, tol={tol:g}",
+            bf_summary(model, res, t_warm, t_comp, loss),
+            settings + ("" if start is None else ", init=(W0, H0ᵀ)"),
+            f'NMF(solver="mu", beta_loss="kullback-leibler", init="{sk_init}")',
+            settings + ("" if sk_start is None else ", W=W0, H=H0"),
             t_sk,
             sk.n_iter_,
             sk_loss,
             when,
-            const_gap(res, loss, const),
+            const_gap(res, loss, const) if note is None else note,
         )
-    ]
+
     # The same start for both (scikit-learn's init="random" draw, random_state=0): the
-    # random starts above differ, and the iterations MU needs to reach a given loss
-    # vary ~1.5x with the start (bf keys 0-2: 84-129), so this row isolates speed.
+    # random starts differ, and the iterations MU needs to reach a given loss vary
+    # ~1.5x with the start (bf keys 0-2: 84-129), so the second row isolates speed.
     rng = np.random.RandomState(0)
     avg = np.sqrt(X.mean() / r)
     H0 = np.abs(avg * rng.standard_normal((r, X.shape[1]))).astype(DTYPE)
     W0 = np.abs(avg * rng.standard_normal((X.shape[0], r))).astype(DTYPE)
-    start = (W0, H0.T)
-    res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol, init=start)
-    loss = kl_loss(X, res.factors[0], res.factors[1].T)
-    ours = bf_summary(model, res, t_warm, t_comp, loss)
-    sk = NMF(
-        r, solver="mu", beta_loss="kullback-leibler", init="custom", max_iter=max_iter, tol=tol
-    )
-    W, t_sk = timed(sk.fit_transform, X, W=W0.copy(), H=H0.copy())
-    sk_loss = kl_loss(X, W, sk.components_)
-    when = reach(
-        model, X, res, t_warm, sk_loss, history_offset(res, loss), EXTEND * max_iter, init=start
-    )
-    rows.append(
-        row(
-            name + ", same start",
-            "KL(X‖WHᵀ)",
-            ours,
-            f"max_iter={max_iter}, tol={tol:g}, init=(W0, H0ᵀ)",
-            'NMF(solver="mu", beta_loss="kullback-leibler", init="custom")',
-            f"max_iter={max_iter}, tol={tol:g}, W=W0, H=H0",
-            t_sk,
-            sk.n_iter_,
-            sk_loss,
-            when,
-            "both from scikit-learn's random start (random_state=0)",
-        )
-    )
-    return rows, []
+    same = "both from scikit-learn's random start (random_state=0)"
+    return [
+        side_by_side(name, None, "random", None, None),
+        side_by_side(
+            name + ", same start", (W0, H0.T), "custom", {"W": W0.copy(), "H": H0.copy()}, same
+        ),
+    ], []
 
 
 def problem_pca(quick):

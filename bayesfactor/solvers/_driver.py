@@ -22,7 +22,12 @@ from bayesfactor.priors import Flat, NonNegative, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.init import svd_init
-from bayesfactor.solvers.updates import _line_search, dense_gaussian_objective, select_update
+from bayesfactor.solvers.updates import (
+    _line_search,
+    _replace,
+    dense_gaussian_objective,
+    select_update,
+)
 
 __all__ = ["fit", "fit_sweep", "Status", "SolverState"]
 
@@ -378,7 +383,7 @@ def _fit_impl(
             # The last block: extrapolated from the last two plain ones (safe, previous).
             hat = _extrapolate(priors[last], factors[last], previous[last], beta, positive[last])
             previous[last] = factors[last]
-            factors = layout.constrain(factors[:last] + (hat,) + factors[last + 1 :])
+            factors = layout.constrain(_replace(factors, last, hat))
         for k, update, _, line_search in plan:  # static: unrolled at trace time
             new = update(m, priors[k], data, mask, factors, k, dense)
             if active is not None:  # inactive components: exactly 0 (see fit_sweep)
@@ -389,7 +394,7 @@ def _fit_impl(
             if accelerate and k != last:
                 previous[k] = new
                 new = _extrapolate(priors[k], new, s.extrapolation.previous[k], beta, positive[k])
-            factors = layout.constrain(factors[:k] + (new,) + factors[k + 1 :])
+            factors = layout.constrain(_replace(factors, k, new))
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
         obj = objective(factors, intercepts, estimates) + padding(factors)
