@@ -9,7 +9,8 @@ A saved fit is an ``xarray.Dataset`` written with the ``h5netcdf`` engine:
 ``intercept0``, ...      the intercepts of the modes in ``model.intercepts``
 ``model_array0``, ...    arrays the model holds (an Offset's offset, a Blocks' assignment),
                          referred to by the declaration as ``{"array": i}``
-``history``              the objective after each iteration (dim ``iteration``)
+``history``              the objective after each iteration, NaN where not evaluated
+                         (dim ``iteration``)
 ``restart_objectives``   the final objective of every restart (dim ``restart``)
 attributes               the model declaration (JSON), objective, n_iter, converged,
                          the container kind, the bayesfactor version

@@ -475,8 +475,9 @@ class Poisson(Likelihood):
             return x * eta - jnp.exp(eta) - gammaln(x + 1.0)
         # x log(eta), with eta floored at machine epsilon inside the log (as
         # scikit-learn's beta divergence does): a zero rate where a count is positive
-        # costs a large finite penalty, and x = 0 contributes no 0/0 gradient.
-        return x * jnp.log(jnp.where(x > 0, _floor(eta), 1.0)) - eta - gammaln(x + 1.0)
+        # costs a large finite penalty, and x = 0 contributes 0 and no 0/0 gradient.
+        # (No select on x > 0: it made XLA's pass over the data ~2x slower.)
+        return x * jnp.log(_floor(eta)) - eta - gammaln(x + 1.0)
 
     def mean(self, eta):  # noqa: D102
         return jnp.exp(eta) if self.link == "log" else eta
@@ -487,7 +488,7 @@ class Poisson(Likelihood):
     def energy(self, x, eta):  # noqa: D102
         if self.link == "log":
             return jnp.exp(eta) - x * eta
-        return eta - x * jnp.log(jnp.where(x > 0, _floor(eta), 1.0))
+        return eta - x * jnp.log(_floor(eta))
 
     def weight(self, x, eta):  # noqa: D102
         if self.link == "log":

@@ -65,11 +65,13 @@ class FitResult:
     objective : float
         Final negative log posterior of the kept restart.
     history : numpy array, shape (n_iter,)
-        Objective after each iteration.
+        Objective after each iteration; NaN where it was not evaluated (``fit``'s
+        ``check_every``: KL-NMF evaluates it every 10 iterations by default), so
+        plot ``np.flatnonzero(~np.isnan(history))`` against ``history[~np.isnan(history)]``.
     n_iter : int
         Number of iterations run.
     converged : bool
-        Whether the relative change of the objective fell below ``tol``.
+        Whether the relative change of the objective per iteration fell below ``tol``.
     restart_objectives : numpy array, shape (restarts,)
         Final objective of every restart (the minimum was kept).
     labels, dims : tuple

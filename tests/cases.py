@@ -7,6 +7,28 @@ import bayesfactor as bf
 MATRIX = (12, 10)
 TENSOR = (6, 5, 4)
 
+#: Relative objective increase tolerated between evaluations (rounding only).
+OBJ_INCREASE_TOL = 1e-10
+
+
+def evaluated(history: np.ndarray) -> np.ndarray:
+    """The objective where the fit evaluated it (``check_every``): NaN entries dropped.
+
+    The last iteration is always evaluated, and what was evaluated must be finite.
+    """
+    history = np.asarray(history)
+    assert np.isfinite(history[-1]), "the last iteration must be evaluated"
+    kept = history[~np.isnan(history)]
+    assert np.isfinite(kept).all()
+    return kept
+
+
+def assert_monotone(history: np.ndarray, tol: float = OBJ_INCREASE_TOL) -> None:
+    """No evaluated objective rises above the one before it (relative ``tol``, rounding)."""
+    h = evaluated(history)
+    increase = np.diff(h) / np.abs(h[1:])
+    assert increase.max(initial=-np.inf) <= tol, increase.max()
+
 
 def make_data(kind: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     """Data of the right support from a planted non-negative rank-2 parameter."""

@@ -7,8 +7,7 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-#: Relative objective increase tolerated between iterations (rounding only).
-OBJ_INCREASE_TOL = 1e-10
+from cases import OBJ_INCREASE_TOL  # noqa: E402, F401  (re-exported for the tests)
 
 
 @pytest.fixture

@@ -162,6 +162,7 @@ def test_lags_one_poisson_path_is_bf_kl_nmf(small):
             max_iter=25,
             tol=0,
             accelerate=False,
+            check_every=1,
         )
     np.testing.assert_allclose(conv.history, nmf.history, rtol=1e-9)
     np.testing.assert_allclose(conv.factors[1], nmf.factors[0], rtol=1e-8)

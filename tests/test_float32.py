@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 import pytest
-from cases import CASES, MATRIX, make_data
+from cases import CASES, MATRIX, assert_monotone, make_data
 
 import bayesfactor as bf
 
@@ -17,10 +17,8 @@ def test_float32_fit_keeps_dtype_and_descends(name, max_iter):
     with jax.enable_x64(False):
         result = bf.fit(model, x, max_iter=max_iter, tol=1e-6, restarts=4)
     assert all(f.dtype == np.float32 for f in result.factors)
-    assert result.history.dtype == np.float32 and np.isfinite(result.history).all()
-    # Monotone up to float32 rounding of the objective.
-    increase = np.diff(result.history) / np.abs(result.history[1:])
-    assert increase.max(initial=-np.inf) <= 1e-5
+    assert result.history.dtype == np.float32
+    assert_monotone(result.history, tol=1e-5)  # up to float32 rounding of the objective
     # Rounding can steer single runs to different local optima; the best of a few
     # restarts is the same optimum as in float64.
     reference = bf.fit(model, x, max_iter=max_iter, tol=1e-6, restarts=4)

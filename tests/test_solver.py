@@ -6,8 +6,8 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cases import CASES, MATRIX, TENSOR, make_data
-from conftest import OBJ_INCREASE_TOL
+import scipy.special
+from cases import CASES, MATRIX, TENSOR, assert_monotone, evaluated, make_data
 
 import bayesfactor as bf
 from bayesfactor.solvers import _driver
@@ -22,16 +22,10 @@ def _fit(name, shape=MATRIX, **kwargs):
         return model, x, bf.fit(model, x, **kwargs)
 
 
-def _assert_monotone(history):
-    increase = np.diff(history) / np.abs(history[1:])
-    assert increase.max(initial=-np.inf) <= OBJ_INCREASE_TOL, increase.max()
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_objective_never_increases_and_support_holds(name):
     model, x, result = _fit(name)
-    assert np.isfinite(result.history).all()
-    _assert_monotone(result.history)
+    assert_monotone(result.history)
     # The reported objective is the model's negative log posterior at the factors.
     mask = jnp.ones(x.shape, bool)
     expected = model.objective(jnp.asarray(x), mask, tuple(map(jnp.asarray, result.factors)))
@@ -44,7 +38,7 @@ def test_objective_never_increases_and_support_holds(name):
 def test_tensor_objective_never_increases(name):
     _, _, result = _fit(name, shape=TENSOR)
     assert all(f.shape == (n, 2) for f, n in zip(result.factors, TENSOR, strict=True))
-    _assert_monotone(result.history)
+    assert_monotone(result.history)
 
 
 @pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")
@@ -118,13 +112,66 @@ def test_compiles_once_for_new_values_and_prior_scales_again_for_new_rank():
     assert fit_cache() == first + 1
 
 
+@pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")
+def test_check_every_evaluates_the_same_iterates_less_often():
+    model, kind = CASES["kl_nmf"]
+    x = make_data(kind, MATRIX)
+    every = bf.fit(model, x, key=1, max_iter=23, tol=0, check_every=1)
+    for check_every, evaluated_at in [(5, [4, 9, 14, 19, 22]), (None, [9, 19, 22])]:
+        sparse = bf.fit(model, x, key=1, max_iter=23, tol=0, check_every=check_every)
+        assert sparse.n_iter == 23
+        assert np.flatnonzero(~np.isnan(sparse.history)).tolist() == evaluated_at
+        np.testing.assert_allclose(
+            sparse.history[evaluated_at], every.history[evaluated_at], rtol=1e-10
+        )
+        for a, b in zip(sparse.factors, every.factors, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9)
+    # Elsewhere the default evaluates every iteration (here with extrapolation).
+    nmf, kind = CASES["nmf"]
+    assert not np.isnan(bf.fit(nmf, make_data(kind, MATRIX), max_iter=23, tol=0).history).any()
+
+
+def test_check_every_tests_the_mean_decrease_per_iteration():
+    model, kind = CASES["kl_nmf"]
+    x = make_data(kind, MATRIX)
+    tol = 1e-5
+    result = bf.fit(model, x, key=1, max_iter=5000, tol=tol, check_every=10)
+    assert result.converged and result.n_iter % 10 == 0
+    # The test is relative to the objective without its constant terms (log x!).
+    h = result.history - scipy.special.gammaln(x + 1.0).sum()
+    mean_decrease = lambda a, b: (h[a] - h[b]) / (10 * abs(h[b]))  # noqa: E731
+    assert mean_decrease(-11, -1) <= tol < mean_decrease(-21, -11)
+
+
+def test_check_every_is_checked():
+    model, kind = CASES["kl_nmf"]
+    x = make_data(kind, MATRIX)
+    with pytest.raises(ValueError, match="check_every must be at least 1"):
+        bf.fit(model, x, check_every=0)
+    with pytest.raises(TypeError, match="check_every must be a positive int"):
+        bf.fit(model, x, check_every=2.5)
+    with pytest.raises(ValueError, match="accelerate=True compares the objective"):
+        bf.fit(model, x, check_every=5, accelerate=True)
+    with pytest.raises(ValueError, match="check_every is not supported for a ConvModel"):
+        bf.fit(bf.ConvModel(bf.Poisson(link="identity"), 2, 3), x, check_every=5)
+
+
+@pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")
+def test_check_every_above_one_fits_without_extrapolation():
+    model, kind = CASES["nmf"]
+    x = make_data(kind, MATRIX)
+    plain = bf.fit(model, x, max_iter=12, tol=0, accelerate=False)
+    sparse = bf.fit(model, x, max_iter=12, tol=0, check_every=4)
+    np.testing.assert_allclose(sparse.history[3::4], plain.history[3::4], rtol=1e-10)
+
+
 def test_warm_start_from_a_result_continues():
     model, kind = CASES["kl_nmf"]
     x = make_data(kind, MATRIX)
     with pytest.warns(bf.ConvergenceWarning, match=re.escape("stopped after max_iter=5")):
         short = bf.fit(model, x, max_iter=5, tol=0)
     more = bf.fit(model, x, init=short, max_iter=300)
-    assert more.history[0] <= short.objective + 1e-12
+    assert evaluated(more.history)[0] <= short.objective + 1e-12
     assert more.objective < short.objective
 
 
@@ -170,7 +217,7 @@ def test_every_pair_descends_and_stays_in_support(lik, prior, kind, shape):
     x = make_data(kind, shape)
     x[(0,) * len(shape)] = np.nan  # a missing entry exercises the masked path
     result = bf.fit(model, x, max_iter=60, restarts=2)
-    _assert_monotone(result.history)
+    assert_monotone(result.history)
     for f in result.factors:
         assert np.isfinite(prior.log_prob(jnp.asarray(f)))
 

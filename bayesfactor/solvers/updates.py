@@ -314,7 +314,7 @@ def _mu_update(model, prior, x, mask, factors, k, dense):
         c = f * x.ratio_mttkrp(factors, k)
     else:
         eta = model.eta(factors)
-        ratio = jnp.where(mask & (x > 0), x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
+        ratio = jnp.where(mask, x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
         c = f * mttkrp(ratio, factors, k)
     if dense:  # the MTTKRP of all ones: a product of column sums
         d = jnp.ones_like(f)
