@@ -9,7 +9,16 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["Data", "all_observed", "as_data", "as_key", "is_sparse"]
+__all__ = [
+    "Data",
+    "all_observed",
+    "as_data",
+    "as_key",
+    "host_normals",
+    "host_rng",
+    "is_sparse",
+    "seed_words",
+]
 
 
 class Data:
@@ -149,6 +158,37 @@ def as_key(key: Any) -> jax.Array:
         if key.dtype == np.uint32 and key.shape == (2,):
             return jax.random.wrap_key_data(key)
     raise TypeError(f"key must be an int seed or a jax.random key; got {key!r}. Use e.g. key=0.")
+
+
+def seed_words(key: Any) -> list[int]:
+    """The words of ``as_key(key)`` (an int seed or a key), without a device computation.
+
+    The entropy of the draws made on the host (:func:`host_rng`). An int seed gives the
+    words of ``jax.random.key(seed)`` (``[0, seed]`` for the default threefry key, so
+    ``key=5`` and ``key=jax.random.key(5)`` draw alike) without compiling
+    ``jax.random.key``'s seeding program.
+    """
+    threefry = jax.config.jax_default_prng_impl == "threefry2x32"
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool) and threefry:
+        if 0 <= key < 2**31:
+            return [0, int(key)]
+    return [int(w) for w in np.asarray(jax.random.key_data(as_key(key))).ravel()]
+
+
+def host_rng(words: list[int], *stream: int) -> np.random.Generator:
+    """A NumPy generator for the draws ``stream`` (e.g. restart, use) of a key's ``words``."""
+    return np.random.default_rng([*words, *stream])
+
+
+def host_normals(words: list[int], restarts, size: int, rank: int, dtype) -> np.ndarray:
+    """Standard normals, shape ``(len(restarts), size, rank)``, drawn on the host.
+
+    Restart ``i`` (of the indices ``restarts``) is a ``(rank, size)`` draw of its own
+    generator, transposed: its first ``r`` columns equal the draw at rank ``r``.
+    """
+    return np.stack(
+        [host_rng(words, i, 0).standard_normal((rank, size), dtype).T for i in restarts]
+    )
 
 
 def warn(message: str, category: type[Warning], stacklevel: int = 3) -> None:

@@ -138,7 +138,9 @@ def test_laplace_likelihood_is_robust_to_outliers(rng):
     x = low + 0.01 * rng.normal(size=low.shape)
     outliers = rng.random(low.shape) < 0.1
     x = np.where(outliers, x + rng.choice([-20.0, 20.0], size=low.shape), x)
-    result = _quiet(bf.Model(bf.LaplaceLikelihood(0.1), 2, bf.Flat()), x, restarts=3, max_iter=1000)
+    # ~1 in 4 random starts ends in a worse local optimum (measured: 9 of 40 restarts,
+    # key 0): with 5 restarts all fail with probability ~1e-3.
+    result = _quiet(bf.Model(bf.LaplaceLikelihood(0.1), 2, bf.Flat()), x, restarts=5, max_iter=1000)
     u, s, vt = np.linalg.svd(x)
     svd = (u[:, :2] * s[:2]) @ vt[:2]
     err = _rel(result.predict(), low)

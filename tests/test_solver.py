@@ -10,6 +10,7 @@ import scipy.special
 from cases import CASES, MATRIX, TENSOR, assert_monotone, evaluated, make_data
 
 import bayesfactor as bf
+from bayesfactor._data import seed_words
 from bayesfactor.solvers import _driver
 
 
@@ -81,11 +82,9 @@ def test_restarts_keep_the_best_and_finished_restarts_stop():
     assert result.objective == result.restart_objectives.min()
     # Under vmap the loop runs until every restart is done; a restart that has
     # converged must not move: run each init alone and compare.
-    import jax
-
-    keys = jax.random.split(jax.random.key(0), 4)
     dtype = jnp.float64
-    inits = _driver._init_many(model, MATRIX, dtype, keys, jnp.asarray(1.0))
+    start = _driver.draw_start(model, MATRIX, 0, range(4), dtype, 1.0)
+    inits = _driver._init_many(model, MATRIX, dtype, start)
     xj, mask, tol = jnp.asarray(x), jnp.ones(MATRIX, bool), jnp.asarray(1e-6)
     together = _driver._fit(model, xj, mask, inits, tol, max_iter=500, dense=True)
     steps = np.asarray(together.step)
@@ -98,6 +97,36 @@ def test_restarts_keep_the_best_and_finished_restarts_stop():
         # Equal up to the rounding of batched vs single matmuls (which extrapolation
         # amplifies by up to (1 + beta) per iteration).
         np.testing.assert_allclose(alone.factors[0][0], together.factors[0][i], rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")
+def test_an_int_seed_and_its_key_draw_the_same_starts():
+    import jax
+
+    for seed in (0, 1, 12345, 2**31 - 1):
+        assert seed_words(seed) == np.asarray(jax.random.key_data(jax.random.key(seed))).tolist()
+    model, kind = CASES["kmeans"]  # normal draws and Forgy rows
+    x = make_data(kind, MATRIX)
+    a = bf.fit(model, x, key=7, restarts=2, max_iter=3, tol=0)
+    b = bf.fit(model, x, key=jax.random.key(7), restarts=2, max_iter=3, tol=0)
+    c = bf.fit(model, x, key=8, restarts=2, max_iter=3, tol=0)
+    np.testing.assert_array_equal(a.restart_objectives, b.restart_objectives)
+    assert not np.array_equal(a.restart_objectives, c.restart_objectives)
+    with pytest.raises(TypeError, match="key must be an int seed or a jax.random key"):
+        bf.fit(model, x, key="7")
+
+
+def test_random_starts_are_drawn_on_the_host_not_compiled():
+    # Random-bit generators compile to large kernels: none in the fit's program.
+    model, kind = CASES["kl_nmf"]
+    x = jnp.asarray(make_data(kind, MATRIX))
+    start = _driver.draw_start(model, MATRIX, 0, range(3), x.dtype, 1.0)
+    lowered = _driver._fit.lower(model, x, True, start, 1e-6, max_iter=5, dense=True)
+    text = lowered.as_text()
+    assert "threefry" not in text and "rng_bit_generator" not in text
+    # Restart i's draw is its own: restarts (1, 2) equal the last two of (0, 1, 2).
+    later = _driver.draw_start(model, MATRIX, 0, range(1, 3), x.dtype, 1.0)
+    np.testing.assert_array_equal(later.normals, start.normals[1:])
 
 
 def test_compiles_once_for_new_values_and_prior_scales_again_for_new_rank():

@@ -53,6 +53,7 @@ def test_blocks_with_padding_equal_dense(counts, monkeypatch):
     np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-8)
 
 
+@pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")
 def test_duplicates_summed_and_zeros_dropped(counts):
     """scipy's COO semantics: repeated coordinates add up, stored zeros are no entries."""
     i, j = np.nonzero(counts)

@@ -73,15 +73,15 @@ def test_inactive_components_stay_exactly_zero(name):
     model, kind = CASES[name]
     x = make_data(kind, MATRIX)
     masks, keys = _members()
+    full = dataclasses.replace(model, rank=max(RANKS))
+    starts = [_driver.draw_start(full, MATRIX, k, range(2), np.float64, 1.0) for k in keys]
     state = _driver._fit_sweep(
-        dataclasses.replace(model, rank=max(RANKS)),
+        full,
         jax.numpy.asarray(x),
         jax.numpy.asarray(masks),
-        jax.numpy.stack(keys),
-        jax.numpy.ones(len(RANKS)),
+        jax.tree.map(lambda *a: np.stack(a), *starts),
         jax.numpy.asarray(RANKS),
         jax.numpy.asarray(1e-9),
-        restarts=2,
         max_iter=MAX_ITER,
         dense=False,
         padded=True,

@@ -13,7 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from bayesfactor._data import as_data, as_key, is_sparse, warn
+from bayesfactor._data import (
+    as_data,
+    as_key,
+    host_normals,
+    host_rng,
+    is_sparse,
+    seed_words,
+    warn,
+)
 from bayesfactor._sparse import SparseCounts, SparseRows, check_sparse_fit, sparse_data
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
@@ -216,50 +224,77 @@ def _mode_order(priors) -> tuple[int, ...]:
 
 
 def _random_init(
-    model: Model, shape, key: Array, scale: Array, dtype, active: Array | None = None
+    model: Model, shape, start: RandomStart, dtype, active: Array | None = None
 ) -> tuple[Array, ...]:
-    """Random factors at ``model.rank``; ``active`` (traced int): only that many are used.
+    """One restart's random factors from its host draws; ``active`` (traced int): that many used.
 
-    Component :math:`r` (its column in every mode) is one normal draw from
-    ``fold_in(key, r)``, so a fit at rank :math:`r` starts from the first :math:`r`
-    components of the draw at any larger rank: nested starts across a rank sweep, and
-    one draw for a padded sweep (:func:`fit_sweep`, which zeroes the components from
-    ``active`` on). One draw for all modes also keeps the compiled program small: each
-    random-bits generator compiles to a large kernel.
+    Component :math:`r` (its column in every mode) is column :math:`r` of the start's
+    standard normals, scaled so that each product of the modes' factors has magnitude
+    ``scale / sqrt(rank)``, then moved into each mode's support by ``prior.init``; a
+    ``OneHot`` mode starts from the Forgy rows (``start.rows``).
     """
     priors = model.mode_priors(len(shape))
     rank = model.rank
-    # Each product of N factors then has magnitude ~ scale / sqrt(rank).
     root = np.sqrt(rank) if active is None else jnp.sqrt(jnp.asarray(active, dtype))
-    s = (scale / root) ** (1.0 / len(shape))
-    component = lambda r: jax.random.normal(jax.random.fold_in(key, r), (sum(shape),), dtype)
-    draws = jax.vmap(component, out_axes=1)(jnp.arange(rank))  # (sum of n_k, rank)
+    s = (start.scale / root) ** (1.0 / len(shape))
+    draws = jnp.asarray(start.normals, dtype)  # (sum of n_k, rank)
     starts = np.cumsum((0, *shape))
     factors = []
     for k, (n, prior) in enumerate(zip(shape, priors, strict=True)):
         if isinstance(prior, OneHot):
             # Forgy seeding: `rank` distinct rows alone, so the first centre update
             # puts the centres on those rows (the assignment step fills the rest).
-            rows = jax.random.permutation(jax.random.split(key, len(shape))[k], n)[:rank]
-            factors.append(jnp.zeros((n, rank), dtype).at[rows, jnp.arange(rank)].set(1.0))
+            one_hot = jnp.zeros((n, rank), dtype).at[start.rows[k], jnp.arange(rank)].set(1.0)
+            factors.append(one_hot)
         else:
             factors.append(prior.init(s * draws[starts[k] : starts[k + 1]]))
     return tuple(factors)
 
 
 class RandomStart(NamedTuple):
-    """Random initializations drawn inside the compiled fit, one per key."""
+    """Random initializations: draws made on the host (:func:`draw_start`), shaped in the fit."""
 
-    keys: Array  # shape=(restarts,), jax.random keys
+    normals: Array  # shape=(restarts, sum of n_k, rank), standard normal
+    rows: tuple  # per mode: (restarts, rank) int Forgy rows of a OneHot mode, else None
     scale: Array  # shape=(), typical magnitude of eta (Likelihood.init_scale)
     given: tuple  # per mode: an (n_k, rank) array used by every restart, or None (random)
 
 
+def draw_start(
+    model: Model, shape, key: Any, restarts: Sequence[int], dtype, scale: Any, given=None
+) -> RandomStart:
+    """The random starts of ``restarts`` (indices) from ``key``, drawn on the host with NumPy.
+
+    Restart :math:`i` draws its standard normals as a ``(rank, sum of n_k)`` array from
+    its own generator (:func:`~bayesfactor._data.host_rng`), so that a fit at rank
+    :math:`r` starts from the first :math:`r` components of the draw at any larger
+    rank: nested starts across a rank sweep, and one draw for a padded sweep
+    (:func:`fit_sweep`). Drawing on the host (a few milliseconds) keeps random-bit
+    generators out of the compiled fit, whose first call they slowed by ~0.3 s.
+    """
+    words = seed_words(key)
+    priors = model.mode_priors(len(shape))
+    rank = model.rank
+    normals = host_normals(words, restarts, sum(shape), rank, dtype)
+    rows = tuple(
+        np.stack([host_rng(words, i, 1 + k).permutation(n)[:rank] for i in restarts])
+        if isinstance(prior, OneHot)
+        else None
+        for k, (n, prior) in enumerate(zip(shape, priors, strict=True))
+    )
+    given = (None,) * len(shape) if given is None else given
+    return RandomStart(normals, rows, np.asarray(scale, dtype), given)
+
+
 def _init_many(
-    model: Model, shape, dtype, keys: Array, scale: Array, active: Array | None = None
+    model: Model, shape, dtype, start: RandomStart, active: Array | None = None
 ) -> tuple[Array, ...]:
-    """One random initialization per key, stacked along a leading restart axis."""
-    return jax.vmap(lambda key: _random_init(model, shape, key, scale, dtype, active))(keys)
+    """One random initialization per restart of ``start``, stacked along a leading axis."""
+    draws = (start.normals, start.rows)
+    one = lambda normals, rows: _random_init(  # noqa: E731
+        model, shape, start._replace(normals=normals, rows=rows), dtype, active
+    )
+    return jax.vmap(one)(*draws)
 
 
 def _fit_impl(
@@ -322,7 +357,7 @@ def _fit_impl(
     # unchanged, and the extrapolation would drift along it.
     balance = len(order) > 1 and all(isinstance(priors[k], (Flat, NonNegative)) for k in order)
     if isinstance(start, RandomStart):
-        drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start.keys, start.scale)
+        drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start)
         start = tuple(
             d if g is None else jnp.broadcast_to(g, d.shape)
             for d, g in zip(drawn, start.given, strict=True)
@@ -730,7 +765,8 @@ def fit(
         Stop when the relative change of the objective per iteration is at most ``tol``
         (averaged over the iterations between evaluations, see ``check_every``).
     init : {"random", "svd"}, FitResult or tuple of arrays, optional
-        ``"random"`` (default): random factors, one draw per restart. ``"svd"``: the
+        ``"random"`` (default): random factors, one draw per restart (NumPy, on the
+        host, from ``key``: see ``draw_start``). ``"svd"``: the
         first restart starts from the truncated SVD of the data on the scale of
         :math:`\eta` (NNDSVD for non-negative modes; HOSVD for tensors; missing
         entries filled with the mean; see :mod:`bayesfactor.solvers.init`), the
@@ -844,14 +880,14 @@ def fit(
                     "as a dense array)."
                 )
         return fit_conv(
-            model, data, key=as_key(key), restarts=restarts, max_iter=max_iter, tol=tol, init=init
+            model, data, key=key, restarts=restarts, max_iter=max_iter, tol=tol, init=init
         )
     _check_model(model, data.shape)
     blocked = sparse and check_sparse_fit(model, data, init=init, devices=devices)
     if not sparse:
         model.likelihood.check_data(data.x, data.mask)
     fixed = _check_fixed(fixed, init, len(data.shape))
-    key = as_key(key)
+    seed_words(key)  # a bad key raises here, before any work
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     layout = layout_for(mesh, data.shape, model)
     if sparse:
@@ -866,8 +902,6 @@ def fit(
         if sparse
         else model.likelihood.data_scale(data.x, data.mask)
     )
-    scale = jnp.asarray(scale, dtype)
-    keys = jax.random.split(key, restarts)
     if isinstance(init, str):
         if init not in ("random", "svd"):
             raise ValueError(
@@ -876,19 +910,20 @@ def fit(
         if init == "svd":
             model.likelihood.init_target(data.observed[:1])  # raises where undefined
     if init is None or init == "random":
-        start = RandomStart(keys, scale, (None,) * len(data.shape))
+        start = draw_start(model, data.shape, key, range(restarts), dtype, scale)
     elif init == "svd":
-        svd = svd_init(model, data, dtype, keys[0])
+        svd = svd_init(model, data, dtype, as_key(key))
         start = tuple(f[None] for f in svd)
         if restarts > 1:
-            drawn = _init_many(model, data.shape, dtype, keys[1:], scale)
+            others = draw_start(model, data.shape, key, range(1, restarts), dtype, scale)
+            drawn = _init_many(model, data.shape, dtype, others)
             start = tuple(jnp.concatenate(pair) for pair in zip(start, drawn, strict=True))
     else:
         given = _as_init(init, model, data.shape, dtype)
         if all(g is not None for g in given):
             start = tuple(g[None] for g in given)
         else:
-            start = RandomStart(keys, scale, given)
+            start = draw_start(model, data.shape, key, range(restarts), dtype, scale, given)
     state = jax.device_get(
         _fit(
             model,
@@ -912,11 +947,11 @@ def fit(
 _SWEEP_ENTRIES = 2**27
 
 
-@functools.partial(jax.jit, static_argnames=("restarts", "max_iter", "dense", "padded"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "padded"))
 def _fit_sweep(
-    model, x, masks, keys, scales, ranks, tol, *, restarts, max_iter: int, dense: bool, padded: bool
+    model, x, masks, starts, ranks, tol, *, max_iter: int, dense: bool, padded: bool
 ) -> SolverState:
-    """``_fit`` vmapped over members ``i``: ``masks[i]``, ``keys[i]``, ``scales[i]``, ``ranks[i]``.
+    """``_fit`` vmapped over members ``i``: ``masks[i]``, ``starts[i]`` (RandomStart), ``ranks[i]``.
 
     Member ``i`` starts from the random draws of a fit at rank ``ranks[i]`` (the same as
     ``fit``'s: the first ``ranks[i]`` components of the draw at ``model.rank``), its other
@@ -925,13 +960,12 @@ def _fit_sweep(
     old state).
     """
 
-    def member(mask, key, scale, rank):
-        keys = jax.random.split(key, restarts)
-        start = _init_many(model, x.shape, x.dtype, keys, scale, rank if padded else None)
+    def member(mask, start, rank):
+        start = _init_many(model, x.shape, x.dtype, start, rank if padded else None)
         active = jnp.arange(model.rank) < rank if padded else None
         return _fit_impl(model, x, mask, start, tol, max_iter=max_iter, dense=dense, active=active)
 
-    return jax.vmap(member)(masks, keys, scales, ranks)
+    return jax.vmap(member)(masks, starts, ranks)
 
 
 def fit_sweep(
@@ -977,8 +1011,8 @@ def fit_sweep(
         Rank of each member.
     masks : array_like of bool, shape (M, \*X.shape)
         True where member ``i`` sees an entry (combined with NaN-as-missing).
-    keys : sequence of M jax.random keys
-        Seed of each member's restarts (``jax.random.split(keys[i], restarts)``).
+    keys : sequence of M int seeds or jax.random keys
+        Seed of each member's restarts (as ``fit``'s ``key``).
     restarts, max_iter, tol
         As in :func:`fit`, the same for every member.
     pad : bool, default=True
@@ -1012,6 +1046,11 @@ def fit_sweep(
         else [[i for i in range(len(ranks)) if ranks[i] == r] for r in models]
     )
     results: list[Any] = [None] * len(ranks)
+
+    def start(i, rank):  # member i's restarts, drawn at the program's rank
+        scale = model.likelihood.data_scale(data.x, masks[i])
+        return draw_start(models[rank], data.shape, keys[i], range(restarts), dtype, scale)
+
     for group in groups:
         group = list(group)
         rank = max(ranks[i] for i in group)
@@ -1027,11 +1066,9 @@ def fit_sweep(
                 models[rank],
                 x,
                 jnp.ones((size,), bool) if dense else jnp.asarray(masks[batch]),
-                jnp.stack([as_key(keys[i]) for i in batch]),
-                jnp.asarray([model.likelihood.data_scale(data.x, masks[i]) for i in batch], dtype),
+                jax.tree.map(lambda *a: np.stack(a), *[start(i, rank) for i in batch]),
                 jnp.asarray([ranks[i] for i in batch]),
                 jnp.asarray(tol, dtype),
-                restarts=restarts,
                 max_iter=max_iter,
                 dense=dense,
                 padded=padded,

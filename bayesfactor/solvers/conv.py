@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from bayesfactor._data import Data, warn
+from bayesfactor._data import Data, host_normals, seed_words, warn
 from bayesfactor.conv import (
     ConvModel,
     _lag_stack,
@@ -78,14 +78,14 @@ __all__ = ["fit_conv"]
 _ROUNDING = 16
 
 
-def _random_start(model: ConvModel, shape, key: Array, scale: Array, dtype) -> tuple[Array, Array]:
+def _random_start(model: ConvModel, shape, normals: Array, scale: Array) -> tuple[Array, Array]:
+    """(W, H) from one restart's standard normals, ``(n * lags + t, rank)`` (host draws)."""
     n, t = shape
     prior_w, prior_h = model.factor_priors()
     # eta sums lags * rank products W H: each factor ~ sqrt(scale / (lags * rank)).
     s = jnp.sqrt(scale / (model.lags * model.rank))
-    kw, kh = jax.random.split(key)
-    w = prior_w.init(s * jax.random.normal(kw, (n, model.lags, model.rank), dtype))
-    h = prior_h.init(s * jax.random.normal(kh, (t, model.rank), dtype))
+    w = prior_w.init(s * normals[: n * model.lags].reshape(n, model.lags, model.rank))
+    h = prior_h.init(s * normals[n * model.lags :])
     return w, h
 
 
@@ -119,9 +119,7 @@ def _fit_conv(
     x_pos = jnp.maximum(x, 0.0) if signed else x
     x_neg = jnp.maximum(-x, 0.0) if signed else None
     if isinstance(start, RandomStart):
-        start = jax.vmap(lambda k: _random_start(model, x.shape, k, start.scale, x.dtype))(
-            start.keys
-        )
+        start = jax.vmap(lambda z: _random_start(model, x.shape, z, start.scale))(start.normals)
 
     def objective(w, h):  # without constant terms (added back in the result)
         return model.objective(x, mask, (w, h), ortho=ortho, constants=False)
@@ -239,7 +237,7 @@ def fit_conv(
     model: ConvModel,
     data: Data,
     *,
-    key: Array,
+    key: Any,
     restarts: int,
     max_iter: int,
     tol: float,
@@ -257,7 +255,7 @@ def fit_conv(
         Likelihood, rank, lags, priors and cross-orthogonality strength.
     data : Data
         Checked input from :func:`bayesfactor._data.as_data` (missing entries masked).
-    key : jax.random key
+    key : int or jax.random key
         Seed of the random starts.
     restarts, max_iter, tol
         As in :func:`bayesfactor.fit`.
@@ -286,8 +284,10 @@ def fit_conv(
     x = jnp.asarray(data.x, dtype)
     mask = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
     if init is None or (isinstance(init, str) and init == "random"):
-        scale = jnp.asarray(model.likelihood.data_scale(data.x, data.mask), dtype)
-        start = RandomStart(jax.random.split(key, restarts), scale, ())
+        scale = model.likelihood.data_scale(data.x, data.mask)
+        (n, t), rank = data.shape, model.rank
+        normals = host_normals(seed_words(key), range(restarts), n * model.lags + t, rank, dtype)
+        start = RandomStart(normals, (), np.asarray(scale, dtype), ())
     elif isinstance(init, str):
         raise ValueError(
             f"init must be 'random', a FitResult or a pair (W, H) for a ConvModel; got {init!r}."
