@@ -181,7 +181,7 @@ def test_check_every_is_checked():
         bf.fit(model, x, check_every=2.5)
     with pytest.raises(ValueError, match="accelerate=True compares the objective"):
         bf.fit(model, x, check_every=5, accelerate=True)
-    with pytest.raises(ValueError, match="check_every is not supported for a ConvModel"):
+    with pytest.raises(ValueError, match="check_every > 1 is not supported for a ConvModel"):
         bf.fit(bf.ConvModel(bf.Poisson(link="identity"), 2, 3), x, check_every=5)
 
 
