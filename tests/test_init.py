@@ -8,7 +8,8 @@ import pytest
 from conftest import planted
 
 import bayesfactor as bf
-from bayesfactor.solvers.init import randomized_svd
+from bayesfactor._data import as_data
+from bayesfactor.solvers.init import randomized_svd, svd_init
 
 
 def _fit(*args, **kwargs):
@@ -51,6 +52,27 @@ def test_nndsvd_start_is_non_negative_and_beats_a_random_start():
     best = _fit(model, x, init="svd", max_iter=500)
     three = _fit(model, x, restarts=3, max_iter=500)
     assert best.objective <= three.objective * 1.005
+
+
+def test_kl_nmf_svd_start_is_scikit_learns_nndsvda(rng):
+    # Multiplicative updates start from NNDSVDa: zeros filled with the data's mean.
+    from sklearn.decomposition._nmf import _initialize_nmf
+
+    x = rng.poisson(rng.gamma(1.0, 1.0, (60, 3)) @ rng.gamma(1.0, 1.0, (3, 40))).astype(float)
+    model = bf.Model(bf.Poisson(link="identity"), 3, bf.NonNegative())
+    w, h = (np.asarray(f) for f in svd_init(model, as_data(x), np.float64, jax.random.key(0)))
+    w0, h0 = _initialize_nmf(x, 3, init="nndsvda", random_state=0)
+    mean = x.mean()
+    np.testing.assert_array_equal(w == mean, w0 == mean)  # the same entries filled
+    np.testing.assert_array_equal(h == mean, h0.T == mean)
+    assert (w == mean).sum() > 10
+    # The rest up to the randomized SVDs (both approximate the trailing components).
+    np.testing.assert_allclose(w, w0, atol=0.05 * w0.max())
+    np.testing.assert_allclose(h, h0.T, atol=0.05 * h0.max())
+    # HALS moves zeros itself: a Gaussian model keeps them near 0 (1% of sqrt(mean)).
+    gauss = svd_init(bf.Model(bf.Gaussian(), 3, bf.NonNegative()), as_data(x), np.float64,
+                     jax.random.key(0))  # fmt: skip
+    assert (np.asarray(gauss[0]) == 0.01 * np.sqrt(mean)).sum() == (w == mean).sum()
 
 
 @pytest.mark.parametrize("prior", [bf.Flat(), bf.NonNegative()], ids=["cp", "nonneg-cp"])

