@@ -430,7 +430,7 @@ def problem_klnmf(quick):
     settings = f"max_iter={max_iter}, tol={tol:g}"
     mu = dict(solver="mu", beta_loss="kullback-leibler", max_iter=max_iter, tol=tol)
 
-    def side_by_side(problem, start, sk_init, sk_start, note):
+    def side_by_side(problem, start, sk_init, sk_start, note, label=", init=(W0, H0ᵀ)"):
         """One row: bf from ``start`` (None: random) vs scikit-learn from ``sk_start``."""
         fit_kwargs = {} if start is None else {"init": start}
         res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol, **fit_kwargs)
@@ -444,7 +444,7 @@ def problem_klnmf(quick):
             problem,
             "KL(X‖WHᵀ)",
             bf_summary(model, res, t_warm, t_comp, loss),
-            settings + ("" if start is None else ", init=(W0, H0ᵀ)"),
+            settings + ("" if start is None else label),
             f'NMF(solver="mu", beta_loss="kullback-leibler", init="{sk_init}")',
             settings + ("" if sk_start is None else ", W=W0, H=H0"),
             t_sk,
@@ -467,6 +467,8 @@ def problem_klnmf(quick):
         side_by_side(
             name + ", same start", (W0, H0.T), "custom", {"W": W0.copy(), "H": H0.copy()}, same
         ),
+        # Each library's SVD start (scikit-learn's default init for this rank).
+        side_by_side(name + ", SVD starts", "svd", "nndsvda", None, "NNDSVDa both", ', init="svd"'),
     ], []
 
 
