@@ -297,6 +297,10 @@ def _init_many(
     return jax.vmap(one)(*draws)
 
 
+#: :func:`_init_many` as one program (outside a fit: the other restarts of ``init="svd"``).
+_init_many_jit = jax.jit(_init_many, static_argnums=(1, 2))
+
+
 def _fit_impl(
     model,
     x,
@@ -920,7 +924,7 @@ def fit(
         start = tuple(f[None] for f in svd)
         if restarts > 1:
             others = draw_start(model, data.shape, key, range(1, restarts), dtype, scale)
-            drawn = _init_many(model, data.shape, dtype, others)
+            drawn = _init_many_jit(model, data.shape, dtype, others)
             start = tuple(jnp.concatenate(pair) for pair in zip(start, drawn, strict=True))
     else:
         given = _as_init(init, model, data.shape, dtype)

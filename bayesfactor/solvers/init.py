@@ -118,7 +118,14 @@ def svd_init(model: Model, data: Data, dtype, key: Array) -> tuple[Array, ...]:
     target = np.asarray(model.likelihood.init_target(data.x), dtype=float)
     if not data.dense:
         target = np.where(data.mask, target, target[data.mask].mean())
-    x = jnp.asarray(target, dtype)
+    mean = float(np.abs(target).mean() or 1.0)
+    return _svd_factors(model, jnp.asarray(target, dtype), key, jnp.asarray(mean, dtype))
+
+
+@jax.jit
+def _svd_factors(model: Model, x: Array, key: Array, mean: Array) -> tuple[Array, ...]:
+    """The device part of :func:`svd_init`: one compiled program (not one per operation)."""
+    dtype = x.dtype
     rank, ndim = model.rank, x.ndim
     priors = model.mode_priors(ndim)
     keys = jax.random.split(key, ndim)
@@ -144,7 +151,6 @@ def svd_init(model: Model, data: Data, dtype, key: Array) -> tuple[Array, ...]:
         it = iter(signed)
         vectors = [next(it) if nonneg[k] else v for k, v in enumerate(vectors)]
     factors = []
-    mean = float(np.abs(target).mean() or 1.0)
     for k, (v, s, prior) in enumerate(zip(vectors, scales, priors, strict=True)):
         if isinstance(prior, OneHot):
             best = jnp.argmax(v * s[None], axis=1)
