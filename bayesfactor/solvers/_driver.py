@@ -344,8 +344,6 @@ def _fit_impl(
     iteration runs :math:`k` sweeps (fewer before ``max_iter``) in a ``fori_loop`` and
     then evaluates the objective once; ``history`` is NaN at the sweeps in between.
     """
-    if dense:  # a constant, so that XLA drops the selects on it
-        mask = jnp.ones((), bool)
     priors = model.mode_priors(x.ndim)
     order = [k for k in _mode_order(priors) if k not in fixed]
     gaussian = isinstance(model.likelihood, Gaussian)
