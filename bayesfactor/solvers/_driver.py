@@ -29,6 +29,13 @@ from bayesfactor.model import Model, cp_product, dropped_constant
 from bayesfactor.priors import Flat, NonNegative, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
+from bayesfactor.solvers.compress import (
+    COMPRESS_OVERSAMPLE,
+    Tucker,
+    compress_ranks,
+    compress_sketches,
+    tucker_compress,
+)
 from bayesfactor.solvers.init import svd_init
 from bayesfactor.solvers.updates import (
     _line_search,
@@ -119,6 +126,8 @@ def energy_floor(likelihood, x: Array, mask: Array) -> Array:
         energy = total(likelihood, x.values, True)
     elif isinstance(x, SparseRows):  # blocks of rows densified one at a time
         energy = x.map_rows(total, likelihood)
+    elif isinstance(x, Tucker):  # Gaussian: E(x, 0) = x^2 / (2 sigma^2)
+        energy = 0.5 * x.sq_norm / likelihood.parameter_value**2
     else:
         energy = total(likelihood, x, mask)
     return 16 * jnp.finfo(x.dtype).eps * energy
@@ -167,6 +176,43 @@ def _balance(factors: list, previous: list, modes: Sequence[int]) -> None:
     for k, n in zip(modes, logs, strict=True):
         d = jnp.where(dead, 1.0, jnp.exp(mean - n))
         factors[k], previous[k] = factors[k] * d[None], previous[k] * d[None]
+
+
+def _symmetric_powers(s: Array, *powers: float) -> list[Array]:
+    """:math:`S^p` for each ``p`` of a symmetric positive definite ``s`` (one ``eigh``)."""
+    w, q = jnp.linalg.eigh(0.5 * (s + s.T))
+    return [(q * w[None] ** p) @ q.T for p in powers]
+
+
+def _rotate(factors: list, previous: list, active: Array | None = None) -> None:
+    r"""Give a matrix's :math:`(U, V)` equal Gram matrices, :math:`\eta = UV^\top` kept (in place).
+
+    With flat priors on both modes the objective is invariant under
+    :math:`(U A, V A^{-1})` for any invertible :math:`A`, and extrapolation drifts
+    along it towards ill-conditioned factors, whose Gram-form objective then loses
+    digits in float32 (measured: a PCA restart with :math:`\kappa(U) \approx 500`
+    reported 4920384 for a loss of 4929946, below the optimum, and kept
+    extrapolating for 200 iterations). With :math:`M = U^\top U`,
+    :math:`N = V^\top V` and :math:`P = M^{-1/2} (M^{1/2} N M^{1/2})^{1/2} M^{-1/2}`
+    (:math:`PMP = N`), the symmetric :math:`A = P^{1/2}` gives :math:`(UA)^\top UA =
+    (VA^{-1})^\top VA^{-1}`: both factors share the conditioning of :math:`\eta`, as
+    :func:`_balance` equalises the column norms. ``previous`` is transformed alike.
+    Components outside ``active`` (zero columns) keep an identity block; the transform
+    is skipped where a column is 0 or it is not finite.
+    """
+    u, v = factors
+    keep = jnp.ones(u.shape[1], bool) if active is None else active
+    pad = jnp.diag(jnp.where(keep, 0.0, 1.0).astype(u.dtype))
+    m, n = u.T @ u + pad, v.T @ v + pad
+    root, inverse_root = _symmetric_powers(m, 0.5, -0.5)
+    (middle,) = _symmetric_powers(root @ n @ root, 0.5)
+    a, b = _symmetric_powers(inverse_root @ middle @ inverse_root, 0.5, -0.5)
+    tiny = jnp.finfo(u.dtype).tiny
+    dead = jnp.any(keep & (jnp.minimum(jnp.diag(m), jnp.diag(n)) <= tiny))
+    ok = ~dead & jnp.all(jnp.isfinite(a)) & jnp.all(jnp.isfinite(b))
+    for k, t in ((0, a), (1, b)):
+        for fs in (factors, previous):
+            fs[k] = jnp.where(ok & keep, fs[k] @ t, jnp.where(keep, fs[k], 0.0))
 
 
 def accelerates(priors, plan) -> bool:
@@ -362,6 +408,8 @@ def _fit_impl(
     # Scale-free priors on every fitted mode: rescaling components leaves the objective
     # unchanged, and the extrapolation would drift along it.
     balance = len(order) > 1 and all(isinstance(priors[k], (Flat, NonNegative)) for k in order)
+    # A matrix with flat priors on both modes: invariant under any (U A, V A^-T).
+    rotate = x.ndim == 2 and len(order) == 2 and all(type(priors[k]) is Flat for k in order)
     if isinstance(start, RandomStart):
         drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start)
         start = tuple(
@@ -391,7 +439,7 @@ def _fit_impl(
         m, data = given(intercepts, estimates)
         if dense and gaussian:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
-            x_sq = jnp.sum(data * data)
+            x_sq = data.sq_norm if isinstance(data, Tucker) else jnp.sum(data * data)
             return dense_gaussian_objective(m, data, x_sq, factors, plan[-1][0], False)
         return m.objective(data, mask, factors, constants=False)
 
@@ -399,6 +447,9 @@ def _fit_impl(
         """What ``objective`` leaves out: the same for any parameters."""
         if isinstance(x, SparseCounts):
             return x.log_factorials()
+        if isinstance(x, Tucker):  # Gaussian: the same for every entry
+            zero = jnp.zeros((), x.dtype)
+            return x.size * dropped_constant(model.likelihood, zero, True, zero)
         m, data = given(intercepts, estimates)
         if rows:
             dropped = lambda lik, x, mask, fs: dropped_constant(lik, x, mask, cp_product(fs))  # noqa: E731
@@ -487,7 +538,10 @@ def _fit_impl(
         if accelerate:
             if balance:
                 factors = list(factors)
-                _balance(factors, previous, order)
+                if rotate:
+                    _rotate(factors, previous, active)
+                else:
+                    _balance(factors, previous, order)
                 factors = layout.constrain(tuple(factors))
             # A plain sweep is kept as it is (as without extrapolation): it is monotone
             # up to rounding, and a non-finite objective must stop the fit.
@@ -720,6 +774,7 @@ def fit(
     devices: Any = None,
     accelerate: bool | None = None,
     check_every: int | None = None,
+    compress: bool | int | None = None,
 ) -> FitResult:
     r"""Fit a model by alternating MAP: minimise the negative log posterior.
 
@@ -804,6 +859,15 @@ def fit(
         of its own (~1/3 of an iteration), as in scikit-learn's MU solver; 1
         otherwise. Above 1 it excludes ``accelerate=True``, which compares the
         objective every iteration.
+    compress : bool or int, optional
+        Gaussian likelihood, every entry observed, no intercepts: fit the restarts on
+        a randomized Tucker compression of ``X`` (``q`` leading directions per mode:
+        ``compress`` itself, or ``rank + 20`` for True; see
+        :mod:`bayesfactor.solvers.compress`), whose iterations never touch ``X``,
+        then finish the best one on ``X``. The result is a fit of ``X`` (``objective``,
+        ``history`` and ``n_iter`` are those of the finish); ``restart_objectives``
+        are the restarts' objectives on the compression. Pays for large data and for
+        restarts (benchmarks/RESULTS.md).
 
     Returns
     -------
@@ -874,11 +938,17 @@ def fit(
                 f"at 1 or None (got {check_every}), or pass accelerate=False."
             )
         check_every = int(check_every)
+    if compress is not None and not isinstance(compress, (bool, int, np.integer)):
+        raise TypeError(f"compress must be True, False, None or an int; got {compress!r}.")
     if isinstance(model, ConvModel):
         from bayesfactor.solvers.conv import fit_conv  # imports this module
 
         unsupported = (("fixed", fixed), ("devices", devices), ("a sparse X", sparse))
-        extra = (("accelerate=True", accelerate), ("check_every > 1", (check_every or 1) > 1))
+        extra = (
+            ("accelerate=True", accelerate),
+            ("check_every > 1", (check_every or 1) > 1),
+            ("compress", compress),
+        )
         for name, given in unsupported + extra:
             if given:
                 raise ValueError(
@@ -893,6 +963,7 @@ def fit(
     if not sparse:
         model.likelihood.check_data(data.x, data.mask)
     fixed = _check_fixed(fixed, init, len(data.shape))
+    ranks = _check_compress(compress, model, data, sparse, devices)
     seed_words(key)  # a bad key raises here, before any work
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     layout = layout_for(mesh, data.shape, model)
@@ -930,22 +1001,64 @@ def fit(
             start = tuple(g[None] for g in given)
         else:
             start = draw_start(model, data.shape, key, range(restarts), dtype, scale, given)
-    state = jax.device_get(
-        _fit(
-            model,
-            x,
-            mask_,
-            start,
-            jnp.asarray(tol, dtype),
-            max_iter=max_iter,
-            dense=dense,
-            fixed=fixed,
-            layout=layout,
-            accelerate=accelerate,
-            check_every=check_every,
-        )
+    run = functools.partial(
+        _fit,
+        model,
+        tol=jnp.asarray(tol, dtype),
+        max_iter=max_iter,
+        fixed=fixed,
+        accelerate=accelerate,
+        check_every=check_every,
     )
-    return _result(model, state, data, max_iter=max_iter, tol=tol)
+    screened = None
+    if ranks:
+        compressed = tucker_compress(x, compress_sketches(seed_words(key), x.shape, ranks, dtype))
+        screened = jax.device_get(run(compressed, mask_, start, dense=True))
+        start = _best_start(screened)
+    state = jax.device_get(run(x, mask_, start, dense=dense, layout=layout))
+    return _result(model, state, data, max_iter=max_iter, tol=tol, screened=screened)
+
+
+def _check_compress(compress: Any, model: Model, data: Any, sparse: bool, devices: Any):
+    """Per-mode ranks of ``fit(..., compress=...)``, or ``()`` when off; errors before any work."""
+    if compress is None or compress is False:
+        return ()
+    rank = model.rank
+    if compress is not True and compress < rank:
+        raise ValueError(
+            f"compress={compress} keeps fewer directions per mode than rank={rank}: pass "
+            f"compress=True (rank + {COMPRESS_OVERSAMPLE}) or an int of at least {rank}."
+        )
+    reasons = (
+        (not isinstance(model.likelihood, Gaussian), f"the likelihood is {model.likelihood!r}"),
+        (sparse, "X is sparse"),
+        (not sparse and not data.dense, "X has missing entries"),
+        (bool(model.intercepts), "the model has intercepts"),
+        (bool(model.likelihood.estimates()), "the Gaussian scale is estimated"),
+        (
+            any(isinstance(p, OneHot) for p in model.mode_priors(len(data.shape))),
+            "a prior is OneHot",
+        ),
+        (devices is not None, "devices is given"),
+    )
+    for bad, why in reasons:
+        if bad:
+            raise ValueError(
+                f"compress needs a fully observed dense X, a Gaussian likelihood with a fixed "
+                f"scale, no intercepts, no OneHot prior and one device, but {why}: leave "
+                "compress out."
+            )
+    q = rank + COMPRESS_OVERSAMPLE if compress is True else int(compress)
+    return compress_ranks(data.shape, q)
+
+
+def _best_start(state: SolverState) -> tuple[Array, ...]:
+    """The factors of the restart with the lowest finite objective, with a restart axis."""
+    objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
+    if not np.isfinite(objectives).any():
+        raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=int(state.step.max())))
+    best = int(np.argmin(objectives))
+    return tuple(f[best : best + 1] for f in state.factors)
 
 
 #: Most data entries (members x restarts x entries of X) one call of ``_fit_sweep`` holds:
@@ -1096,11 +1209,20 @@ def _check_controls(restarts: Any, max_iter: Any, tol: Any) -> None:
 
 
 def _result(
-    model: Any, state: SolverState, data: Any, *, max_iter: int, tol: float, stacklevel: int = 4
+    model: Any,
+    state: SolverState,
+    data: Any,
+    *,
+    max_iter: int,
+    tol: float,
+    stacklevel: int = 4,
+    screened: SolverState | None = None,
 ) -> FitResult:
     """The best restart of ``state`` (host arrays) as a FitResult; raise or warn on its status.
 
     ``stacklevel`` points the ConvergenceWarning at the user's call of ``bf.fit``.
+    ``screened``: the restarts on a compression (``fit(..., compress=...)``), whose
+    objectives are the ``restart_objectives``.
     """
     objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
     best = int(np.argmin(objectives))
@@ -1127,7 +1249,7 @@ def _result(
         history=np.asarray(state.history[best][:n_iter] + constant[best]),
         n_iter=n_iter,
         converged=status == Status.CONVERGED,
-        restart_objectives=np.asarray(state.objective + constant),
+        restart_objectives=np.asarray((screened or state).objective + (screened or state).constant),
         labels=data.labels,
         dims=data.dims,
         kind=data.kind,
