@@ -220,6 +220,34 @@ def bf_summary(model, result, t_warm, compile_s, loss):
     }
 
 
+#: Rows of the restarts table, filled by the problems that call :func:`restart_row`.
+RESTARTS = []
+RESTART_COLUMNS = [
+    "problem",
+    "restarts=1",
+    "restarts=10",
+    "restarts=1, compress=True",
+    "restarts=10, compress=True",
+]
+
+
+def restart_row(name, model, X, res, t_warm, **kwargs):
+    """10 restarts against one (``res``, ``t_warm``: the problem's warm fit), plain and
+    compressed (``fit(..., compress=True)``): warm time, its ratio to one plain restart,
+    iterations (of the finish on X when compressed) and the kept restart's loss."""
+
+    def cell(result, t, compile_s=None):
+        compiled = "" if compile_s is None else f", compile {compile_s:.2f} s"
+        loss = half_sq_loss(X, result.factors)
+        return f"{t:.3g} s = {t / t_warm:.2f}× ({result.n_iter} its{compiled}), loss {loss:.7g}"
+
+    cells = {"problem": name, "restarts=1": cell(res, t_warm)}
+    for restarts, compress in ((10, None), (1, True), (10, True)):
+        label = f"restarts={restarts}" + (", compress=True" if compress else "")
+        cells[label] = cell(*bf_timed(model, X, restarts=restarts, compress=compress, **kwargs))
+    RESTARTS.append(cells)
+
+
 # --------------------------------------------------------------------------- planted data
 
 
@@ -306,6 +334,7 @@ def problem_nmf(quick):
         )
     ]
     diag = nmf_diagnostics(quick, X, model, res, t_warm, t_sk, sk.n_iter_)
+    restart_row(name, model, X, res, t_warm, max_iter=max_iter, tol=tol)
     return rows, diag
 
 
@@ -481,6 +510,7 @@ def problem_pca(quick):
 
     model = bf.Model(bf.Gaussian(), r, bf.Flat())
     res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
+    restart_row(name, model, X, res, t_warm, max_iter=max_iter, tol=tol)
     loss = half_sq_loss(X, res.factors)
     ours = bf_summary(model, res, t_warm, t_comp, loss)
     offset = history_offset(res, loss)
@@ -542,6 +572,7 @@ def problem_cp(quick):
         name = f"4. CP {dims} r={r} " + ("non-negative" if nonneg else "unconstrained")
         model = bf.Model(bf.Gaussian(), r, prior)
         res, t_warm, t_comp = bf_timed(model, T, max_iter=max_iter, tol=tol)
+        restart_row(name, model, T, res, t_warm, max_iter=max_iter, tol=tol)
         loss = half_sq_loss(T, res.factors)
         ours = bf_summary(model, res, t_warm, t_comp, loss)
         offset = history_offset(res, loss)
@@ -765,6 +796,16 @@ def report(info, rows, diag, status, elapsed):
         "",
         markdown_table(sorted(rows, key=lambda r: r["problem"].split(" ")[0]), COLUMNS),
     ]
+    if RESTARTS:
+        parts += [
+            "",
+            "## Restarts: 10 against one (warm; ratios to one plain restart)",
+            "",
+            "`compress=True` fits the restarts on a randomized Tucker compression of the "
+            "data and finishes the best one on the data (its iterations are the finish's).",
+            "",
+            markdown_table(RESTARTS, RESTART_COLUMNS),
+        ]
     if diag:
         parts += [
             "",

@@ -1031,7 +1031,6 @@ def _check_compress(compress: Any, model: Model, data: Any, sparse: bool, device
         )
     reasons = (
         (not isinstance(model.likelihood, Gaussian), f"the likelihood is {model.likelihood!r}"),
-        (sparse, "X is sparse"),
         (not sparse and not data.dense, "X has missing entries"),
         (bool(model.intercepts), "the model has intercepts"),
         (bool(model.likelihood.estimates()), "the Gaussian scale is estimated"),
