@@ -918,6 +918,14 @@ def fit(
     >>> blocked = bf.fit(glm, sp.csr_matrix(X), key=0, max_iter=1000, tol=1e-5)
     >>> bool(np.isclose(blocked.objective, dense.objective, rtol=1e-4))
     True
+
+    Gaussian restarts fitted on a compression of the data, the best finished on it:
+
+    >>> nmf = bf.Model(bf.Gaussian(), rank=2, priors=bf.NonNegative())
+    >>> direct = bf.fit(nmf, X, key=0, restarts=3, max_iter=1000, tol=1e-7)
+    >>> compressed = bf.fit(nmf, X, key=0, restarts=3, max_iter=1000, tol=1e-7, compress=True)
+    >>> bool(np.isclose(compressed.objective, direct.objective, rtol=1e-4))
+    True
     """
     if isinstance(model, Model):
         model = model.for_data(X)

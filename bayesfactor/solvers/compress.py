@@ -87,7 +87,10 @@ class Tucker:
         r"""The MTTKRP of :math:`\hat X`: :math:`Q_k G_{(k)} (\odot_{j \ne k} Q_j^\top F_j)`."""
         from bayesfactor.solvers.updates import mttkrp  # imports this module
 
-        small = tuple(b.T @ f for b, f in zip(self.bases, factors, strict=True))
+        small = tuple(
+            None if j == k else b.T @ f
+            for j, (b, f) in enumerate(zip(self.bases, factors, strict=True))
+        )
         return self.bases[k] @ mttkrp(self.core, small, k)
 
 
