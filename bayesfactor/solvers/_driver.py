@@ -15,7 +15,6 @@ from jax import Array, lax
 
 from bayesfactor._data import (
     as_data,
-    as_key,
     host_normals,
     host_rng,
     is_sparse,
@@ -997,7 +996,7 @@ def fit(
     if init is None or init == "random":
         start = draw_start(model, data.shape, key, range(restarts), dtype, scale)
     elif init == "svd":
-        svd = svd_init(model, data, dtype, as_key(key))
+        svd = svd_init(model, data, dtype, key)
         start = tuple(f[None] for f in svd)
         if restarts > 1:
             others = draw_start(model, data.shape, key, range(1, restarts), dtype, scale)

@@ -30,6 +30,8 @@ References
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -127,19 +129,19 @@ def compress_sketches(words: list[int], shape, ranks, dtype) -> tuple[np.ndarray
     return tuple(rng.standard_normal((n, q), dtype) for n, q in zip(shape, ranks, strict=True))
 
 
-@jax.jit
-def tucker_compress(x: Array, sketches: tuple[Array, ...]) -> Tucker:
+@functools.partial(jax.jit, static_argnames=("sweeps",))
+def tucker_compress(x: Array, sketches: tuple[Array, ...], sweeps: int = SWEEPS) -> Tucker:
     r"""Compress ``x`` by randomized subspace iteration (HOOI from Gaussian ``sketches``).
 
-    Each of :data:`SWEEPS` sweeps sets, mode by mode, :math:`Q_k` to the leading
-    :math:`q_k` left singular vectors of :math:`X \times_{j \ne k} Q_j^\top` (the
+    Each of ``sweeps`` (default :data:`SWEEPS`) sweeps sets, mode by mode, :math:`Q_k`
+    to the leading :math:`q_k` left singular vectors of :math:`X \times_{j \ne k} Q_j^\top` (the
     others at their latest values; at first the sketches, shape ``(n_j, q_j)``). The
     core reuses the last contraction: :math:`G_{(N)} = Q_N^\top (X \times_{j < N}
     Q_j^\top)_{(N)}`.
     """
     ranks = tuple(s.shape[1] for s in sketches)
     bases = [jnp.asarray(s, x.dtype) for s in sketches]
-    for _ in range(SWEEPS):
+    for _ in range(sweeps):
         for k in range(x.ndim):
             y = _contract(x, bases, k)
             u = (
