@@ -73,7 +73,9 @@ class FitResult:
     converged : bool
         Whether the relative change of the objective per iteration fell below ``tol``.
     restart_objectives : numpy array, shape (restarts,)
-        Final objective of every restart (the minimum was kept).
+        Final objective of every restart (the minimum was kept). With ``fit(...,
+        compress=...)``: their objectives on the compression, before the best one was
+        finished on the data.
     labels, dims : tuple
         Per-mode labels (pandas index / xarray coordinate or None) and dim names.
     kind : {"numpy", "pandas", "xarray"}

@@ -187,7 +187,7 @@ def _rotate(factors: list, previous: list, active: Array | None = None) -> None:
     r"""Give a matrix's :math:`(U, V)` equal Gram matrices, :math:`\eta = UV^\top` kept (in place).
 
     With flat priors on both modes the objective is invariant under
-    :math:`(U A, V A^{-1})` for any invertible :math:`A`, and extrapolation drifts
+    :math:`(U A, V A^{-\top})` for any invertible :math:`A`, and extrapolation drifts
     along it towards ill-conditioned factors, whose Gram-form objective then loses
     digits in float32 (measured: a PCA restart with :math:`\kappa(U) \approx 500`
     reported 4920384 for a loss of 4929946, below the optimum, and kept
@@ -407,7 +407,7 @@ def _fit_impl(
     # Scale-free priors on every fitted mode: rescaling components leaves the objective
     # unchanged, and the extrapolation would drift along it.
     balance = len(order) > 1 and all(isinstance(priors[k], (Flat, NonNegative)) for k in order)
-    # A matrix with flat priors on both modes: invariant under any (U A, V A^-T).
+    # A matrix with flat priors on both modes: invariant under any (U A, V A^-T) (_rotate).
     rotate = x.ndim == 2 and len(order) == 2 and all(type(priors[k]) is Flat for k in order)
     if isinstance(start, RandomStart):
         drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start)
@@ -1058,12 +1058,16 @@ def _check_compress(compress: Any, model: Model, data: Any, sparse: bool, device
     return compress_ranks(data.shape, q)
 
 
+def _best(state: SolverState) -> int:
+    """The restart of ``state`` (host arrays) with the lowest finite objective."""
+    return int(np.argmin(np.where(np.isfinite(state.objective), state.objective, np.inf)))
+
+
 def _best_start(state: SolverState) -> tuple[Array, ...]:
-    """The factors of the restart with the lowest finite objective, with a restart axis."""
-    objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
-    if not np.isfinite(objectives).any():
+    """The factors of the best restart (:func:`_best`), with a restart axis."""
+    best = _best(state)
+    if not np.isfinite(state.objective[best]):
         raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=int(state.step.max())))
-    best = int(np.argmin(objectives))
     return tuple(f[best : best + 1] for f in state.factors)
 
 
@@ -1230,11 +1234,10 @@ def _result(
     ``screened``: the restarts on a compression (``fit(..., compress=...)``), whose
     objectives are the ``restart_objectives``.
     """
-    objectives = np.where(np.isfinite(state.objective), state.objective, np.inf)
-    best = int(np.argmin(objectives))
+    best = _best(state)
     status = Status(int(state.status[best]))
     n_iter = int(state.step[best])
-    if status == Status.NONFINITE or not np.isfinite(objectives[best]):
+    if status == Status.NONFINITE or not np.isfinite(state.objective[best]):
         raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=n_iter))
     if status == Status.MAX_ITER:
         warn(
@@ -1248,6 +1251,7 @@ def _result(
         values = tuple(float(v[best]) for v in state.estimates)
         model = _with_likelihood(model, model.likelihood.with_values(values))
     constant = np.asarray(state.constant)  # added back: the full negative log posterior
+    restarts = state if screened is None else screened
     return FitResult(
         model=model,
         factors=tuple(np.asarray(f[best]) for f in state.factors),
@@ -1255,7 +1259,7 @@ def _result(
         history=np.asarray(state.history[best][:n_iter] + constant[best]),
         n_iter=n_iter,
         converged=status == Status.CONVERGED,
-        restart_objectives=np.asarray((screened or state).objective + (screened or state).constant),
+        restart_objectives=np.asarray(restarts.objective + restarts.constant),
         labels=data.labels,
         dims=data.dims,
         kind=data.kind,

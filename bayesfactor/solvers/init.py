@@ -141,7 +141,11 @@ def svd_init(model: Model, data: Data, dtype, key: Any) -> tuple[Array, ...]:
     sketches = compress_sketches(words, shape, ranks, dtype)
     # Fewer singular triplets than the rank (a short mode): small random columns.
     rng = host_rng(words, *_PAD_STREAM)
-    pads = tuple(rng.standard_normal((n, rank), dtype) for n in shape)
+    triplets = [min(ranks)] * 2 if len(shape) == 2 else ranks
+    pads = tuple(
+        rng.standard_normal((n, rank - t), dtype) if t < rank else None
+        for n, t in zip(shape, triplets, strict=True)
+    )
     return _svd_factors(model, jnp.asarray(target, dtype), sketches, pads, jnp.asarray(mean, dtype))
 
 
@@ -188,9 +192,9 @@ def _svd_factors(model: Model, x: Array, sketches, pads, mean: Array) -> tuple[A
     return tuple(factors)
 
 
-def _pad(v: Array, rank: int, normals: Array) -> Array:
-    missing = rank - v.shape[1]
-    if missing <= 0:
+def _pad(v: Array, rank: int, normals: Array | None) -> Array:
+    """``v`` with ``rank - v.shape[1]`` small columns appended (from ``normals``)."""
+    if normals is None:
         return v
-    extra = 1e-2 * normals[:, :missing].astype(v.dtype) / np.sqrt(v.shape[0])
+    extra = 1e-2 * normals.astype(v.dtype) / np.sqrt(v.shape[0])
     return jnp.concatenate([v, extra], axis=1)
