@@ -20,6 +20,10 @@ et al. 2018's randomized HALS compresses the same way).
 the best, and finishes it on :math:`X` itself: the result is a fit of :math:`X` (its
 objective exact), only the path to it differs.
 
+The SVD start (``init="svd"``, :mod:`bayesfactor.solvers.init`) takes its singular
+vectors from the same compression, of any likelihood's data on the scale of
+:math:`\eta`.
+
 References
 ----------
 .. [1] Halko, Martinsson & Tropp (2011), "Finding structure with randomness", SIAM
