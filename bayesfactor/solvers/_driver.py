@@ -970,7 +970,7 @@ def fit(
     if not sparse:
         model.likelihood.check_data(data.x, data.mask)
     fixed = _check_fixed(fixed, init, len(data.shape))
-    ranks = _check_compress(compress, model, data, sparse, devices)
+    ranks = _check_compress(compress, model, data, devices)
     seed_words(key)  # a bad key raises here, before any work
     dtype = jax.dtypes.canonicalize_dtype(np.float64)
     layout = layout_for(mesh, data.shape, model)
@@ -1026,7 +1026,7 @@ def fit(
     return _result(model, state, data, max_iter=max_iter, tol=tol, screened=screened)
 
 
-def _check_compress(compress: Any, model: Model, data: Any, sparse: bool, devices: Any):
+def _check_compress(compress: Any, model: Model, data: Any, devices: Any):
     """Per-mode ranks of ``fit(..., compress=...)``, or ``()`` when off; errors before any work."""
     if compress is None or compress is False:
         return ()
@@ -1038,7 +1038,7 @@ def _check_compress(compress: Any, model: Model, data: Any, sparse: bool, device
         )
     reasons = (
         (not isinstance(model.likelihood, Gaussian), f"the likelihood is {model.likelihood!r}"),
-        (not sparse and not data.dense, "X has missing entries"),
+        (not data.dense, "X has missing entries"),
         (bool(model.intercepts), "the model has intercepts"),
         (bool(model.likelihood.estimates()), "the Gaussian scale is estimated"),
         (

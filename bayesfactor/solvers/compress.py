@@ -115,8 +115,10 @@ def compress_ranks(shape: tuple[int, ...], q: int) -> tuple[int, ...]:
 
 def _contract(x: Array, bases: list[Array], k: int) -> Array:
     r""":math:`X \times_{j \ne k} B_j^\top`, unfolded along mode ``k``: ``(n_k, prod q_j)``."""
-    if x.ndim == 2 and k == 1:  # (B_0^T X)^T: see updates.mttkrp
-        return (bases[0].T @ x).T
+    if x.ndim == 2:  # one other mode: the MTTKRP itself (with its fast transpose)
+        from bayesfactor.solvers.updates import mttkrp  # imports this module
+
+        return mttkrp(x, tuple(bases), k)
     modes = _LETTERS[: x.ndim]
     upper = _LETTERS.upper()
     others = [f"{m}{upper[j]}" for j, m in enumerate(modes) if j != k]
