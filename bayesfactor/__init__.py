@@ -1,7 +1,9 @@
 """bayesfactor: matrix and tensor factorization as probabilistic (MAP) inference."""
 
+
 from bayesfactor import (
-    datasets as datasets,  # noqa: E402  (uses the names above)
+    _precision as _precision,  # first: turns on JAX's x64 mode (BAYESFACTOR_X64=0 opts out)
+    datasets as datasets,
     likelihoods as likelihoods,
     plot as plot,
     priors as priors,

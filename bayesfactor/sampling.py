@@ -59,6 +59,7 @@ from numpyro.infer import MCMC, NUTS, init_to_uniform
 from scipy.optimize import linear_sum_assignment
 
 from bayesfactor._data import Data, as_data, as_key, warn
+from bayesfactor._precision import fit_dtype
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
@@ -813,7 +814,7 @@ def sample(
         map_fit = _fit_map(model, X, mask=mask, key=fit_key, **start)
         reference = _reference(map_fit, model, data.shape, "init")
 
-    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    dtype = fit_dtype(data.x.dtype)
     free = [k for k in range(len(priors)) if k not in fixed]
     values = {f"F{k}": jnp.asarray(_interior(reference[k], priors[k]), dtype) for k in free}
     if names:  # intercepts and Estimated parameters start at the MAP too
@@ -1026,7 +1027,7 @@ def laplace(
             )
     _warn_identifiability(model, priors, "laplace", fixed)
 
-    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    dtype = fit_dtype(data.x.dtype)
     transforms = [biject_to(p.support) for p in priors]
     z_all = tuple(
         None if k in fixed else t.inv(jnp.asarray(f, dtype))

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from bayesfactor._precision import fit_dtype
 from bayesfactor.likelihoods import Bernoulli, Gaussian, Likelihood, Poisson
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, Prior
@@ -130,8 +131,10 @@ class FactorModel(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # NaN entries are missing data
-        # Results are in JAX's default float: float32 unless x64 is enabled.
-        tags.transformer_tags.preserves_dtype = [jax.dtypes.canonicalize_dtype(float).name]
+        # Precision follows the data (float32 stays float32; float64 when x64 is on).
+        tags.transformer_tags.preserves_dtype = sorted(
+            {fit_dtype(np.float64).name, fit_dtype(np.float32).name}, reverse=True
+        )
         return tags
 
     def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:

@@ -51,6 +51,7 @@ import numpy as np
 from jax import Array, lax
 
 from bayesfactor._data import Data, host_normals, seed_words, warn
+from bayesfactor._precision import fit_dtype
 from bayesfactor.conv import (
     ConvModel,
     _lag_stack,
@@ -280,7 +281,7 @@ def fit_conv(
     True
     """
     _check(model, data)
-    dtype = jax.dtypes.canonicalize_dtype(np.float64)
+    dtype = fit_dtype(data.x.dtype)
     x = jnp.asarray(data.x, dtype)
     mask = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)
     if init is None or (isinstance(init, str) and init == "random"):
