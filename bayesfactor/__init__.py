@@ -1,6 +1,5 @@
 """bayesfactor: matrix and tensor factorization as probabilistic (MAP) inference."""
 
-
 from bayesfactor import (
     _precision as _precision,  # first: turns on JAX's x64 mode (BAYESFACTOR_X64=0 opts out)
     datasets as datasets,

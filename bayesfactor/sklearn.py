@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted

@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
 
-from bayesfactor._precision import fit_dtype
 from bayesfactor._data import (
     as_data,
     host_normals,
@@ -22,6 +21,7 @@ from bayesfactor._data import (
     seed_words,
     warn,
 )
+from bayesfactor._precision import fit_dtype
 from bayesfactor._sparse import SparseCounts, SparseRows, check_sparse_fit, sparse_data
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
