@@ -54,12 +54,18 @@ class Status(enum.IntEnum):
     CONVERGED = 0
     MAX_ITER = 1
     NONFINITE = 2
+    STALLED = 3  # a monotone update raised the objective beyond rounding: no progress left
 
 
 MESSAGES = {
     Status.MAX_ITER: (
         "stopped after max_iter={max_iter} iterations without meeting tol={tol} "
         "(last relative change {change:.2g}); raise max_iter or loosen tol."
+    ),
+    Status.STALLED: (
+        "stopped at iteration {n_iter} without meeting tol={tol}: an update that cannot "
+        "raise the objective raised it beyond rounding (last relative change {change:.2g}), "
+        "so the fit is at the limit of its precision; fit float64 data, or loosen tol."
     ),
     Status.NONFINITE: (
         "the objective became non-finite at iteration {n_iter} in every restart; "
@@ -1257,10 +1263,10 @@ def _result(
     n_iter = int(state.step[best])
     if status == Status.NONFINITE or not np.isfinite(state.objective[best]):
         raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=n_iter))
-    if status == Status.MAX_ITER:
+    if status in (Status.MAX_ITER, Status.STALLED):
         warn(
-            MESSAGES[Status.MAX_ITER].format(
-                max_iter=max_iter, tol=tol, change=float(state.change[best])
+            MESSAGES[status].format(
+                max_iter=max_iter, tol=tol, change=float(state.change[best]), n_iter=n_iter
             ),
             ConvergenceWarning,
             stacklevel=stacklevel,

@@ -154,7 +154,7 @@ def _fit_conv(
         status = jnp.where(
             ~finite,
             Status.NONFINITE,
-            jnp.where(rose | done, Status.CONVERGED, Status.RUNNING),
+            jnp.where(rose, Status.STALLED, jnp.where(done, Status.CONVERGED, Status.RUNNING)),
         )
         status = jnp.where(
             (status == Status.RUNNING) & (s.step + 1 >= max_iter), Status.MAX_ITER, status
