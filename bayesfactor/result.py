@@ -16,7 +16,7 @@ __all__ = ["FitResult", "ConvergenceWarning", "RankWarning", "IdentifiabilityWar
 
 
 class ConvergenceWarning(UserWarning):
-    """The solver stopped at ``max_iter`` before meeting ``tol``."""
+    """The solver stopped before meeting ``tol``: at ``max_iter``, or stalled at its precision."""
 
 
 class RankWarning(UserWarning):
@@ -71,7 +71,8 @@ class FitResult:
     n_iter : int
         Number of iterations run.
     converged : bool
-        Whether the relative change of the objective per iteration fell below ``tol``.
+        Whether the fit stopped because the relative change of the objective per
+        iteration fell to ``tol`` (never for ``tol=0``, ``max_iter`` or a stall).
     restart_objectives : numpy array, shape (restarts,)
         Final objective of every restart (the minimum was kept). With ``fit(...,
         compress=...)``: their objectives on the compression, before the best one was
