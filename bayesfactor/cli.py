@@ -435,7 +435,10 @@ def _read(path: Path):
         if suffix == ".nc":
             import xarray as xr
 
-            return xr.load_dataarray(path)
+            from bayesfactor.io import check_hdf5
+
+            check_hdf5(path)  # no links or external storage; sizes bounded before reading
+            return xr.load_dataarray(path, engine="h5netcdf")
     except Exception as exc:
         raise ValueError(f"cannot read {str(path)!r} as {suffix} data: {exc}") from None
     raise ValueError(f"{str(path)!r}: unknown data format {suffix!r}; use .npy, .csv or .nc")

@@ -22,16 +22,33 @@ no code from it: only the classes of :mod:`bayesfactor.likelihoods`,
 :mod:`bayesfactor.priors` and :class:`bayesfactor.Model` can be named.
 
 Files are written atomically: to a temporary file in the target folder, then
-renamed over the target (``os.replace``), so an interrupted save leaves any old
-file intact and no partial file behind.
+renamed over the target (``os.replace``), so an interrupted save (an exception,
+Ctrl-C, SIGTERM) leaves any old file intact and no partial file behind; the
+temporaries of a killed save are removed by the next save to the same place. A new
+file gets the permissions of the umask (an existing one keeps its own), and a
+symlink is followed, as ``cp`` and editors do.
+
+Files are treated as coming from strangers. :func:`load` reads only the
+bayesfactor format: before any data are read it refuses HDF5 external storage,
+external, soft and virtual links (which would make it read other files), checks
+every dataset's size from the file's own metadata against ``max_bytes`` and its
+shape against the declared model, and limits the declaration's nesting; after
+reading it checks the contents (finite floating factors, consistent attributes)
+and a SHA-256 digest of everything saved, so that a corrupted file is refused, not
+loaded as NaN factors. Every refusal is a ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +60,15 @@ from bayesfactor.conv import ConvModel
 from bayesfactor.model import Model
 from bayesfactor.result import FitResult
 
-__all__ = ["save", "load", "to_spec", "from_spec", "atomic_write"]
+__all__ = ["save", "load", "to_spec", "from_spec", "atomic_write", "check_hdf5", "MAX_BYTES"]
+
+#: Most bytes of data :func:`load` (and the CLI's ``.nc`` reader) read from one file
+#: unless given ``max_bytes``: sizes come from the file's metadata, checked first.
+MAX_BYTES = 2**30
+#: Deepest nesting of a saved model declaration (a real one is 4-5 levels deep).
+MAX_DEPTH = 32
+#: A temporary file of a save left this long untouched is stale (its save was killed).
+STALE_S = 600.0
 
 #: Classes a saved declaration may name: ``{"Model": Model, "Gaussian": ..., ...}``.
 _CLASSES: dict[str, type] = {"Model": Model, "ConvModel": ConvModel}
@@ -52,7 +77,7 @@ for _module in (likelihoods, priors):
         _cls = getattr(_module, _name)
         if isinstance(_cls, type) and dataclasses.is_dataclass(_cls):
             _CLASSES[f"{_module.__name__.rsplit('.', 1)[-1]}.{_name}"] = _cls
-_FORMAT = "bayesfactor.FitResult/1"
+_FORMAT = "bayesfactor.FitResult/2"  # /2: with a digest; /1 is still read
 
 
 def to_spec(obj: Any, arrays: list | None = None) -> Any:
@@ -96,11 +121,20 @@ def to_spec(obj: Any, arrays: list | None = None) -> Any:
     return {"array": len(arrays) - 1}
 
 
-def from_spec(spec: Any, arrays: Sequence[np.ndarray] = ()) -> Any:
-    """Rebuild a model, likelihood or prior from :func:`to_spec`'s declaration."""
+def from_spec(spec: Any, arrays: Sequence[np.ndarray] = (), depth: int = 0) -> Any:
+    """Rebuild a model, likelihood or prior from :func:`to_spec`'s declaration.
+
+    Raises ``ValueError`` for a declaration nested deeper than :data:`MAX_DEPTH` or
+    naming an array that is not there.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"the model declaration is nested deeper than {MAX_DEPTH} levels.")
     if isinstance(spec, dict) and "array" in spec:
-        if isinstance(spec["array"], int):
-            return np.asarray(arrays[spec["array"]])
+        index = spec["array"]
+        if isinstance(index, int) and not isinstance(index, bool):
+            if not 0 <= index < len(arrays):
+                raise ValueError(f"the model declaration refers to a missing array {index}.")
+            return np.asarray(arrays[index])
         return np.asarray(spec["array"], dtype=np.dtype(spec["dtype"]))
     if isinstance(spec, dict):
         name = spec.get("class")
@@ -109,14 +143,14 @@ def from_spec(spec: Any, arrays: Sequence[np.ndarray] = ()) -> Any:
                 f"the file declares an unknown model part {name!r}; it was written by "
                 "another version of bayesfactor, or is not a bayesfactor file."
             )
-        kwargs = {k: from_spec(v, arrays) for k, v in spec.items() if k != "class"}
+        kwargs = {k: from_spec(v, arrays, depth + 1) for k, v in spec.items() if k != "class"}
         for key in ("priors", "names", "labels"):
             if isinstance(kwargs.get(key), list):
                 kwargs[key] = tuple(kwargs[key])
         cls = _CLASSES[name]
         return getattr(cls, "from_fields", cls)(**kwargs)
     if isinstance(spec, list):
-        return [from_spec(s, arrays) for s in spec]
+        return [from_spec(s, arrays, depth + 1) for s in spec]
     return spec
 
 
@@ -124,23 +158,147 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp_path)``, then rename the temporary file onto ``path``.
 
     The temporary file lives in ``path``'s folder (so the rename is atomic on one
-    file system) and is removed if ``write`` fails: ``path`` is either the old file
-    or the complete new one, never a partial file.
+    file system) and is removed if ``write`` fails or the process is interrupted
+    (Ctrl-C; SIGTERM, handled while the write runs in the main thread): ``path`` is
+    either the old file or the complete new one, never a partial file. Temporaries
+    of an earlier save to ``path`` that was killed (SIGKILL) and left them untouched
+    for :data:`STALE_S` seconds are removed first. A symlink ``path`` is followed;
+    the file gets the existing file's permissions, or those of the umask.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     if not path.parent.is_dir():
         raise FileNotFoundError(
             f"cannot save to {str(path)!r}: the folder {str(path.parent)!r} does not exist."
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save to {str(path)!r}: it is a folder; name a file.")
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{prefix}*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > STALE_S:
+                stale.unlink()
+        except OSError:
+            pass  # removed by another process, or not ours to remove
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _terminate_as_exception():
+        try:
+            write(tmp)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _Terminated(SystemExit):
+    """SIGTERM during a save, raised so that the temporary file is removed."""
+
+
+class _terminate_as_exception:
+    """While active (main thread only), SIGTERM raises :class:`_Terminated` (exit 143)."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise _Terminated(128 + signum)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+def check_hdf5(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> dict[str, tuple]:
+    """The ``(shape, dtype)`` of every dataset in an HDF5 / netCDF4 file, read from metadata.
+
+    Nothing is read from the datasets themselves. Refused, with a ``ValueError``
+    naming the file: a file that is not HDF5; external links, soft links and virtual
+    datasets (which make a reader open other files); datasets stored in external
+    raw files (which make it read any local file); data of more than ``max_bytes``
+    in all (a small compressed file can expand to gigabytes).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, bayesfactor as bf
+    >>> fit = bf.fit(bf.Model(bf.Gaussian(), 2, bf.Flat()), np.eye(4), max_iter=5)
+    >>> path = fit.save(tempfile.mkdtemp() + "/fit.nc")
+    >>> shape, dtype = check_hdf5(path)["F0"]
+    >>> shape, dtype == np.float64
+    ((4, 2), True)
+    """
+    import h5py
+
+    where = repr(str(path))
+    try:
+        file = h5py.File(path, "r")
+    except (OSError, RuntimeError) as err:
+        raise ValueError(f"{where} is not an HDF5 / netCDF4 file: {err}") from None
+    found: dict[str, tuple] = {}
+
+    def visit(group, prefix):
+        for name in group:  # iterating names resolves no link
+            link = group.get(name, getlink=True)
+            full = f"{prefix}{name}"
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                kind = "an external" if isinstance(link, h5py.ExternalLink) else "a soft"
+                raise ValueError(
+                    f"{where} holds {kind} link {full!r}, which would read another "
+                    "object or file; bayesfactor never writes links: refusing the file."
+                )
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                visit(obj, full + "/")
+                continue
+            if obj.external or obj.is_virtual:
+                raise ValueError(
+                    f"{where} stores dataset {full!r} outside the file (external or virtual "
+                    "storage), which would read other files; refusing the file."
+                )
+            found[full] = (obj.shape, obj.dtype)
+
+    with file:
+        try:
+            visit(file, "")
+        except (OSError, RuntimeError, KeyError) as err:  # damaged metadata
+            raise ValueError(f"{where} is damaged: {type(err).__name__}: {err}") from None
+    total = sum(math.prod(shape or ()) * dtype.itemsize for shape, dtype in found.values())
+    if total > max_bytes:
+        raise ValueError(
+            f"{where} declares {total:,} bytes of data, more than max_bytes={max_bytes:,}; "
+            "pass a larger max_bytes if the file is trusted and the memory is there."
+        )
+    return found
+
+
+def _digest(variables: dict[str, np.ndarray], attrs: dict) -> str:
+    """SHA-256 of the saved arrays (name, dtype, shape, bytes) and attributes."""
+    h = hashlib.sha256()
+    for name in sorted(variables):
+        a = np.asarray(variables[name])
+        if a.dtype.kind in "OUS":  # labels: their text
+            h.update(f"{name}|text|{a.shape}|".encode())
+            h.update("\x1f".join(map(str, a.ravel())).encode())
+        else:
+            h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    h.update(json.dumps({k: str(attrs[k]) for k in sorted(attrs) if k != "sha256"}).encode())
+    return h.hexdigest()
 
 
 def _dim_names(result: FitResult) -> list[str]:
@@ -210,70 +368,203 @@ def save(result: FitResult, path: str | os.PathLike) -> Path:
         "labelled": json.dumps([lab is not None for lab in labels]),
         "bayesfactor_version": __version__,
     }
-    dataset = xr.Dataset(variables, coords=coords, attrs=attrs)
-    return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
+    contents = {name: value for name, (_, value) in variables.items()} | coords
+    with _terminate_as_exception():  # SIGTERM anywhere in a save: no temporary left
+        attrs["sha256"] = _digest(contents, attrs)
+        dataset = xr.Dataset(variables, coords=coords, attrs=attrs)
+        return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
 
 
-def load(path: str | os.PathLike) -> FitResult:
-    """Read a fit written by :func:`save` (or ``FitResult.save``).
+def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> FitResult:
+    """Read a fit written by :func:`save` (or ``FitResult.save``), refusing anything else.
+
+    The file is treated as untrusted (see the module docstring): links and external
+    storage, sizes beyond ``max_bytes``, shapes that do not fit the declared model,
+    non-finite or non-floating factors, inconsistent attributes and a digest that
+    does not match are each refused with one ``ValueError`` naming the file and the
+    problem, before the data are read where the metadata suffice.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save`.
+    max_bytes : int, default=MAX_BYTES (1 GiB)
+        Most bytes of data to read, checked against the file's metadata first.
 
     Returns
     -------
     FitResult
         Factors, model, history and settings as saved: ``predict()`` equals the
         original fit's.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, bayesfactor as bf
+    >>> fit = bf.fit(bf.Model(bf.Gaussian(), 2, bf.NonNegative()), np.eye(5) + 1, max_iter=50)
+    >>> path = fit.save(tempfile.mkdtemp() + "/fit.nc")
+    >>> bool(np.array_equal(bf.load(path).factors[0], fit.factors[0]))
+    True
     """
     import xarray as xr
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved fit at {str(path)!r}.")
+    where = repr(str(path))
+    check_hdf5(path, max_bytes)
     try:
-        dataset = xr.load_dataset(path, engine="h5netcdf")
-    except (OSError, ValueError) as err:
+        with xr.open_dataset(path, engine="h5netcdf") as lazy:  # metadata; data on demand
+            result, contents = _read(lazy, where)
+    except ValueError:
+        raise
+    except (
+        OSError,
+        RuntimeError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+    ) as err:
         raise ValueError(
-            f"{str(path)!r} is not a netCDF file written by bayesfactor: {err}"
+            f"{where} is not a valid saved bayesfactor fit: {type(err).__name__}: {err}"
         ) from None
-    if dataset.attrs.get("format") != _FORMAT:
+    attrs = contents.pop("attrs")
+    if attrs.get("format") == _FORMAT and attrs.get("sha256") != _digest(contents, attrs):
         raise ValueError(
-            f"{str(path)!r} is not a saved bayesfactor fit (format attribute "
-            f"{dataset.attrs.get('format')!r}, expected {_FORMAT!r})."
+            f"{where} is corrupted: its contents do not match the digest saved with them "
+            "(a damaged copy or an edited file); save the fit again from its source."
         )
-    attrs = dataset.attrs
+    return result
+
+
+def _read(dataset, where: str) -> tuple[FitResult, dict]:
+    """The FitResult in an open (lazy) dataset, checked (see :func:`load`), and what was read."""
+
+    def refuse(problem: str):
+        raise ValueError(f"{where} is not a valid saved bayesfactor fit: {problem}.")
+
+    attrs = dict(dataset.attrs)
+    if attrs.get("format") not in (_FORMAT, "bayesfactor.FitResult/1"):
+        raise ValueError(
+            f"{where} is not a saved bayesfactor fit (format attribute "
+            f"{attrs.get('format')!r}, expected {_FORMAT!r})."
+        )
+
+    def attr_json(name: str):
+        try:
+            return json.loads(str(attrs[name]))
+        except (json.JSONDecodeError, RecursionError):
+            refuse(f"its {name!r} attribute is not valid JSON (or is nested too deeply)")
+
+    def integer(name: str, allowed=None):
+        value = attrs.get(name)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            refuse(f"attribute {name!r} must be an integer; got {value!r}")
+        if (allowed is not None and value not in allowed) or value < 0:
+            refuse(f"attribute {name!r} is {int(value)}, expected {allowed or 'n >= 0'}")
+        return int(value)
+
+    def array(name: str, shape: tuple, what: str, floating: bool = True):
+        if name not in dataset.variables:
+            refuse(f"{what} {name!r} is missing")
+        var = dataset.variables[name]
+        if tuple(var.shape) != tuple(shape):
+            refuse(f"{what} {name!r} has shape {tuple(var.shape)}, expected {tuple(shape)}")
+        if floating and var.dtype.kind != "f":
+            refuse(f"{what} {name!r} has dtype {var.dtype}, expected floating point")
+        value = np.asarray(var.values)
+        if floating and name != "history" and not np.isfinite(value).all():
+            refuse(f"{what} {name!r} has non-finite entries")
+        contents[name] = value
+        return value
+
+    contents: dict = {"attrs": attrs}
     arrays = []
-    while f"model_array{len(arrays)}" in dataset:
-        arrays.append(dataset[f"model_array{len(arrays)}"].values)
-    model = from_spec(json.loads(attrs["model"]), arrays)
-    dims = tuple(json.loads(attrs["dims"]))
-    factors, labels = [], []
-    labelled = json.loads(attrs["labelled"])
-    k = 0
-    while f"F{k}" in dataset:
-        var = dataset[f"F{k}"]
-        factors.append(var.values)
-        name = var.dims[0]
+    while f"model_array{len(arrays)}" in dataset.variables:
+        name = f"model_array{len(arrays)}"
+        var = dataset.variables[name]
+        arrays.append(array(name, var.shape, "model array", floating=False))
+    spec = attr_json("model")
+    model = from_spec(spec, arrays)
+    if not isinstance(model, (Model, ConvModel)) or not isinstance(
+        model.likelihood, likelihoods.Likelihood
+    ):
+        refuse(f"its model declaration does not describe a model with a likelihood: {spec!r}")
+    n_modes = 0
+    while f"F{n_modes}" in dataset.variables:
+        n_modes += 1
+    if n_modes < 2:
+        refuse(f"it holds {n_modes} factor matrices (F0, F1, ...); a fit has at least 2")
+    shapes = [tuple(dataset.variables[f"F{k}"].shape) for k in range(n_modes)]
+    conv = isinstance(model, ConvModel)
+    expected = [
+        (s[0], model.lags, model.rank) if conv and k == 0 else (s[0], model.rank)
+        for k, s in enumerate(shapes)
+    ]
+    if conv and n_modes != 2:
+        refuse(f"a ConvModel has 2 factors; the file holds {n_modes}")
+    data_shape = tuple(s[0] for s in shapes)
+    try:
+        model.mode_priors(n_modes) if not conv else None
+        model.likelihood.check_shape(data_shape)
+    except (ValueError, TypeError) as err:
+        refuse(f"its model does not fit its factors of shapes {shapes}: {err}")
+    if any(k >= n_modes for k in model.intercepts):
+        refuse(f"its model has intercepts on modes {model.intercepts} of {n_modes}")
+    factors = tuple(array(f"F{k}", e, f"factor {k}") for k, e in enumerate(expected))
+    intercepts = tuple(
+        array(f"intercept{k}", (data_shape[k],), "intercept") for k in model.intercepts
+    )
+    n_iter = integer("n_iter")
+    converged = integer("converged", (0, 1))
+    history = array("history", (n_iter,), "the history")
+    restarts = dataset.variables.get("restart_objectives")
+    restarts = array(
+        "restart_objectives", restarts.shape if restarts is not None else (1,), "restart objectives"
+    )
+    if restarts.ndim != 1 or not restarts.size:
+        refuse("restart_objectives must be a non-empty vector")
+    objective = attrs.get("objective")
+    if not isinstance(objective, (float, np.floating)) or not np.isfinite(objective):
+        refuse(f"attribute 'objective' must be a finite number; got {objective!r}")
+    kind = attrs.get("kind")
+    if kind not in ("numpy", "pandas", "xarray"):
+        refuse(f"attribute 'kind' is {kind!r}, expected 'numpy', 'pandas' or 'xarray'")
+    dims = attr_json("dims")
+    labelled = attr_json("labelled")
+    if not (isinstance(dims, list) and len(dims) in (0, n_modes)) or not all(
+        d is None or isinstance(d, str) for d in dims
+    ):
+        refuse(f"attribute 'dims' must list {n_modes} names (or none); got {dims!r}")
+    if not (isinstance(labelled, list) and len(labelled) == n_modes) or not all(
+        isinstance(b, bool) for b in labelled
+    ):
+        refuse(f"attribute 'labelled' must list {n_modes} booleans; got {labelled!r}")
+    labels = []
+    for k in range(n_modes):
+        name = dataset.variables[f"F{k}"].dims[0]
         if labelled[k]:
             import pandas as pd
 
-            labels.append(pd.Index(dataset[name].values, name=dims[k] if dims else None))
+            if name not in dataset.coords or dataset.coords[name].shape != (data_shape[k],):
+                refuse(f"the labels of mode {k} are missing or of the wrong length")
+            values = np.asarray(dataset.coords[name].values)
+            contents[name] = values
+            labels.append(pd.Index(values, name=dims[k] if dims else None))
         else:
             labels.append(None)
-        k += 1
-    return FitResult(
+    result = FitResult(
         model=model,
-        factors=tuple(factors),
-        objective=float(attrs["objective"]),
-        history=dataset["history"].values,
-        n_iter=int(attrs["n_iter"]),
-        converged=bool(attrs["converged"]),
-        restart_objectives=dataset["restart_objectives"].values,
+        factors=factors,
+        objective=float(objective),
+        history=history,
+        n_iter=n_iter,
+        converged=bool(converged),
+        restart_objectives=restarts,
         labels=tuple(labels),
-        dims=dims,
-        kind=str(attrs["kind"]),
-        intercepts=tuple(dataset[f"intercept{k}"].values for k in model.intercepts),
+        dims=tuple(dims),
+        kind=str(kind),
+        intercepts=intercepts,
     )
+    return result, contents

@@ -93,7 +93,7 @@ def test_load_refuses_files_it_did_not_write(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved fit"):
         bf.load(tmp_path / "nothing.nc")
     (tmp_path / "text.nc").write_text("not netcdf")
-    with pytest.raises(ValueError, match="not a netCDF file"):
+    with pytest.raises(ValueError, match="not an HDF5 / netCDF4 file"):
         bf.load(tmp_path / "text.nc")
     xr.Dataset({"a": ("x", np.arange(3))}).to_netcdf(tmp_path / "other.nc", engine="h5netcdf")
     with pytest.raises(ValueError, match="not a saved bayesfactor fit"):

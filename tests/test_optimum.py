@@ -183,3 +183,17 @@ def test_cp_default_ends_at_tensorly_parafac_objective():
     ours = bf.fit(bf.Model(bf.Gaussian(), r, bf.Flat()), x, init=tuple(init), max_iter=5000)
     assert ours.converged
     assert sq_loss(x, ours.factors) <= peer * (1 + 1e-3)
+
+
+def test_semi_non_negative_cp_reaches_tensorly_hals_accuracy():
+    # TensorLy's test_non_negative_parafac_hals_one_unconstrained: exact data, modes 0
+    # and 2 non-negative; its HALS (tol=0, 100 iterations) reaches ~2.5e-7.
+    rng = np.random.RandomState(1234)
+    a = rng.uniform(size=(8, 3)) * rng.uniform(size=3)
+    b, c = rng.standard_normal(size=(9, 3)), rng.uniform(0.1, 1.1, size=(10, 3))
+    x = cp((a, b, c))
+    model = bf.Model(bf.Gaussian(), 3, (bf.NonNegative(), bf.Flat(), bf.NonNegative()))
+    for init in ("svd", "random"):
+        result = bf.fit(model, x, init=init, max_iter=1000)
+        assert result.converged
+        assert np.sqrt(2 * sq_loss(x, result.factors)) / np.linalg.norm(x) <= 1e-6
