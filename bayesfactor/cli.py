@@ -7,6 +7,7 @@ the traceback instead); ``main`` returns the exit status rather than exiting.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -71,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", help="show the full traceback when an error occurs"
+    )
+    common.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that exist (never the input data)",
     )
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     commands.required = True
@@ -355,7 +361,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     bin_ms = 50
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)  # fail before the fit, not after
+    names = ("factors.png", "trial_factors.csv", "time_factors.csv", "model.nc", *_CV_FILES)
+    _check_outputs(args, folder=out, names=names)  # fail before the fit, not after
+    out.mkdir(parents=True, exist_ok=True)
     spikes = load_stn_spikes(bin_ms=bin_ms)
     counts = spikes.counts
     restarts, max_iter, tol = (2, 200, 1e-4) if args.quick else (5, 500, 1e-6)
@@ -473,10 +481,9 @@ def _quietly(call, *args, **kwargs):
 def _fit(args: argparse.Namespace) -> int:
     import bayesfactor as bf
 
+    _check_outputs(args, files=(args.out,))  # fail before the fit, not after
     data = _read(args.data)
     model = _model(args, args.rank)
-    if not args.out.parent.is_dir():  # fail before the fit, not after
-        raise FileNotFoundError(f"the folder of --out {str(args.out)!r} does not exist")
     print(f"Fitting {model!r} to {args.data} {tuple(data.shape)} ...", flush=True)
     start = time.perf_counter()
     result = _quietly(
@@ -493,9 +500,9 @@ def _fit(args: argparse.Namespace) -> int:
 def _cv(args: argparse.Namespace) -> int:
     import bayesfactor as bf
 
+    _check_outputs(args, folder=args.out, names=_CV_FILES)
     data = _read(args.data)
     model = _model(args, args.ranks[0])
-    args.out.mkdir(parents=True, exist_ok=True)
     print(
         f"Cross-validating {model!r} at ranks {args.ranks} on {args.data} {tuple(data.shape)} ...",
         flush=True,
@@ -515,9 +522,44 @@ def _cv(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``cv`` (and ``demo``) write into their folder.
+_CV_FILES = ("cv.csv", "error.png")
+
+
+def _check_outputs(args: argparse.Namespace, files=(), folder=None, names=()) -> None:
+    """Refuse, before any work, outputs that would replace the input or, without
+    ``--overwrite``, an existing file; ``folder`` (created later) must be creatable."""
+    data = getattr(args, "data", None)
+    if folder is not None:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"--out {str(folder)!r} is a file, not a folder")
+        ancestor = next(p for p in (folder, *folder.parents) if p.exists())
+        if not os.access(ancestor, os.W_OK):
+            raise PermissionError(f"cannot create files under {str(ancestor)!r} (--out)")
+        files = [folder / n for n in names]
+    for path in files:
+        if path.is_dir():
+            raise IsADirectoryError(f"--out {str(path)!r} is a folder; name a file in it")
+        if folder is None and not path.parent.is_dir():
+            raise FileNotFoundError(f"the folder of --out {str(path)!r} does not exist")
+        if not path.exists():
+            continue
+        if data is not None and Path(data).exists() and os.path.samefile(path, data):
+            raise ValueError(
+                f"--out {str(path)!r} is the input data file; refusing to overwrite it. "
+                "Name another output."
+            )
+        if not args.overwrite:
+            raise FileExistsError(
+                f"{str(path)!r} exists; pass --overwrite to replace it, or choose another --out"
+            )
+
+
 def _report_cv(table, out: Path) -> None:
     """Print the per-rank summary of a CV table and write cv.csv and error.png."""
     import bayesfactor as bf
+
+    out.mkdir(parents=True, exist_ok=True)
 
     metric = table.attrs["metric"]
     columns = ["train_log_likelihood", "test_log_likelihood", f"test_{metric}"]

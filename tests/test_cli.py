@@ -59,7 +59,7 @@ def test_failure_is_one_line_unless_debug(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(not_a_folder)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bayesfactor: error:") and "Traceback" not in err
-    with pytest.raises(FileExistsError):
+    with pytest.raises(NotADirectoryError):
         main(["demo", "--quick", "--debug", "--out", str(not_a_folder)])
 
 
@@ -171,3 +171,27 @@ def test_bad_data_is_one_line_with_status_2(tmp_path, make, argv, word, capsys):
     out, err = capsys.readouterr()
     assert err.count("\n") == 1 and err.startswith("bayesfactor: error:"), err
     assert word in err and "Traceback" not in err
+
+
+def test_outputs_never_replace_the_input_and_need_overwrite(tmp_path):
+    data = tmp_path / "counts.npy"
+    np.save(data, np.random.default_rng(0).poisson(2.0, size=(12, 8)))
+    argv = ["fit", str(data), "--likelihood", "poisson", "--rank", "2", "--max-iter", "20"]
+    before = data.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, "--out", str(data), *extra]) == 2
+        assert data.read_bytes() == before
+    out = tmp_path / "fit.nc"
+    assert main([*argv, "--out", str(out)]) == 0
+    assert main([*argv, "--out", str(out)]) == 2  # exists
+    assert main([*argv, "--out", str(out), "--overwrite"]) == 0
+    assert main([*argv, "--out", str(tmp_path)]) == 2  # a folder
+
+
+def test_cv_refuses_bad_arguments_before_creating_its_folder(tmp_path):
+    data = tmp_path / "counts.npy"
+    np.save(data, np.random.default_rng(0).poisson(2.0, size=(12, 8)))
+    out = tmp_path / "new"
+    argv = ["cv", str(data), "--likelihood", "poisson", "--ranks", "1", "2", "--out", str(out)]
+    assert main([*argv, "--holdout", "0"]) == 2
+    assert not out.exists()
