@@ -151,6 +151,11 @@ def is_sparse(X: Any) -> bool:
 def as_key(key: Any) -> jax.Array:
     """A ``jax.random`` key from an int seed or a key (typed or raw uint32)."""
     if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        if not -(2**63) <= key < 2**63:
+            raise ValueError(
+                f"key={key} does not fit in 64 bits; use an int seed in [0, 2**63) or a "
+                "jax.random key, e.g. key=0."
+            )
         return jax.random.key(int(key))
     if isinstance(key, jax.Array):
         if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):

@@ -131,6 +131,8 @@ class Model:
             )
         if self.rank is None:
             raise TypeError("Model needs a rank, e.g. bf.Model(bf.Gaussian(), rank=3).")
+        if isinstance(self.rank, np.integer):  # e.g. a NumPy loop variable
+            object.__setattr__(self, "rank", int(self.rank))
         if isinstance(self.rank, bool) or not isinstance(self.rank, int):
             raise TypeError(
                 f"rank must be a positive int; got {self.rank!r} "

@@ -270,3 +270,17 @@ def test_constant_weight_row_solve_equals_per_row_grams(likelihood):
         fast = _newton_update(model, bf.Normal(1.0), x, jnp.ones((), bool), factors, k, True)
         full = _newton_update(model, bf.Normal(1.0), x, jnp.ones(x.shape, bool), factors, k, False)
         np.testing.assert_allclose(fast, full, rtol=1e-10, atol=1e-12)
+
+
+def test_numpy_scalars_are_accepted_and_oversized_keys_are_named():
+    x = np.random.default_rng(0).normal(size=(8, 6))
+    model = bf.Model(bf.Gaussian(), np.int64(2), bf.Flat())
+    assert type(model.rank) is int
+    result = bf.fit(
+        model, x, restarts=np.int64(2), max_iter=np.int64(300), tol=np.float32(1e-6), key=0
+    )
+    assert result.converged
+    with pytest.raises(ValueError, match="does not fit in 64 bits"):
+        bf.fit(model, x, key=2**70)
+    with pytest.raises(ValueError, match="tol must be a finite number"):
+        bf.fit(model, x, tol=float("nan"))

@@ -956,6 +956,7 @@ def fit(
     sparse = is_sparse(X)
     data = sparse_data(X, mask) if sparse else as_data(X, mask)
     _check_controls(restarts, max_iter, tol)
+    restarts, max_iter, tol = int(restarts), int(max_iter), float(tol)
     if accelerate is not None and not isinstance(accelerate, bool):
         raise TypeError(f"accelerate must be True, False or None; got {accelerate!r}.")
     if check_every is not None:
@@ -1179,6 +1180,7 @@ def fit_sweep(
     model = model.for_data(X)
     data = as_data(X)
     _check_controls(restarts, max_iter, tol)
+    restarts, max_iter, tol = int(restarts), int(max_iter), float(tol)
     ranks = tuple(int(r) for r in ranks)
     masks = np.asarray(masks, dtype=bool).reshape(-1, *data.shape) & data.mask
     if not len(ranks) == masks.shape[0] == len(keys):
@@ -1235,11 +1237,17 @@ def fit_sweep(
 
 
 def _check_controls(restarts: Any, max_iter: Any, tol: Any) -> None:
+    """Raise for a bad ``restarts``, ``max_iter`` or ``tol`` (NumPy scalars are accepted)."""
     for name, value in (("restarts", restarts), ("max_iter", max_iter)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if (
+            isinstance(value, (bool, np.bool_))
+            or not isinstance(value, (int, np.integer))
+            or value < 1
+        ):
             raise ValueError(f"{name} must be a positive int; got {value!r}.")
-    if not (isinstance(tol, (int, float)) and tol >= 0):
-        raise ValueError(f"tol must be a number >= 0; got {tol!r}.")
+    number = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
+    if not (number and np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0; got {tol!r}.")
 
 
 def _result(
