@@ -527,8 +527,11 @@ _CV_FILES = ("cv.csv", "error.png")
 
 
 def _check_outputs(args: argparse.Namespace, files=(), folder=None, names=()) -> None:
-    """Refuse, before any work, outputs that would replace the input or, without
-    ``--overwrite``, an existing file; ``folder`` (created later) must be creatable."""
+    """Refuse, before any work, outputs that would replace the input or an existing file.
+
+    An existing output is replaced only with ``--overwrite``; the input never is.
+    ``folder`` (created when the outputs are written) must be creatable.
+    """
     data = getattr(args, "data", None)
     if folder is not None:
         if folder.exists() and not folder.is_dir():

@@ -130,4 +130,3 @@ def test_bad_init_strings_raise_before_compiling(no_compilation):
         bf.fit(bf.Model(bf.Gaussian(), 1), np.ones((3, 3)), init="nndsvd")
     with pytest.raises(ValueError, match="not defined for von Mises"):
         bf.fit(bf.Model(bf.VonMises(), 1), np.ones((3, 3)), init="svd")
-
