@@ -295,7 +295,8 @@ def _random_init(
     Component :math:`r` (its column in every mode) is column :math:`r` of the start's
     standard normals, scaled so that each product of the modes' factors has magnitude
     ``scale / sqrt(rank)``, then moved into each mode's support by ``prior.init``; a
-    ``OneHot`` mode starts from the Forgy rows (``start.rows``).
+    ``OneHot`` mode starts from the Forgy rows (``start.rows``), except next to given
+    factors (``start.given``), where ``_fit_impl`` assigns the rows to them instead.
     """
     priors = model.mode_priors(len(shape))
     rank = model.rank
