@@ -295,7 +295,8 @@ def _random_init(
     Component :math:`r` (its column in every mode) is column :math:`r` of the start's
     standard normals, scaled so that each product of the modes' factors has magnitude
     ``scale / sqrt(rank)``, then moved into each mode's support by ``prior.init``; a
-    ``OneHot`` mode starts from the Forgy rows (``start.rows``).
+    ``OneHot`` mode starts from the Forgy rows (``start.rows``), except next to given
+    factors (``start.given``), where ``_fit_impl`` assigns the rows to them instead.
     """
     priors = model.mode_priors(len(shape))
     rank = model.rank
@@ -417,6 +418,10 @@ def _fit_impl(
     rows = isinstance(x, SparseRows)  # sparse, log/logit link: blocked dense passes
     lik = Offset.traced(model.likelihood, 0.0) if offsetting else model.likelihood
     plan = [(k, *select_update(lik, priors[k])) for k in order]
+    if order == [k for k in order if isinstance(priors[k], OneHot)]:
+        # Every other mode held fixed (e.g. assigning new data to known centres): the
+        # assignment itself, no empty component re-seeded (nothing would follow it).
+        plan = [(k, functools.partial(u, relocate=False), *rest) for k, u, *rest in plan]
     if accelerate is None:  # extrapolation compares the objective every iteration
         accelerate = accelerates(priors, plan) and check_every in (None, 1)
     every = check_interval(plan, accelerate) if check_every is None else check_every
@@ -433,7 +438,14 @@ def _fit_impl(
     # but not in float32 (1e-7 x 2e6 > tol), where the residual is summed instead.
     # A Tucker compression is only ever fitted in Gram form.
     gram = dense and gaussian and (jnp.finfo(x.dtype).eps < 1e-10 or isinstance(x, Tucker))
+    assign: tuple[int, ...] = ()
     if isinstance(start, RandomStart):
+        # OneHot modes drawn next to given factors start from their assignment to them
+        # (a Lloyd step), not from Forgy rows that would overwrite the given centres.
+        if any(g is not None for g in start.given):
+            assign = tuple(
+                k for k, g in enumerate(start.given) if g is None and isinstance(priors[k], OneHot)
+            )
         drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start)
         start = tuple(
             d if g is None else jnp.broadcast_to(g, d.shape)
@@ -619,6 +631,12 @@ def _fit_impl(
         f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
         b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
+        updates = {k: update for k, update, _, _ in plan}
+        for k in assign:  # static
+            m, data = given(b0, e0)
+            f0 = layout.constrain(
+                _replace(f0, k, updates[k](m, priors[k], data, mask, f0, k, dense))
+            )
         obj0 = objective(f0, b0, e0) + padding(f0)
         init = SolverState(
             f0,

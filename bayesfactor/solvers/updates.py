@@ -334,8 +334,17 @@ def _mu_update(model, prior, x, mask, factors, k, dense):
     return jnp.where(jnp.isfinite(new), new, f)
 
 
-def _lloyd_update(model, prior, x, mask, factors, k, dense):
-    """Assign each row to the component with the highest log-likelihood (exact)."""
+def _lloyd_update(model, prior, x, mask, factors, k, dense, relocate=True):
+    r"""Assign each row to the component of lowest energy (exact); re-seed empty components.
+
+    Row :math:`i`'s cost for component :math:`r` is its energy
+    :math:`c_{ri} = \sum_j E(x_{ij}, \eta_{ij})` with :math:`F_k[i] = e_r` (the
+    squared distance to centre :math:`r`, over :math:`2\sigma^2`, for a Gaussian), and
+    it takes :math:`\arg\min_r c_{ri}`. With ``relocate`` (the default; off when
+    every other mode is held fixed, where the assignment itself is wanted), an
+    assignment that leaves components empty is followed by :func:`_relocate_empty`,
+    as scikit-learn's k-means relocates its empty clusters.
+    """
     n, rank = factors[k].shape
     lik = model.likelihood
 
@@ -346,7 +355,30 @@ def _lloyd_update(model, prior, x, mask, factors, k, dense):
         return jnp.sum(jnp.moveaxis(e, k, 0).reshape(n, -1), axis=1)
 
     costs = lax.map(cost, jnp.arange(rank))  # (rank, n)
-    return jax.nn.one_hot(jnp.argmin(costs, axis=0), rank, dtype=factors[k].dtype)
+    labels = jnp.argmin(costs, axis=0)
+    if relocate:
+        seen = jnp.moveaxis(jnp.broadcast_to(mask, x.shape), k, 0).reshape(n, -1)
+        labels = _relocate_empty(labels, costs, jnp.any(seen, axis=1))
+    return jax.nn.one_hot(labels, rank, dtype=factors[k].dtype)
+
+
+def _relocate_empty(labels: Array, costs: Array, observed: Array) -> Array:
+    r"""``labels`` with each empty component given one of the rows farthest from their own.
+
+    A component is empty when no observed row (``observed``: a row with at least one
+    observed entry) is assigned to it. The :math:`m` empty components, in index
+    order, take the :math:`m` observed rows of largest cost :math:`c_{\ell_i i}` at
+    their own component :math:`\ell_i`, by decreasing cost, so that the next update
+    of the other modes puts each of them on its row (scikit-learn's
+    ``_relocate_empty_clusters_dense``, which moves the centres directly). Static
+    shapes: no component empty, no change.
+    """
+    rank, n = costs.shape
+    empty = jnp.zeros(rank, jnp.int32).at[labels].add(observed.astype(jnp.int32)) == 0
+    own = jnp.take_along_axis(costs, labels[None], axis=0)[0]
+    _, far = lax.top_k(jnp.where(observed, own, -jnp.inf), rank)  # rows, farthest first
+    rows = jnp.where(empty, far[jnp.cumsum(empty) - 1], n)  # n: out of bounds, dropped
+    return labels.at[rows].set(jnp.arange(rank), mode="drop")
 
 
 def _backtrack(value: Callable[[Array], Array], objective: Array) -> Array:
