@@ -485,7 +485,12 @@ def _fit_impl(
         return layout.constrain(_replace(factors, k, f)), _replace(intercepts, i, b)
 
     def update_intercepts(factors, intercepts, estimates):
-        """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
+        """Each intercept: a rank-1 block with ones in the other modes (exact or MM).
+
+        After the factors (and their re-centring, ``recentre``): for a Gaussian matrix
+        with centred factors the intercepts are then the means of the data less the
+        factors' part, the exact joint update.
+        """
         intercepts = list(intercepts)
         flat = Flat()
         lik = current(estimates).likelihood
@@ -855,7 +860,12 @@ def fit(
 
     Each iteration updates one factor matrix at a time with the block update
     chosen for its (likelihood, prior) pair (see :mod:`bayesfactor.solvers.updates`),
-    all inside one compiled ``lax.while_loop``. Where it was measured to pay
+    all inside one compiled ``lax.while_loop``. Intercepts start from the data's
+    means on the scale of :math:`\eta` (:func:`~bayesfactor.solvers.init.intercept_start`;
+    the random starts are drawn for the remainder) and follow the factors in each
+    iteration; a matrix factor with a ``Flat`` or ``Normal`` prior is re-centred into
+    the other mode's intercept after each of its updates (``_recentre``), so that
+    PCA with intercepts is PCA of the centred data. Where it was measured to pay
     (matrices; row solves on tensors), the updates are extrapolated (Ang & Gillis
     2019): an extrapolated iterate is kept only when it lowers the objective, so the
     history stays monotone and the convergence test is made on plain sweeps. Restarts
@@ -900,9 +910,10 @@ def fit(
         host, from ``key``: see ``draw_start``). ``"svd"``: the
         first restart starts from the truncated SVD of the data on the scale of
         :math:`\eta` (NNDSVD for non-negative modes; HOSVD for tensors; missing
-        entries filled with the mean; see :mod:`bayesfactor.solvers.init`), the
-        others from random draws. A FitResult or factors: start there (warm
-        start); a ``None`` in the tuple draws that mode at random.
+        entries filled with the mean; less the intercepts' start, if any; see
+        :mod:`bayesfactor.solvers.init`), the others from random draws. A FitResult
+        or factors: start there (warm start); a ``None`` in the tuple draws that
+        mode at random.
     fixed : sequence of int, default=()
         Modes held at their ``init`` values and not updated: e.g. ``init=(None, V),
         fixed=(1,)`` fits only the row factors of new data against known components.
