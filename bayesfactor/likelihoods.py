@@ -42,6 +42,10 @@ __all__ = [
 
 #: Supports that count as non-negative when a model checks its priors.
 NONNEGATIVE_SUPPORTS = (constraints.nonnegative, constraints.positive, constraints.simplex)
+#: Smallest mean (and, for Bernoulli, distance of the mean from 1) that
+#: :meth:`Likelihood.eta_of_mean` maps to eta: an all-zero column starts its
+#: intercept at log(1e-6) = -13.8 (logit: -13.8), finite, instead of -inf.
+LINK_FLOOR = 1e-6
 
 
 def _check_positive(name: str, value: float, owner: str) -> None:
@@ -184,6 +188,17 @@ class Likelihood(abc.ABC):
     def init_target(self, x: np.ndarray) -> np.ndarray:
         """The data moved to the scale of ``eta``, for SVD-based starts (``init="svd"``)."""
         return x
+
+    def eta_of_mean(self, mean: Array) -> Array:
+        r"""The :math:`\eta` whose mean is ``mean`` (the inverse of :meth:`mean`), kept finite.
+
+        Starts the intercepts (:func:`bayesfactor.solvers.init.intercept_start`) from
+        the means of the data. ``mean`` has the data's number of modes, size 1 along
+        those averaged over (so that a likelihood with arrays of its own, an
+        :class:`Offset` or :class:`Blocks`, can tell which entries it summarises).
+        Identity here (Gaussian, Laplace).
+        """
+        return mean
 
     def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook)
         """Check that the likelihood's own arrays (if any) fit data of ``shape``."""
@@ -426,6 +441,10 @@ class Bernoulli(Likelihood):
     def init_target(self, x):  # noqa: D102
         return np.log((x + 0.5) / (1.5 - x))  # logit of 0/1 smoothed to 1/4, 3/4
 
+    def eta_of_mean(self, mean):  # noqa: D102
+        p = jnp.clip(mean, LINK_FLOOR, 1.0 - LINK_FLOOR)
+        return jnp.log(p) - jnp.log1p(-p)
+
     def init_scale(self, x):  # noqa: D102
         return 1.0
 
@@ -501,6 +520,9 @@ class Poisson(Likelihood):
 
     def init_target(self, x):  # noqa: D102
         return np.log(x + 0.5) if self.link == "log" else x
+
+    def eta_of_mean(self, mean):  # noqa: D102
+        return jnp.log(jnp.maximum(mean, LINK_FLOOR)) if self.link == "log" else mean
 
     def init_scale(self, x):  # noqa: D102
         if self.link == "log":
@@ -592,6 +614,10 @@ class VonMises(Likelihood):
         dtype = jnp.result_type(eta)
         lo, hi = lax.fori_loop(0, 60, bisect, (jnp.asarray(-12.0, dtype), jnp.asarray(12.0, dtype)))
         return jnp.exp(0.5 * (lo + hi))
+
+    def eta_of_mean(self, mean):  # noqa: D102
+        # The mean of angles is not their mean direction (they wrap): start at 0.
+        return jnp.zeros_like(mean)
 
     def init_target(self, x):  # noqa: D102
         raise ValueError(
@@ -733,6 +759,14 @@ class Offset(Likelihood):
 
     def init_scale(self, x):  # noqa: D102
         return self.base.init_scale(x)
+
+    def eta_of_mean(self, mean):  # noqa: D102
+        # The base's eta of the mean, less the mean offset over the same entries.
+        offset = jnp.asarray(self.offset)
+        shape = jnp.broadcast_shapes(offset.shape, jnp.shape(mean))
+        axes = tuple(a for a, n in enumerate(jnp.shape(mean)) if n == 1 and shape[a] > 1)
+        offset = jnp.mean(jnp.broadcast_to(offset, shape), axis=axes, keepdims=True)
+        return self.base.eta_of_mean(mean) - offset
 
     def init_target(self, x):  # noqa: D102
         target = self.base.init_target(x)
@@ -987,6 +1021,11 @@ class Blocks(Likelihood):
                 f"Blocks: the blocks cover {len(self.assignment)} indices along mode "
                 f"{self.mode}, but the data have shape {tuple(shape)}."
             )
+
+    def eta_of_mean(self, mean):  # noqa: D102
+        if jnp.shape(mean)[self.mode] != len(self.assignment):
+            return jnp.zeros_like(mean)  # a mean over several blocks has no one scale
+        return self._combine(lambda lik, m, e: lik.eta_of_mean(m), mean, mean)
 
     def _split(self, x: np.ndarray, b: int) -> np.ndarray:
         return np.compress(np.asarray(self.assignment) == b, x, axis=self.mode)

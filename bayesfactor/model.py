@@ -97,8 +97,9 @@ class Model:
     intercepts : tuple of int or {"rows", "columns"}, default=()
         Modes with an intercept: :math:`\eta \mathrel{+}= b^{(k)}` broadcast along
         mode ``k`` (one baseline per row for ``0`` / ``"rows"``, per column for ``1`` /
-        ``"columns"``), flat prior, fitted jointly with the factors. A column
-        intercept makes Gaussian + Flat exactly PCA of the column-centred data.
+        ``"columns"``), flat prior, fitted jointly with the factors (started from
+        the data's means, see :func:`~bayesfactor.solvers.init.intercept_start`). A
+        column intercept makes Gaussian + Flat exactly PCA of the column-centred data.
 
     Raises
     ------

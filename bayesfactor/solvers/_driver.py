@@ -26,7 +26,7 @@ from bayesfactor._sparse import SparseCounts, SparseRows, check_sparse_fit, spar
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Gaussian, Offset
 from bayesfactor.model import Model, cp_product, dropped_constant
-from bayesfactor.priors import Flat, NonNegative, OneHot
+from bayesfactor.priors import Flat, NonNegative, Normal, OneHot
 from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.compress import (
@@ -36,7 +36,7 @@ from bayesfactor.solvers.compress import (
     compress_sketches,
     tucker_compress,
 )
-from bayesfactor.solvers.init import svd_init
+from bayesfactor.solvers.init import intercept_start, svd_init
 from bayesfactor.solvers.updates import (
     _line_search,
     _replace,
@@ -439,6 +439,7 @@ def _fit_impl(
     # A Tucker compression is only ever fitted in Gram form.
     gram = dense and gaussian and (jnp.finfo(x.dtype).eps < 1e-10 or isinstance(x, Tucker))
     assign: tuple[int, ...] = ()
+    centred = _centred_modes(model, priors, order, x.ndim)
     if isinstance(start, RandomStart):
         # OneHot modes drawn next to given factors start from their assignment to them
         # (a Lloyd step), not from Forgy rows that would overwrite the given centres.
@@ -491,8 +492,23 @@ def _fit_impl(
             return data.map_rows(dropped, m.likelihood, factors)
         return dropped_constant(m.likelihood, data, mask, m.eta(factors))
 
+    def recentre(factors, intercepts, k):
+        """Move the column means of ``F_k`` into the other mode's intercept (:func:`_recentre`)."""
+        if k not in centred:
+            return factors, intercepts
+        j = 1 - k
+        i = model.intercepts.index(j)
+        n = layout.unpadded(x.shape)[k]
+        f, b = _recentre(factors[k], factors[j], intercepts[i], n)
+        return layout.constrain(_replace(factors, k, f)), _replace(intercepts, i, b)
+
     def update_intercepts(factors, intercepts, estimates):
-        """Each intercept: a rank-1 block with ones in the other modes (exact or MM)."""
+        """Each intercept: a rank-1 block with ones in the other modes (exact or MM).
+
+        After the factors (and their re-centring, ``recentre``): for a Gaussian matrix
+        with centred factors the intercepts are then the means of the data less the
+        factors' part, the exact joint update.
+        """
         intercepts = list(intercepts)
         flat = Flat()
         lik = current(estimates).likelihood
@@ -553,6 +569,7 @@ def _fit_impl(
                 previous[k] = new
                 new = _extrapolate(priors[k], new, e.previous[k], beta, positive[k])
             factors = layout.constrain(_replace(factors, k, new))
+            factors, intercepts = recentre(factors, intercepts, k)
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
         return (factors, intercepts, estimates), (previous if e is not None else None)
@@ -629,7 +646,7 @@ def _fit_impl(
 
     def run(f0):
         f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
-        b0 = tuple(jnp.zeros((x.shape[k],), x.dtype) for k in model.intercepts)
+        b0 = intercepts0
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
         updates = {k: update for k, update, _, _ in plan}
         for k in assign:  # static
@@ -657,6 +674,7 @@ def _fit_impl(
             )
         return lax.while_loop(cond, body, init)
 
+    intercepts0 = intercept_start(model, x, mask)  # the same for every restart
     state = jax.vmap(run)(start)
     return layout.replicate(
         state._replace(
@@ -671,6 +689,46 @@ _fit = jax.jit(
     _fit_impl,
     static_argnames=("max_iter", "dense", "fixed", "layout", "accelerate", "check_every"),
 )
+
+
+def _centred_modes(model: Model, priors, order, ndim: int) -> tuple[int, ...]:
+    """The fitted modes of a matrix that :func:`_recentre` keeps centred after their update.
+
+    Mode :math:`k` qualifies when the other mode has an intercept and :math:`k`'s
+    prior is ``Flat`` or ``Normal``, whose log-density no shift of the columns raises.
+    """
+    if ndim != 2:
+        return ()
+    return tuple(
+        k for k in order if 1 - k in model.intercepts and type(priors[k]) in (Flat, Normal)
+    )
+
+
+def _recentre(f: Array, other: Array, b: Array, n: int) -> tuple[Array, Array]:
+    r"""Centre the columns of a matrix's factor ``f`` and move their means into ``b``.
+
+    For :math:`\eta = U V^\top + \mathbf 1 b^\top` (a column intercept :math:`b`;
+    the transpose for rows), with :math:`\bar u = U^\top \mathbf 1 / n`,
+
+    .. math:: \eta = (U - \mathbf 1 \bar u^\top) V^\top + \mathbf 1 (b + V \bar u)^\top
+
+    exactly: the move leaves :math:`\eta`, hence every likelihood, unchanged, and it
+    minimises :math:`\|U - \mathbf 1 c^\top\|^2` over :math:`c`, so a ``Normal``
+    prior on :math:`U` only gains (a ``Flat`` one is indifferent). Why it is needed:
+    alternating single blocks, a component that carries the mean (:math:`u_r \approx
+    c \mathbf 1`) is a fixed point of each block update (:math:`V` refits the mean
+    through :math:`u_r`; the intercept update then sees a residual of mean 0), and
+    the fit crawls out of it (measured on a 100 x 20 rank-3 matrix + 50: squared
+    error 1275 after 500 iterations against 15.4 for PCA of the centred data). With
+    :math:`U` centred after each of its updates, :math:`\mathbf 1^\top U = 0` and
+    the Gaussian block updates of :math:`V` and :math:`b` decouple: the sweep is
+    ALS (ridge ALS under Normal priors) on the centred data, whose optimum is the
+    joint one. Only the first ``n`` rows (the data's, not a sharded mode's padding)
+    are averaged and shifted; zero (inactive) columns stay zero.
+    """
+    real = (jnp.arange(f.shape[0]) < n)[:, None]
+    mean = jnp.sum(jnp.where(real, f, 0.0), axis=0) / n
+    return jnp.where(real, f - mean[None], f), b + other @ mean
 
 
 def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array | float:
@@ -826,7 +884,12 @@ def fit(
 
     Each iteration updates one factor matrix at a time with the block update
     chosen for its (likelihood, prior) pair (see :mod:`bayesfactor.solvers.updates`),
-    all inside one compiled ``lax.while_loop``. Where it was measured to pay
+    all inside one compiled ``lax.while_loop``. Intercepts start from the data's
+    means on the scale of :math:`\eta` (:func:`~bayesfactor.solvers.init.intercept_start`;
+    the random starts are drawn for the remainder) and follow the factors in each
+    iteration; a matrix factor with a ``Flat`` or ``Normal`` prior is re-centred into
+    the other mode's intercept after each of its updates (``_recentre``), so that
+    PCA with intercepts is PCA of the centred data. Where it was measured to pay
     (matrices; row solves on tensors), the updates are extrapolated (Ang & Gillis
     2019): an extrapolated iterate is kept only when it lowers the objective, so the
     history stays monotone and the convergence test is made on plain sweeps. Restarts
@@ -871,9 +934,10 @@ def fit(
         host, from ``key``: see ``draw_start``). ``"svd"``: the
         first restart starts from the truncated SVD of the data on the scale of
         :math:`\eta` (NNDSVD for non-negative modes; HOSVD for tensors; missing
-        entries filled with the mean; see :mod:`bayesfactor.solvers.init`), the
-        others from random draws. A FitResult or factors: start there (warm
-        start); a ``None`` in the tuple draws that mode at random.
+        entries filled with the mean; less the intercepts' start, if any; see
+        :mod:`bayesfactor.solvers.init`), the others from random draws. A FitResult
+        or factors: start there (warm start); a ``None`` in the tuple draws that
+        mode at random.
     fixed : sequence of int, default=()
         Modes held at their ``init`` values and not updated: e.g. ``init=(None, V),
         fixed=(1,)`` fits only the row factors of new data against known components.
@@ -1024,11 +1088,7 @@ def fit(
     # A fully observed X needs no mask array on the device (padding rows are missing).
     dense = data.dense and not layout.pad
     mask_ = jnp.ones((), bool) if dense else layout.place(data.mask, bool, fill=False)
-    scale = (
-        data.init_scale(model.likelihood)
-        if sparse
-        else model.likelihood.data_scale(data.x, data.mask)
-    )
+    scale = data.init_scale(model.likelihood) if sparse else _start_scale(model, data.x, data.mask)
     if isinstance(init, str):
         if init not in ("random", "svd"):
             raise ValueError(
@@ -1067,6 +1127,21 @@ def fit(
         start = _best_start(screened)
     state = jax.device_get(run(x, mask_, start, dense=dense, layout=layout))
     return _result(model, state, data, max_iter=max_iter, tol=tol, screened=screened)
+
+
+def _start_scale(model: Model, x: np.ndarray, mask: np.ndarray) -> float:
+    """Typical magnitude of the factors' part of eta, for the random starts (host).
+
+    The likelihood's ``data_scale``; for a Gaussian model with intercepts, that of
+    the data less the intercepts' start (:func:`intercept_start`): the factors are
+    drawn for the remainder, not for the means (a start of the size of a large mean
+    puts it in a component).
+    """
+    if not (model.intercepts and isinstance(model.likelihood, Gaussian)):
+        return model.likelihood.data_scale(x, mask)
+    filled = jnp.asarray(np.where(mask, x, 0.0))
+    offset = model.intercept_eta(intercept_start(model, filled, jnp.asarray(mask)), x.shape)
+    return model.likelihood.data_scale(x - np.asarray(offset), mask)
 
 
 def _check_compress(compress: Any, model: Model, data: Any, devices: Any):
@@ -1221,7 +1296,7 @@ def fit_sweep(
     results: list[Any] = [None] * len(ranks)
 
     def start(i, rank):  # member i's restarts, drawn at the program's rank
-        scale = model.likelihood.data_scale(data.x, masks[i])
+        scale = _start_scale(model, data.x, masks[i])
         return draw_start(models[rank], data.shape, keys[i], range(restarts), dtype, scale)
 
     for group in groups:

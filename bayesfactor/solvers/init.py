@@ -49,13 +49,14 @@ import numpy as np
 from jax import Array
 
 from bayesfactor._data import Data, host_rng, seed_words
+from bayesfactor._sparse import SparseRows
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
 from bayesfactor.model import Model
 from bayesfactor.priors import OneHot
 from bayesfactor.solvers.compress import Tucker, compress_ranks, compress_sketches, tucker_compress
 from bayesfactor.solvers.updates import select_update
 
-__all__ = ["svd_init", "randomized_svd"]
+__all__ = ["svd_init", "randomized_svd", "intercept_start"]
 
 #: Directions per mode beyond the rank, and sweeps, of the compression that the SVD
 #: start takes (its singular vectors themselves are used, not only their span: one
@@ -99,6 +100,56 @@ def _svd_of(t: Tucker, rank: int) -> tuple[Array, Array, Array]:
     return t.bases[0] @ p[:, :rank], s[:rank], (t.bases[1] @ wt[:rank].T).T
 
 
+def _means(x: Array | SparseRows, mask: Array, k: int | None) -> Array:
+    """Means of the observed entries over every mode but ``k`` (all for None), kept dims.
+
+    An index of mode ``k`` with no observed entry (a padding row) takes the grand mean.
+    """
+    if isinstance(x, SparseRows):  # every entry observed; padding rows add 0
+        m, n = x.shape
+        if k is None:
+            total = x.map_rows(lambda lik, x, mask, fs: jnp.sum(x), None)
+            return jnp.reshape(total / (m * n), (1, 1))
+        row = lambda lik, x, mask, fs: jnp.sum(x, axis=1 - k, keepdims=True)  # noqa: E731
+        return x.map_rows(row, None, stack=k == 0) / (n if k == 0 else m)
+    axes = tuple(j for j in range(x.ndim) if j != k)
+    mask = jnp.broadcast_to(mask, x.shape)
+    total = jnp.sum(jnp.where(mask, x, 0.0), axis=axes, keepdims=True)
+    count = jnp.sum(mask, axis=axes, keepdims=True)
+    grand = jnp.sum(total) / jnp.maximum(jnp.sum(count), 1)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), grand)
+
+
+def intercept_start(model: Model, x: Array | SparseRows, mask: Array) -> tuple[Array, ...]:
+    r"""The intercepts' start: the data's means on the scale of :math:`\eta`.
+
+    With intercept modes :math:`k_1 < k_2 < \dots` (``model.intercepts``) and
+    :math:`g` the likelihood's :meth:`~bayesfactor.likelihoods.Likelihood.eta_of_mean`
+    (identity for Gaussian, :math:`\log` for log-link Poisson, logit for Bernoulli,
+    clipped finite), the first mode starts at :math:`b^{(k_1)} = g(\bar x_{k_1})`,
+    :math:`\bar x_k` the means over every other mode, and each further one at
+    :math:`b^{(k)} = g(\bar x_k) - g(\bar x)`, :math:`\bar x` the grand mean. For
+    a fully observed Gaussian matrix with both intercepts this is the two-way
+    decomposition :math:`a_i + b_j = \bar x_{i\cdot} + \bar x_{\cdot j} - \bar x`,
+    the exact least-squares additive fit, so the factors start on the double-centred
+    data. Works in the fit (traced, ``x`` padded or a :class:`SparseRows`) and on
+    the host.
+
+    Returns
+    -------
+    tuple of arrays, shape (n_k,)
+        One vector per mode in ``model.intercepts``.
+    """
+    lik = model.likelihood
+    out = []
+    for i, k in enumerate(model.intercepts):
+        b = lik.eta_of_mean(_means(x, mask, k))
+        if i:
+            b = b - lik.eta_of_mean(_means(x, mask, None))
+        out.append(jnp.reshape(b, (-1,)).astype(x.dtype))
+    return tuple(out)
+
+
 def _nndsvd_signs(vectors: list[Array]) -> list[Array]:
     """Per component, the positive or negative parts of all modes' vectors.
 
@@ -132,6 +183,10 @@ def svd_init(model: Model, data: Data, dtype, key: Any) -> tuple[Array, ...]:
         One starting factor per mode, in its prior's support.
     """
     target = np.asarray(model.likelihood.init_target(data.x), dtype=float)
+    if model.intercepts:  # the factors start from the remainder of the intercepts' start
+        x, mask = jnp.asarray(np.where(data.mask, data.x, 0.0), dtype), jnp.asarray(data.mask)
+        start = intercept_start(model, x, mask)
+        target = target - np.asarray(model.intercept_eta(start, target.shape))
     if not data.dense:
         target = np.where(data.mask, target, target[data.mask].mean())
     mean = float(np.abs(target).mean() or 1.0)
