@@ -197,3 +197,18 @@ def test_semi_non_negative_cp_reaches_tensorly_hals_accuracy():
         result = bf.fit(model, x, init=init, max_iter=1000)
         assert result.converged
         assert np.sqrt(2 * sq_loss(x, result.factors)) / np.linalg.norm(x) <= 1e-6
+
+
+@pytest.mark.parametrize("given", [0, 1])
+def test_a_start_given_for_some_modes_is_the_start(rng, given):
+    # The drawn modes are first fitted to the given ones: half of the optimum is
+    # enough to stay there (the first sweep used to overwrite a given mode 0 from a
+    # random mode 1).
+    x = rng.exponential(size=(50, 3)) @ rng.exponential(size=(3, 40))
+    model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())
+    optimum = bf.fit(model, x, key=0, tol=1e-12, max_iter=5000)
+    init = [None, None]
+    init[given] = optimum.factors[given]
+    with pytest.warns(bf.ConvergenceWarning):
+        result = bf.fit(model, x, init=tuple(init), max_iter=2)
+    assert result.history[0] <= optimum.objective * (1 + 1e-6)

@@ -441,12 +441,12 @@ def _fit_impl(
     assign: tuple[int, ...] = ()
     centred = _centred_modes(model, priors, order, x.ndim)
     if isinstance(start, RandomStart):
-        # OneHot modes drawn next to given factors start from their assignment to them
-        # (a Lloyd step), not from Forgy rows that would overwrite the given centres.
+        # A given start is the start: modes drawn next to given factors are first
+        # updated from them (for a OneHot mode: assigned to the given centres, not
+        # Forgy rows that would overwrite them), in the sweep's order, before the loop;
+        # otherwise the first sweep would overwrite a given mode from random ones.
         if any(g is not None for g in start.given):
-            assign = tuple(
-                k for k, g in enumerate(start.given) if g is None and isinstance(priors[k], OneHot)
-            )
+            assign = tuple(k for k, *_ in plan if start.given[k] is None)
         drawn = _init_many(model, layout.unpadded(x.shape), x.dtype, start)
         start = tuple(
             d if g is None else jnp.broadcast_to(g, d.shape)
@@ -648,12 +648,14 @@ def _fit_impl(
         f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
         b0 = intercepts0
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
-        updates = {k: update for k, update, _, _ in plan}
+        updates = {k: (update, line_search) for k, update, _, line_search in plan}
         for k in assign:  # static
             m, data = given(b0, e0)
-            f0 = layout.constrain(
-                _replace(f0, k, updates[k](m, priors[k], data, mask, f0, k, dense))
-            )
+            update, line_search = updates[k]
+            new = update(m, priors[k], data, mask, f0, k, dense)
+            if line_search:  # from the drawn block, as in a sweep
+                new = _line_search(m, data, mask, f0, k, new, objective(f0, b0, e0))
+            f0 = layout.constrain(_replace(f0, k, new))
         obj0 = objective(f0, b0, e0) + padding(f0)
         init = SolverState(
             f0,
