@@ -98,3 +98,45 @@ def test_svd_start_with_missing_data_restarts_and_other_likelihoods(rng):
         bf.Model(bf.Gaussian(), 3, (bf.OneHot(), bf.Flat())), rng.normal(size=(30, 4)), init="svd"
     )
     assert set(np.unique(kmeans.factors[0])) <= {0.0, 1.0}
+
+
+# --- non-negative CP: no component starts (or stays) dead ------------------------------
+
+
+@pytest.fixture(scope="module")
+def nonnegative_cp():
+    """TensorLy's rank-3 random CP (6 x 3 x 12, seed 1) with absolute factors, and its HALS fit.
+
+    An NNDSVD start with a 1% floor had HALS zero its third component at once, for good.
+    """
+    tl = pytest.importorskip("tensorly")
+    from tensorly.decomposition import non_negative_parafac_hals
+
+    cp = tl.random.random_cp((6, 3, 12), 3, random_state=1)
+    cp.factors = [np.abs(f) for f in cp.factors]
+    x = tl.cp_to_tensor(cp)
+    peer = tl.cp_to_tensor(non_negative_parafac_hals(x, 3))  # its defaults
+    return x, np.linalg.norm(x - peer) / np.linalg.norm(x)
+
+
+def _relative_error(x, factors):
+    return np.linalg.norm(x - np.einsum("ir,jr,kr->ijk", *factors)) / np.linalg.norm(x)
+
+
+@pytest.mark.parametrize("init", ["svd", "random"])
+def test_non_negative_cp_keeps_no_dead_component(nonnegative_cp, init):
+    x, peer = nonnegative_cp
+    model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())
+    for key in range(20):
+        result = bf.fit(model, x, key=key, init=init)
+        for k, f in enumerate(result.factors):
+            assert (f.max(axis=0) > 0).all(), (key, k, f.max(axis=0))
+        error = _relative_error(x, result.factors)
+        assert error <= peer + 1e-3, (key, error, peer)
+
+
+def test_noiseless_non_negative_cp_is_recovered(nonnegative_cp):
+    x, _ = nonnegative_cp
+    model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())
+    result = bf.fit(model, x, key=0, init="svd", tol=1e-12, max_iter=5000)
+    assert _relative_error(x, result.factors) <= 1e-6

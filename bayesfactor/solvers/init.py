@@ -21,7 +21,10 @@ filled with the observed mean, and
   its root. Measured on the benchmarks: KL-NMF 1000 x 5000 r=10 reaches
   scikit-learn's loss in 42 iterations from NNDSVDa, 75 with the 1% floor; the
   Gaussian NMF 5000 x 2000 r=20 (HALS, which moves zeros itself) in 24 with the
-  1% floor, 45 with the mean;
+  1% floor, 45 with the mean. A **tensor**'s HALS modes are filled as NNDSVDa
+  fills, on the scale of each mode's HOSVD columns (:func:`_tensor_fill`): a 1%
+  floor left components that HALS zeroes at its first update, for good (3 of 20
+  non-negative rank-3 CP tensors of shape 6 x 3 x 12 kept a dead component);
 - a ``OneHot`` mode assigns each row to its largest singular component.
 
 Singular vectors come from the randomized Tucker compression that ``fit(...,
@@ -241,7 +244,12 @@ def _svd_factors(model: Model, x: Array, sketches, pads, mean: Array) -> tuple[A
         f = v * s[None]
         if nonneg[k]:
             name = select_update(model.likelihood, prior)[1]
-            floor = mean if name.startswith("multiplicative") else 0.01 * mean ** (1.0 / ndim)
+            if name.startswith("multiplicative"):
+                floor = mean
+            elif ndim == 2:
+                floor = 0.01 * jnp.sqrt(mean)
+            else:
+                floor = _tensor_fill(mean, x.shape, k)
             f = jnp.where(f > 0, f, floor)
         factors.append(prior.init(f).astype(dtype))
     return tuple(factors)
@@ -253,3 +261,22 @@ def _pad(v: Array, rank: int, normals: Array | None) -> Array:
         return v
     extra = 1e-2 * normals.astype(v.dtype) / np.sqrt(v.shape[0])
     return jnp.concatenate([v, extra], axis=1)
+
+
+def _tensor_fill(mean: Array, shape: tuple[int, ...], k: int) -> Array:
+    r"""The value that fills the zeros of a tensor's HOSVD start in mode ``k`` (HALS).
+
+    Modes :math:`j \ge 1` start from unit singular vectors, whose entries are about
+    :math:`1/\sqrt{n_j}`; mode 0 carries the singular values. Filling mode
+    :math:`j \ge 1` with :math:`1/\sqrt{n_j}` and mode 0 with
+    :math:`\bar x \prod_{j \ge 1} \sqrt{n_j}` (:math:`\bar x` the mean absolute
+    entry) makes a component filled in every mode reproduce :math:`\bar x`, as
+    NNDSVDa fills a matrix's zeros with the mean entry. Measured on TensorLy's
+    ``random_cp((6, 3, 12), 3)`` with absolute factors, seeds 0-19, 500 iterations:
+    no dead component, relative error at most TensorLy's ``non_negative_parafac_hals``
+    plus :math:`10^{-3}` (with :math:`\bar x^{1/N}` in every mode: seed 15 missed by
+    :math:`5 \cdot 10^{-4}`).
+    """
+    if k > 0:
+        return jnp.asarray(1.0 / np.sqrt(shape[k]), mean.dtype)
+    return mean * np.sqrt(np.prod(shape[1:]))
