@@ -1,11 +1,16 @@
-"""Side-by-side timings of bayesfactor against peer libraries on planted problems.
+"""Side-by-side timings of bayesfactor against peer libraries on planted problems, at equal quality.
 
-    python benchmarks/run.py [--quick] [--out PATH] [--only NAME] [--all-threads]
+    python benchmarks/run.py [--quick] [--dtype {float64,float32,both}] [--out PATH]
+                             [--only NAME] [--all-threads]
 
-Every problem is generated from a fixed seed, every method runs in this one
-process, in JAX's default float32 (peers get float32 input too), and the
-results are written as a Markdown table (see benchmarks/README.md for the
-columns). Nothing here asserts on timings.
+Every problem is generated from a fixed seed and every method runs in this one
+process. Each problem runs in float64 (NumPy's default: bf fits float64 data in
+float64, the peers get the same array) and in float32 (float32 data; the peers get
+float32 and the table says what dtype they computed in). The headline is the time bf
+needs to reach the peer's final objective (within REACH_RTOL, both scored by the same
+float64 loss of the returned factors), compile and run apart. The results are written
+as Markdown tables (see benchmarks/README.md for the columns). Nothing here asserts on
+timings.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ SINGLE_THREAD = pin_threads()  # before numpy and jax load their thread pools
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
@@ -39,21 +46,27 @@ from scipy.special import gammaln, xlogy  # noqa: E402
 from sklearn.decomposition import NMF, PCA  # noqa: E402
 from sklearn.decomposition._nmf import _beta_divergence  # noqa: E402
 
-import bayesfactor as bf  # noqa: E402
+import bayesfactor as bf  # noqa: E402  (turns on JAX's x64 mode unless BAYESFACTOR_X64=0)
 
 warnings.simplefilter("ignore")  # bf.ConvergenceWarning, sklearn/tensorly convergence chatter
 tensorly.set_backend("numpy")
 
-DTYPE = np.float32
+#: The dtype of the pass being run (set by main: float64, then float32).
+DTYPE = np.float64
 LOG_2PI_HALF = 0.5 * np.log(2 * np.pi)
-#: A bf history entry "reaches" a peer loss when it is <= loss + REACH_RTOL * |loss|
-#: (float32 resolution of the objective is ~1e-7 relative).
-REACH_RTOL = 1e-6
+#: bf "reaches" a peer when its float64 loss is <= peer loss + REACH_RTOL * |peer loss|.
+REACH_RTOL = 1e-3
 ADAM_STEPS, ADAM_LR = 1000, 0.02
-#: When bf stops (tol) above a peer's loss, rerun it with tol=0 up to EXTEND * max_iter.
+#: bf.fit's own defaults: the "default" bf fit of every problem uses them.
+_FIT_DEFAULTS = inspect.signature(bf.fit).parameters
+DEFAULT_MAX_ITER = _FIT_DEFAULTS["max_iter"].default
+DEFAULT_TOL = _FIT_DEFAULTS["tol"].default
+#: When bf's default fit ends above a peer's loss, rerun it with tol=0 up to EXTEND * max_iter.
 EXTEND = 4
 #: ... but never for longer than about this many seconds (at the warm run's pace).
-EXTEND_BUDGET_S = 120.0
+EXTEND_BUDGET_S = 30.0
+#: Iterations (tol=0) of the fixed-work fits of the float64 vs float32 cost table.
+COST_ITERS = 50
 
 SIZES = {
     #            full                  quick
@@ -63,6 +76,21 @@ SIZES = {
     "cp": (((200, 300, 50), 15), ((40, 30, 20), 5)),
     "glmpca": ((2000, 500, 10), (200, 100, 5)),
 }
+
+#: The models of the problems by name (also built in the memory probe's subprocess).
+MODELS = {
+    "nmf": lambda r: bf.Model(bf.Gaussian(), r, bf.NonNegative()),
+    "klnmf": lambda r: bf.Model(bf.Poisson(link="identity"), r, bf.NonNegative()),
+    "pca": lambda r: bf.Model(bf.Gaussian(), r, bf.Flat()),
+    "cp": lambda r: bf.Model(bf.Gaussian(), r, bf.Flat()),
+    "nncp": lambda r: bf.Model(bf.Gaussian(), r, bf.NonNegative()),
+    "logistic": lambda r: bf.Model(bf.Bernoulli(), r, bf.Normal(1.0)),
+    "poissonlog": lambda r: bf.Model(bf.Poisson(), r, bf.Normal(1.0)),
+}
+
+
+def dtname(dtype=None):
+    return np.dtype(DTYPE if dtype is None else dtype).name
 
 
 # --------------------------------------------------------------------------- timing helpers
@@ -93,46 +121,15 @@ def bf_timed(model, X, **kwargs):
     return warm, t_warm, compile_s
 
 
-def reach(model, X, res, t_warm, target, offset=0.0, extend_to=None, **fit_kwargs):
-    """Estimated seconds (and iteration) at which bf first reached the peer's ``target``.
-
-    The warm run's history (objective per iteration) minus ``offset`` is in the
-    peer's units; the time is t_warm * it / n_iter. If the warm run stopped (tol)
-    before reaching the target, the same start (key=1) is rerun with tol=0 up
-    to ``extend_to`` iterations (fewer if that would take over EXTEND_BUDGET_S at
-    the warm run's pace) and the time extrapolated the same way. ``fit_kwargs`` (e.g.
-    ``init``) go to that rerun.
-    """
-
-    def first_hit(history):
-        loss = np.asarray(history, np.float64) - offset
-        hit = np.nonzero(loss <= target + REACH_RTOL * abs(target))[0]
-        return int(hit[0]) + 1 if hit.size else None
-
-    per_iter = t_warm / max(res.n_iter, 1)
-    it = first_hit(res.history)
-    if it is not None:
-        return f"{per_iter * it:.3g} s (it {it})"
-    if extend_to is None:
-        return "not reached"
-    if res.converged:  # stopped by tol (not max_iter): continue the same run with tol=0
-        extend_to = min(extend_to, int(EXTEND_BUDGET_S / per_iter))
-        if extend_to > res.n_iter:
-            ext = bf.fit(model, X, key=1, max_iter=extend_to, tol=0.0, **fit_kwargs)
-            it = first_hit(ext.history)
-            if it is not None:
-                return f"≈{per_iter * it:.3g} s (it {it}, tol=0 rerun)"
-            return f"not reached in {ext.n_iter} its (tol=0 rerun)"
-    return f"not reached in {res.n_iter} its"
-
-
 def history_offset(res, final_loss):
     """What to subtract from bf's history to get the peer's loss.
 
     history[-1] - final_loss (the float64 loss of the returned factors): it is the
     data-only constant between the negative log posterior and the peer's loss
-    (e.g. |Omega| * 0.5 log 2 pi for Gaussian(scale=1)) plus the float32 summation
-    error of the objective; `const_gap` reports how far it is from the analytic one.
+    (e.g. |Omega| * 0.5 log 2 pi for Gaussian(scale=1)) plus the rounding error of the
+    objective's sum; `const_gap` reports how far it is from the analytic one. The
+    history only picks the candidate iteration: the reach is confirmed on the float64
+    loss of a rerun's factors (:func:`time_to_target`).
     """
     return float(res.history[-1]) - final_loss
 
@@ -148,6 +145,95 @@ def warm_up(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fn(*args, **kwargs)
+
+
+def within(loss, target):
+    return loss <= target + REACH_RTOL * abs(target)
+
+
+def gap_pct(loss, target):
+    return 100.0 * (loss - target) / abs(target)
+
+
+def first_hit(history, offset, target):
+    """First iteration (1-based) whose history entry minus ``offset`` is within the target."""
+    loss = np.asarray(history, np.float64) - offset
+    hit = np.nonzero(loss <= target + REACH_RTOL * abs(target))[0]
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def time_to_target(model, X, lossfn, it, target, cap, cache=None, **fit_kwargs):
+    """Time bf's run of ``it`` iterations (tol=0) from the default fit's start (key=1).
+
+    The first call (key=0, same settings) compiles; the warm call (key=1) is the run
+    time; compile = first - warm (same work). The float64 loss of the warm call's
+    factors must be within REACH_RTOL of ``target``; if it is not (the history's
+    conversion is off by rounding), ``it`` grows by 25% and the check is repeated
+    (at most 4 times, never past ``cap``). Returns a dict or None. ``cache`` (a dict
+    by ``it``) keeps the timings, so a second target at the same iteration count is
+    not timed against an already compiled program.
+    """
+    cache = {} if cache is None else cache
+    for _ in range(4):
+        if it not in cache:
+            _, t_first = timed(bf.fit, model, X, key=0, max_iter=it, tol=0.0, **fit_kwargs)
+            res, t_run = timed(bf.fit, model, X, key=1, max_iter=it, tol=0.0, **fit_kwargs)
+            cache[it] = {"run": t_run, "compile": max(t_first - t_run, 0.0)}
+            cache[it]["loss"] = lossfn(res.factors)
+        got = cache[it]
+        if within(got["loss"], target):
+            return {"it": it, **got}
+        if it >= cap:
+            break
+        it = min(cap, math.ceil(it * 1.25) + 1)
+    return None
+
+
+class BfDefault:
+    """bf's fit with its default settings (``tol``, ``max_iter``), warm, and its reaches."""
+
+    def __init__(self, model, X, lossfn, **fit_kwargs):
+        self.model, self.X, self.lossfn, self.fit_kwargs = model, X, lossfn, fit_kwargs
+        self.res, self.t_warm, self.t_compile = bf_timed(model, X, **fit_kwargs)
+        self.loss = lossfn(self.res.factors)
+        self.offset = history_offset(self.res, self.loss)
+        self._ext = None  # the tol=0 continuation, run at most once
+        self._runs = {}  # time_to_target's timings by iteration count
+
+    @property
+    def update(self):
+        upd = bf.solvers.describe_update(self.model, len(self.res.factors))
+        return " / ".join(sorted(set(upd)))
+
+    def extended(self):
+        """The same start (key=1) rerun with tol=0 up to EXTEND * max_iter (time-capped)."""
+        if self._ext is None:
+            per_iter = self.t_warm / max(self.res.n_iter, 1)
+            n = min(EXTEND * DEFAULT_MAX_ITER, max(int(EXTEND_BUDGET_S / per_iter), 1))
+            if n <= self.res.n_iter:
+                self._ext = (self.res, self.loss)
+            else:
+                ext = bf.fit(self.model, self.X, key=1, max_iter=n, tol=0.0, **self.fit_kwargs)
+                self._ext = (ext, self.lossfn(ext.factors))
+        return self._ext
+
+    def reach(self, target):
+        """dict: it, run, compile, loss (reached) or best, best_it (not reached)."""
+        it = first_hit(self.res.history, self.offset, target)
+        cap = self.res.n_iter
+        if it is None:
+            ext, ext_loss = self.extended()
+            cap = ext.n_iter
+            it = first_hit(ext.history, float(ext.history[-1]) - ext_loss, target)
+            if it is None:
+                return {"best": ext_loss, "best_it": ext.n_iter}
+        got = time_to_target(
+            self.model, self.X, self.lossfn, it, target, cap, self._runs, **self.fit_kwargs
+        )
+        if got is None:
+            ext, ext_loss = self.extended()
+            return {"best": min(ext_loss, self.loss), "best_it": ext.n_iter, "unconfirmed": it}
+        return got
 
 
 # --------------------------------------------------------------------------- losses (float64)
@@ -175,49 +261,66 @@ def kl_loss(X, W, H):
     )
 
 
+def objective64(model, X):
+    """``factors -> model.objective`` of ``X`` in float64 (x64 is on)."""
+    x = jnp.asarray(np.asarray(X, np.float64))
+    mask = jnp.ones(x.shape, bool)
+    f = jax.jit(lambda fs: model.objective(x, mask, fs))
+    return lambda factors: float(f(tuple(jnp.asarray(np.asarray(a, np.float64)) for a in factors)))
+
+
+#: float64 peer losses by (problem, peer), filled by the float64 pass, for the float32 gaps.
+PEER64 = {}
+
+
 def row(
-    problem,
-    loss_name,
-    ours,
-    settings,
-    peer,
-    peer_settings,
-    peer_s,
-    peer_n,
-    peer_loss,
-    reach_str,
-    note="",
+    problem, loss_name, ours, peer, peer_settings, peer_s, peer_n, peer_loss, peer_dtype, note=""
 ):
-    """One table row: bf (`ours` dict) vs one peer."""
-    return {
+    """One table row: bf's default fit (`ours`, a BfDefault) vs one peer, at equal quality."""
+    key = (problem, peer)
+    if DTYPE == np.float64:
+        PEER64[key] = peer_loss
+    at_peer = within(ours.loss, peer_loss)
+    gap = gap_pct(ours.loss, peer_loss)
+    reach = ours.reach(peer_loss)
+    r = {
         "problem": problem,
+        "dtype": dtname(),
         "loss": loss_name,
-        "bf update": ours["update"],
-        "bf settings": settings,
-        "bf compile s": f"{ours['compile']:.2f}",
-        "bf warm s": f"{ours['time']:.3g}",
-        "bf n_iter": str(ours["n_iter"]),
-        "bf loss": f"{ours['loss']:.7g}",
         "peer": peer,
         "peer settings": peer_settings,
+        "peer dtype": peer_dtype,
         "peer s": f"{peer_s:.3g}",
         "peer n_iter": str(peer_n),
         "peer loss": f"{peer_loss:.7g}",
-        "time bf/peer": f"{ours['time'] / peer_s:.2f}",
-        "bf time to peer loss": reach_str,
+        "bf update": ours.update,
+        "bf default: n_iter, warm s": f"{ours.res.n_iter}, {ours.t_warm:.3g} s",
+        "bf default loss": f"{ours.loss:.7g}",
+        "default ends at peer": f"{'yes' if at_peer else 'no'} ({gap:+.3f} %)",
         "note": note,
     }
-
-
-def bf_summary(model, result, t_warm, compile_s, loss):
-    upd = bf.solvers.describe_update(model, len(result.factors))
-    return {
-        "update": " / ".join(sorted(set(upd))),
-        "compile": compile_s,
-        "time": t_warm,
-        "n_iter": result.n_iter,
-        "loss": loss,
-    }
+    if "it" in reach:
+        r["bf to peer: it"] = str(reach["it"])
+        r["bf compile s"] = f"{reach['compile']:.2f}"
+        r["bf run s to peer"] = f"{reach['run']:.3g}"
+        r["run to peer / peer s"] = f"{reach['run'] / peer_s:.2f}"
+        r["(compile + run) / peer s"] = f"{(reach['run'] + reach['compile']) / peer_s:.2f}"
+    else:
+        best = f"best {gap_pct(reach['best'], peer_loss):+.3f} % in {reach['best_it']} its"
+        r["bf to peer: it"] = "not reached"
+        r["bf compile s"] = f"{ours.t_compile:.2f}"
+        r["bf run s to peer"] = f"– ({best})"
+        r["run to peer / peer s"] = "–"
+        r["(compile + run) / peer s"] = "–"
+        if "unconfirmed" in reach:
+            r["note"] = (note + "; " if note else "") + (
+                f"history said it {reach['unconfirmed']}, float64 loss of rerun did not confirm"
+            )
+    if DTYPE != np.float64 and key in PEER64:
+        best = reach.get("loss", reach.get("best"))
+        best = min(best, ours.loss)
+        r["best bf vs f64 peer"] = f"{gap_pct(best, PEER64[key]):+.3f} %"
+    return r
 
 
 #: Rows of the restarts table, filled by the problems that call :func:`restart_row`.
@@ -231,21 +334,48 @@ RESTART_COLUMNS = [
 ]
 
 
-def restart_row(name, model, X, res, t_warm, **kwargs):
-    """10 restarts against one (``res``, ``t_warm``: the problem's warm fit), plain and
+def restart_row(name, model, X, ours, **kwargs):
+    """10 restarts against one (``ours``: the problem's default warm fit), plain and
     compressed (``fit(..., compress=True)``): warm time, its ratio to one plain restart,
-    iterations (of the finish on X when compressed) and the kept restart's loss."""
+    iterations (of the finish on X when compressed) and the kept restart's loss.
+    Only in the first dtype pass (float64 unless --dtype float32)."""
+    if RESTARTS_DTYPE != DTYPE:
+        return
 
     def cell(result, t, compile_s=None):
-        compiled = "" if compile_s is None else f", compile {compile_s:.2f} s"
+        compiled = (
+            ""
+            if compile_s is None
+            else f", compile {compile_s:.2f} s"
+            if compile_s >= 0
+            else f", compile < 0 (noise: {compile_s:.2f} s)"
+        )
         loss = half_sq_loss(X, result.factors)
-        return f"{t:.3g} s = {t / t_warm:.2f}× ({result.n_iter} its{compiled}), loss {loss:.7g}"
+        return (
+            f"{t:.3g} s = {t / ours.t_warm:.2f}× ({result.n_iter} its{compiled}), loss {loss:.7g}"
+        )
 
-    cells = {"problem": name, "restarts=1": cell(res, t_warm)}
+    cells = {"problem": f"{name} ({dtname()})", "restarts=1": cell(ours.res, ours.t_warm)}
     for restarts, compress in ((10, None), (1, True), (10, True)):
         label = f"restarts={restarts}" + (", compress=True" if compress else "")
         cells[label] = cell(*bf_timed(model, X, restarts=restarts, compress=compress, **kwargs))
     RESTARTS.append(cells)
+
+
+RESTARTS_DTYPE = np.float64
+
+
+#: Rows of the float64 vs float32 cost table: {(problem, dtype): probe result}.
+COST = {}
+
+
+def cost_probe(name, spec, X, r):
+    """Fixed work (COST_ITERS iterations, tol=0) of model ``spec`` on X in a fresh
+    subprocess: first call, warm time per iteration, peak RSS increases."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "X.npy")
+        np.save(path, X)
+        COST[(name, dtname())] = _rss_probe(f"bf:{spec}", path, r)
 
 
 # --------------------------------------------------------------------------- planted data
@@ -304,100 +434,127 @@ def problem_nmf(quick):
     """1. Gaussian NMF vs sklearn NMF (coordinate descent); plus diagnostics."""
     n, m, r = SIZES["nmf"][quick]
     X = planted_nmf(n, m, r)
-    max_iter, tol = 200, 1e-4
+    max_iter, tol = 200, 1e-4  # scikit-learn's defaults
     name = f"1. Gaussian NMF {n}x{m} r={r}"
 
-    model = bf.Model(bf.Gaussian(), r, bf.NonNegative())
-    res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
-    loss = half_sq_loss(X, res.factors)
-    ours = bf_summary(model, res, t_warm, t_comp, loss)
+    model = MODELS["nmf"](r)
+    ours = BfDefault(model, X, lambda f: half_sq_loss(X, f))
 
     sk = NMF(r, solver="cd", init="random", max_iter=max_iter, tol=tol, random_state=0)
     warm_up(NMF(r, solver="cd", init="random", max_iter=5).fit, X[:50, :50])
     W, t_sk = timed(sk.fit_transform, X)
-    assert W.dtype == DTYPE  # sklearn keeps float32
     sk_loss = half_sq_loss(X, (W, sk.components_.T))
-    when = reach(model, X, res, t_warm, sk_loss, history_offset(res, loss), EXTEND * max_iter)
     rows = [
         row(
             name,
             "0.5‖X−WHᵀ‖²",
             ours,
-            f"max_iter={max_iter}, tol={tol:g}",
             'NMF(solver="cd", init="random")',
-            f"max_iter={max_iter}, tol={tol:g}",
+            f"max_iter={max_iter}, tol={tol:g} (defaults)",
             t_sk,
             sk.n_iter_,
             sk_loss,
-            when,
-            const_gap(res, loss, X.size * LOG_2PI_HALF),
+            W.dtype.name,
+            const_gap(ours.res, ours.loss, X.size * LOG_2PI_HALF),
         )
     ]
-    diag = nmf_diagnostics(quick, X, model, res, t_warm, t_sk, sk.n_iter_)
-    restart_row(name, model, X, res, t_warm, max_iter=max_iter, tol=tol)
+    diag = nmf_diagnostics(quick, X, model, ours, t_sk, sk.n_iter_)
+    cost_probe(name, "nmf", X, r)
+    restart_row(name, model, X, ours)
     return rows, diag
 
 
-def nmf_diagnostics(quick, X, model, res, t_warm, t_sk, sk_iter):
-    """Per-iteration time vs GEMMs and the objective; memory, first call; restarts=10 vs 1."""
+def nmf_diagnostics(quick, X, model, ours, t_sk, sk_iter):
+    """Per-iteration time vs GEMMs and the objective; sklearn memory; restarts=10 vs 1."""
     r = SIZES["nmf"][quick][2]
+    dt = dtname()
     out = []
     xj = jnp.asarray(X)
-    W = jnp.asarray(res.factors[0])
-    H = jnp.asarray(res.factors[1])  # (m, r): bf stores H transposed
+    W = jnp.asarray(ours.res.factors[0])
+    H = jnp.asarray(ours.res.factors[1])  # (m, r): bf stores H transposed
     gemm1 = median_time(jax.jit(lambda x, h: x @ h), xj, H)
     gemm2 = median_time(jax.jit(lambda x, w: x.T @ w), xj, W)
     mask = jnp.ones(X.shape, bool)
     obj = median_time(jax.jit(lambda x, k, f: model.objective(x, k, f)), xj, mask, (W, H))
-    per_iter = t_warm / res.n_iter
-    out.append(("bf time per iteration (warm / n_iter)", f"{per_iter * 1e3:.2f} ms"))
-    out.append(("GEMM X @ H (jit, median of 5)", f"{gemm1 * 1e3:.2f} ms"))
-    out.append(("GEMM Xᵀ @ W (jit, median of 5)", f"{gemm2 * 1e3:.2f} ms"))
-    out.append(("per iteration / (both GEMMs)", f"{per_iter / (gemm1 + gemm2):.2f}"))
+    # Fixed work: COST_ITERS iterations at tol=0 (no early stop), warm, median of 3
+    # (each call alternated with the GEMMs again, so both see the same machine load).
+    bf_timed(model, X, max_iter=COST_ITERS, tol=0.0)  # compiles
+    t_fixed, g1, g2 = [], [gemm1], [gemm2]
+    for k in range(3):
+        t_fixed.append(timed(bf.fit, model, X, key=2 + k, max_iter=COST_ITERS, tol=0.0)[1])
+        g1.append(median_time(jax.jit(lambda x, h: x @ h), xj, H, reps=3))
+        g2.append(median_time(jax.jit(lambda x, w: x.T @ w), xj, W, reps=3))
+    gemm1, gemm2 = float(np.median(g1)), float(np.median(g2))
+    per_iter = float(np.median(t_fixed)) / COST_ITERS
+    out.append(
+        (
+            f"bf time per iteration ({COST_ITERS} its, tol=0, warm, median of 3)",
+            f"{per_iter * 1e3:.2f} ms",
+        )
+    )
+    out.append(
+        (
+            "bf time per iteration of the default fit (warm / n_iter)",
+            f"{ours.t_warm / ours.res.n_iter * 1e3:.2f} ms",
+        )
+    )
+    out.append(("GEMM X @ H (jit, median of 4 medians)", f"{gemm1 * 1e3:.2f} ms"))
+    out.append(("GEMM Xᵀ @ W (jit, median of 4 medians)", f"{gemm2 * 1e3:.2f} ms"))
+    out.append(
+        ("per iteration / (both GEMMs) (the GEMM floor)", f"{per_iter / (gemm1 + gemm2):.2f}")
+    )
     out.append(("model.objective once (jit, median of 5; forms W Hᵀ)", f"{obj * 1e3:.2f} ms"))
     out.append(("per iteration / objective", f"{per_iter / obj:.2f}"))
     out.append(("sklearn time per iteration (fit / n_iter_)", f"{t_sk / sk_iter * 1e3:.2f} ms"))
+    out.append(("per iteration, bf / sklearn", f"{per_iter / (t_sk / sk_iter):.2f}"))
 
-    # Memory and the first call: one fit in a fresh subprocess that only loads X.
+    # sklearn's memory and first fit: one fit in a fresh subprocess that only loads X
+    # (bf's are in the float64 vs float32 cost table).
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "X.npy")
         np.save(path, X)
-        for who in ("bf", "sklearn"):
-            mb, seconds = _rss_probe(who, path, r)
-            out.append((f"peak RSS increase, {who} fit (fresh subprocess)", mb))
-            what = "bf first call (compile included)" if who == "bf" else "sklearn fit"
-            out.append((f"{what}, fresh subprocess", seconds))
+        d = _rss_probe("sklearn", path, r)
+        out.append(("peak RSS increase, sklearn fit (fresh subprocess)", d.get("peak_first", "?")))
+        out.append(("sklearn fit, fresh subprocess", d.get("first", "?")))
     tracemalloc.start()
     NMF(r, solver="cd", init="random", max_iter=200, tol=1e-4, random_state=0).fit_transform(X)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     out.append(("peak traced allocation, sklearn fit (tracemalloc)", f"{peak / 2**20:.1f} MiB"))
-    out.append(("size of X (float32)", f"{X.nbytes / 2**20:.1f} MiB"))
+    out.append((f"size of X ({dt})", f"{X.nbytes / 2**20:.1f} MiB"))
 
     # Restarts: fixed work (max_iter=50, tol=0) so the ratio is the vmapped overhead.
-    times = {}
-    for restarts in (1, 10):
-        res_r, t, c = bf_timed(model, X, max_iter=50, tol=0.0, restarts=restarts)
-        times[restarts] = t
-        out.append(
-            (
-                f"bf restarts={restarts}, 50 iterations (tol=0): warm / compile",
-                f"{t:.3g} s / {c:.2f} s",
+    if RESTARTS_DTYPE == DTYPE:
+        times = {}
+        for restarts in (1, 10):
+            _, t, c = bf_timed(model, X, max_iter=50, tol=0.0, restarts=restarts)
+            times[restarts] = t
+            out.append(
+                (
+                    f"bf restarts={restarts}, 50 iterations (tol=0): warm / compile",
+                    f"{t:.3g} s / {c:.2f} s",
+                )
             )
-        )
-    out.append(("restarts=10 / restarts=1 (warm)", f"{times[10] / times[1]:.2f}"))
-    return out
+        out.append(("restarts=10 / restarts=1 (warm)", f"{times[10] / times[1]:.2f}"))
+    return [(f"[{dt}] {k}", v) for k, v in out]
 
 
 def _rss_probe(who, path, r):
     cmd = [sys.executable, os.path.abspath(__file__), "--_rss", who, path, str(r)]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")  # see _reset_hwm
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=env)
         d = json.loads(p.stdout.strip().splitlines()[-1])
-        mib = (d["peak"] - d["before"]) / 1024
-        return f"{mib:.1f} MiB ({d['method']})", f"{d['seconds']:.2f} s"
+        out = {"method": d["method"], "first": f"{d['first_s']:.2f} s"}
+        out["peak_first"] = f"{(d['peak_first'] - d['before']) / 1024:.1f} MiB ({d['method']})"
+        if "warm_s" in d:
+            out["per_iter_ms"] = 1e3 * d["warm_s"] / d["n_iter"]
+            out["first_s"], out["warm_s"] = d["first_s"], d["warm_s"]
+            out["peak_warm_mib"] = (d["peak_warm"] - d["before_warm"]) / 1024
+            out["peak_first_mib"] = (d["peak_first"] - d["before"]) / 1024
+        return out
     except Exception as e:  # noqa: BLE001 - report, never fail the benchmark
-        return (f"failed ({type(e).__name__})",) * 2
+        return {"error": f"failed ({type(e).__name__})"}
 
 
 def _proc_status_kib(field):
@@ -408,11 +565,39 @@ def _proc_status_kib(field):
     raise OSError(field)
 
 
+def _reset_hwm():
+    """Reset the resident high-water mark; return (RSS now, method).
+
+    Freed heap memory is first handed back to the OS (``malloc_trim``; the probe runs
+    with a fixed ``MALLOC_MMAP_THRESHOLD_`` so large buffers are unmapped when freed),
+    so that a second fit's peak is its own allocations, not pages kept from the first.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return _proc_status_kib("VmRSS"), "VmHWM - VmRSS, HWM reset"
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss delta"
+
+
+def _peak(method):
+    if method.startswith("VmHWM"):
+        return _proc_status_kib("VmHWM")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rss_probe_main(who, path, r):
     """Subprocess body: resident set before one fit and its peak during the fit (KiB).
 
-    Also the fit's wall time: for bf the first call of a process, compilation included
-    (the JAX runtime already started, as for any user who made an array first).
+    ``who``: "sklearn" (its NMF, defaults) or "bf:<MODELS key>" (COST_ITERS iterations,
+    tol=0, key=0: the first call of the process, compilation included; then again with
+    key=1: the warm call, whose peak is measured anew). Also the wall times.
 
     Linux: VmRSS before, VmHWM after, with the high-water mark reset to the current
     RSS first (write "5" to /proc/self/clear_refs). Not ru_maxrss: a subprocess
@@ -420,36 +605,40 @@ def rss_probe_main(who, path, r):
     """
     X = np.load(path)
     jax.block_until_ready(jnp.zeros(1))  # start the JAX runtime before the baseline
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        before, method = _proc_status_kib("VmRSS"), "VmHWM - VmRSS, HWM reset"
-    except OSError:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        method = "ru_maxrss delta"
-    t0 = time.perf_counter()
-    if who == "bf":
-        bf.fit(bf.Model(bf.Gaussian(), r, bf.NonNegative()), X, key=0, max_iter=200, tol=1e-4)
-    else:
+    out = {}
+    if who == "sklearn":
+        before, method = _reset_hwm()
+        t0 = time.perf_counter()
         NMF(r, solver="cd", init="random", max_iter=200, tol=1e-4, random_state=0).fit_transform(X)
-    seconds = time.perf_counter() - t0
-    if method.startswith("VmHWM"):
-        peak = _proc_status_kib("VmHWM")
+        out["first_s"] = time.perf_counter() - t0
+        out["peak_first"] = _peak(method)
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"before": before, "peak": peak, "method": method, "seconds": seconds}))
+        model = MODELS[who.split(":", 1)[1]](r)
+        before, method = _reset_hwm()
+        t0 = time.perf_counter()
+        bf.fit(model, X, key=0, max_iter=COST_ITERS, tol=0.0)
+        out["first_s"] = time.perf_counter() - t0
+        out["peak_first"] = _peak(method)
+        out["before_warm"], _ = _reset_hwm()
+        t0 = time.perf_counter()
+        res = bf.fit(model, X, key=1, max_iter=COST_ITERS, tol=0.0)
+        out["warm_s"] = time.perf_counter() - t0
+        out["peak_warm"] = _peak(method)
+        out["n_iter"] = res.n_iter
+    out.update(before=before, method=method)
+    print(json.dumps(out))
 
 
 def problem_klnmf(quick):
     """2. KL-NMF on Poisson spike counts vs sklearn NMF (multiplicative updates)."""
     n, m, r = SIZES["klnmf"][quick]
     X = planted_spikes(n, m, r)
-    max_iter, tol = 200, 1e-4
+    max_iter, tol = 200, 1e-4  # scikit-learn's defaults
     name = (
         f"2. KL-NMF spikes {n}x{m} r={r} (mean {X.mean():.2f}, {100 * (X == 0).mean():.0f}% zeros)"
     )
 
-    model = bf.Model(bf.Poisson(link="identity"), r, bf.NonNegative())
+    model = MODELS["klnmf"](r)
     warm_up(
         NMF(r, solver="mu", beta_loss="kullback-leibler", init="random", max_iter=5).fit,
         X[:50, :50] + 1,
@@ -458,64 +647,62 @@ def problem_klnmf(quick):
     const = float(np.sum(gammaln(x64 + 1) - xlogy(x64, x64) + x64))  # -log p - KL
     settings = f"max_iter={max_iter}, tol={tol:g}"
     mu = dict(solver="mu", beta_loss="kullback-leibler", max_iter=max_iter, tol=tol)
+    lossfn = lambda f: kl_loss(X, f[0], f[1].T)
 
-    def side_by_side(problem, start, sk_init, sk_start, note, label=", init=(W0, H0ᵀ)"):
+    def side_by_side(problem, start, sk_init, sk_start, note):
         """One row: bf from ``start`` (None: random) vs scikit-learn from ``sk_start``."""
         fit_kwargs = {} if start is None else {"init": start}
-        res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol, **fit_kwargs)
-        loss = kl_loss(X, res.factors[0], res.factors[1].T)
+        ours = BfDefault(model, X, lossfn, **fit_kwargs)
         sk = NMF(r, init=sk_init, **mu, **({"random_state": 0} if sk_start is None else {}))
         W, t_sk = timed(sk.fit_transform, X, **(sk_start or {}))
         sk_loss = kl_loss(X, W, sk.components_)
-        offset = history_offset(res, loss)
-        when = reach(model, X, res, t_warm, sk_loss, offset, EXTEND * max_iter, **fit_kwargs)
-        return row(
+        return ours, row(
             problem,
             "KL(X‖WHᵀ)",
-            bf_summary(model, res, t_warm, t_comp, loss),
-            settings + ("" if start is None else label),
+            ours,
             f'NMF(solver="mu", beta_loss="kullback-leibler", init="{sk_init}")',
             settings + ("" if sk_start is None else ", W=W0, H=H0"),
             t_sk,
             sk.n_iter_,
             sk_loss,
-            when,
-            const_gap(res, loss, const) if note is None else note,
+            W.dtype.name,
+            const_gap(ours.res, ours.loss, const) if note is None else note,
         )
 
     # The same start for both (scikit-learn's init="random" draw, random_state=0): the
     # random starts differ, and the iterations MU needs to reach a given loss vary
-    # ~1.5x with the start (bf keys 0-2: 84-129), so the second row isolates speed.
+    # ~1.5x with the start, so the second row isolates speed.
     rng = np.random.RandomState(0)
     avg = np.sqrt(X.mean() / r)
     H0 = np.abs(avg * rng.standard_normal((r, X.shape[1]))).astype(DTYPE)
     W0 = np.abs(avg * rng.standard_normal((X.shape[0], r))).astype(DTYPE)
-    same = "both from scikit-learn's random start (random_state=0)"
-    return [
-        side_by_side(name, None, "random", None, None),
+    same = "both from scikit-learn's random start (random_state=0); bf init=(W0, H0ᵀ)"
+    rows = [side_by_side(name, None, "random", None, None)[1]]
+    rows.append(
         side_by_side(
             name + ", same start", (W0, H0.T), "custom", {"W": W0.copy(), "H": H0.copy()}, same
-        ),
-        # Each library's SVD start (scikit-learn's default init for this rank).
-        side_by_side(name + ", SVD starts", "svd", "nndsvda", None, "NNDSVDa both", ', init="svd"'),
-    ], []
+        )[1]
+    )
+    # Each library's SVD start (scikit-learn's default init for this rank).
+    rows.append(
+        side_by_side(name + ", SVD starts", "svd", "nndsvda", None, 'NNDSVDa both (bf init="svd")')[
+            1
+        ]
+    )
+    cost_probe(name, "klnmf", X, r)
+    return rows, []
 
 
 def problem_pca(quick):
     """3. PCA (Gaussian + Flat) on centred data vs randomized PCA and a full SVD."""
     n, m, r = SIZES["pca"][quick]
     X = planted_lowrank_centered(n, m, r)
-    max_iter, tol = 200, 1e-6
     name = f"3. PCA {n}x{m} r={r} (centred)"
 
-    model = bf.Model(bf.Gaussian(), r, bf.Flat())
-    res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
-    restart_row(name, model, X, res, t_warm, max_iter=max_iter, tol=tol)
-    loss = half_sq_loss(X, res.factors)
-    ours = bf_summary(model, res, t_warm, t_comp, loss)
-    offset = history_offset(res, loss)
-    gap = const_gap(res, loss, X.size * LOG_2PI_HALF)
-    settings = f"max_iter={max_iter}, tol={tol:g}"
+    model = MODELS["pca"](r)
+    ours = BfDefault(model, X, lambda f: half_sq_loss(X, f))
+    restart_row(name, model, X, ours)
+    gap = const_gap(ours.res, ours.loss, X.size * LOG_2PI_HALF)
     rows = []
 
     pca = PCA(r, svd_solver="randomized", random_state=0)
@@ -527,13 +714,12 @@ def problem_pca(quick):
             name,
             "0.5‖X−UVᵀ‖²",
             ours,
-            settings,
             'PCA(svd_solver="randomized")',
             "defaults (n_oversamples=10, n_iter=auto)",
             t_pca,
             "-",
             pca_loss,
-            reach(model, X, res, t_warm, pca_loss, offset, EXTEND * max_iter),
+            Z.dtype.name,
             gap,
         )
     )
@@ -546,16 +732,16 @@ def problem_pca(quick):
             name,
             "0.5‖X−UVᵀ‖²",
             ours,
-            settings,
             "numpy.linalg.svd (optimum)",
             "full_matrices=False",
             t_svd,
             "-",
             svd_loss,
-            reach(model, X, res, t_warm, svd_loss, offset, EXTEND * max_iter),
+            U.dtype.name,
             gap,
         )
     )
+    cost_probe(name, "pca", X, r)
     return rows, []
 
 
@@ -563,20 +749,15 @@ def problem_cp(quick):
     """4. CP: Gaussian+Flat vs parafac; Gaussian+NonNegative vs the non-negative parafacs."""
     shape, r = SIZES["cp"][quick]
     max_iter, tol = 200, 1e-6
-    settings = f"max_iter={max_iter}, tol={tol:g}"
     dims = "x".join(map(str, shape))
     rows = []
     for nonneg in (False, True):
         T = planted_cp(shape, r, nonneg)
-        prior = bf.NonNegative() if nonneg else bf.Flat()
         name = f"4. CP {dims} r={r} " + ("non-negative" if nonneg else "unconstrained")
-        model = bf.Model(bf.Gaussian(), r, prior)
-        res, t_warm, t_comp = bf_timed(model, T, max_iter=max_iter, tol=tol)
-        restart_row(name, model, T, res, t_warm, max_iter=max_iter, tol=tol)
-        loss = half_sq_loss(T, res.factors)
-        ours = bf_summary(model, res, t_warm, t_comp, loss)
-        offset = history_offset(res, loss)
-        gap = const_gap(res, loss, T.size * LOG_2PI_HALF)
+        model = MODELS["nncp" if nonneg else "cp"](r)
+        ours = BfDefault(model, T, lambda f, T=T: half_sq_loss(T, f))
+        restart_row(name, model, T, ours)
+        gap = const_gap(ours.res, ours.loss, T.size * LOG_2PI_HALF)
         peers = (
             [("parafac", tld.parafac)]
             if not nonneg
@@ -607,16 +788,16 @@ def problem_cp(quick):
                     name,
                     "0.5‖T−[[A,B,C]]‖²",
                     ours,
-                    settings,
                     f'tensorly {peer_name}(init="random")',
                     f"n_iter_max={max_iter}, tol={tol:g} (abs. change of rel. error)",
                     t_tl,
                     len(errors),
                     tl_loss,
-                    reach(model, T, res, t_warm, tl_loss, offset, EXTEND * max_iter),
-                    f"{gap}; tensorly dtype {factors[0].dtype}",
+                    np.asarray(factors[0]).dtype.name,
+                    gap,
                 )
             )
+        cost_probe(name, "nncp" if nonneg else "cp", T, r)
     return rows, []
 
 
@@ -625,7 +806,8 @@ def adam_init(model, X, r, seed):
     s = (model.likelihood.init_scale(X) / np.sqrt(r)) ** 0.5
     keys = jax.random.split(jax.random.key(seed), X.ndim)
     return tuple(
-        s * jax.random.normal(k, (n, r), DTYPE) for k, n in zip(keys, X.shape, strict=True)
+        (s * jax.random.normal(k, (n, r), DTYPE)).astype(DTYPE)
+        for k, n in zip(keys, X.shape, strict=True)
     )
 
 
@@ -655,37 +837,35 @@ def adam_solver(model, steps, lr):
 def problem_glmpca(quick):
     """5. Logistic PCA and Poisson-log GLM-PCA vs plain Adam on the same objective."""
     n, m, r = SIZES["glmpca"][quick]
-    max_iter, tol = 200, 1e-6
     rows = []
     cases = [
-        ("logistic PCA", bf.Bernoulli(), planted_binary(n, m, r)),
-        ("Poisson-log GLM-PCA", bf.Poisson(), planted_counts_log(n, m, r)),
+        ("logistic PCA", "logistic", planted_binary(n, m, r)),
+        ("Poisson-log GLM-PCA", "poissonlog", planted_counts_log(n, m, r)),
     ]
-    for label, lik, X in cases:
+    for label, spec, X in cases:
         name = f"5. {label} {n}x{m} r={r}"
-        model = bf.Model(lik, r, bf.Normal(1.0))
-        res, t_warm, t_comp = bf_timed(model, X, max_iter=max_iter, tol=tol)
-        ours = bf_summary(model, res, t_warm, t_comp, res.objective)
+        model = MODELS[spec](r)
+        lossfn = objective64(model, X)
+        ours = BfDefault(model, X, lossfn)
 
         run, x = adam_solver(model, ADAM_STEPS, ADAM_LR), jnp.asarray(X)
         _, t_first = timed(run, x, adam_init(model, X, r, seed=0))  # compiles
-        (_, adam_obj), t_adam = timed(run, x, adam_init(model, X, r, seed=1))
-        adam_obj = float(adam_obj)
+        (f_adam, _), t_adam = timed(run, x, adam_init(model, X, r, seed=1))
         rows.append(
             row(
                 name,
                 "−log posterior",
                 ours,
-                f"max_iter={max_iter}, tol={tol:g}",
                 "optax.adam on model.objective (jit, lax.scan)",
                 f"{ADAM_STEPS} steps, lr={ADAM_LR}",
                 t_adam,
                 ADAM_STEPS,
-                adam_obj,
-                reach(model, X, res, t_warm, adam_obj, 0.0, EXTEND * max_iter),
+                lossfn(f_adam),
+                f_adam[0].dtype.name,
                 f"Adam compile {t_first - t_adam:.2f} s",
             )
         )
+        cost_probe(name, spec, X, r)
     return rows, []
 
 
@@ -711,7 +891,27 @@ def load_average():
         return "?"
 
 
-def machine_info(quick):
+def git_commit():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(
+            ["git", "-C", here, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return rev + (" (with uncommitted changes)" if dirty else "")
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+def machine_info(quick, dtypes):
     try:
         from threadpoolctl import threadpool_info
 
@@ -724,6 +924,7 @@ def machine_info(quick):
         blas = "?"
     return [
         ("date", datetime.datetime.now().isoformat(timespec="seconds")),
+        ("commit", git_commit()),
         ("platform", platform.platform()),
         ("cpu", cpu_name()),
         ("python", platform.python_version()),
@@ -743,8 +944,15 @@ def machine_info(quick):
         ),
         (
             "dtype",
-            f"float32 everywhere: jax_enable_x64={jax.config.jax_enable_x64}, bf factors "
-            f"{jnp.zeros(1).dtype}; peers get float32 input. Losses recomputed in float64.",
+            f"passes: {', '.join(dtypes)} (the data's dtype; jax_enable_x64="
+            f"{jax.config.jax_enable_x64}); bf fits in the data's dtype, peers get the same "
+            "array (the 'peer dtype' column says what they returned). Losses recomputed in "
+            "float64 from the returned factors.",
+        ),
+        (
+            "equal quality",
+            f"reached = float64 loss <= peer loss · (1 + {REACH_RTOL:g}); bf defaults "
+            f"max_iter={DEFAULT_MAX_ITER}, tol={DEFAULT_TOL:g}",
         ),
         ("size", "quick (--quick)" if quick else "full"),
         ("load at start", load_average()),
@@ -760,22 +968,87 @@ def markdown_table(rows, columns):
 
 COLUMNS = [
     "problem",
-    "loss",
-    "bf update",
-    "bf settings",
-    "bf compile s",
-    "bf warm s",
-    "bf n_iter",
-    "bf loss",
+    "dtype",
     "peer",
+    "peer dtype",
     "peer settings",
     "peer s",
     "peer n_iter",
     "peer loss",
-    "time bf/peer",
-    "bf time to peer loss",
+    "bf to peer: it",
+    "bf compile s",
+    "bf run s to peer",
+    "run to peer / peer s",
+    "(compile + run) / peer s",
+    "bf default: n_iter, warm s",
+    "bf default loss",
+    "default ends at peer",
+    "best bf vs f64 peer",
+    "bf update",
+    "loss",
     "note",
 ]
+
+SUMMARY_COLUMNS = (
+    ["problem", "peer"]
+    + [
+        f"{dt}: {c}"
+        for dt in ("float64", "float32")
+        for c in ("run to peer / peer s", "bf compile s", "default ends at peer")
+    ]
+    + ["float32: best bf vs f64 peer"]
+)
+
+COST_COLUMNS = [
+    "problem",
+    "per iteration f64",
+    "per iteration f32",
+    "f64/f32",
+    "peak RSS warm f64",
+    "peak RSS warm f32",
+    "f64/f32 (RSS)",
+    "first call f64",
+    "first call f32",
+]
+
+
+def problem_order(r):
+    return (r["problem"].split(" ")[0], r["problem"])
+
+
+def summary_rows(rows):
+    out = {}
+    for r in rows:
+        if "peer" not in r:
+            continue
+        s = out.setdefault((r["problem"], r["peer"]), {"problem": r["problem"], "peer": r["peer"]})
+        for c in ("run to peer / peer s", "bf compile s", "default ends at peer"):
+            s[f"{r['dtype']}: {c}"] = r.get(c, "")
+        if r["dtype"] == "float32":
+            s["float32: best bf vs f64 peer"] = r.get("best bf vs f64 peer", "")
+    return sorted(out.values(), key=problem_order)
+
+
+def cost_rows():
+    out = []
+    for name in sorted({k[0] for k in COST}, key=lambda s: (s.split(" ")[0], s)):
+        a, b = COST.get((name, "float64"), {}), COST.get((name, "float32"), {})
+        c = {"problem": name}
+        for d, tag in ((a, "f64"), (b, "f32")):
+            if "per_iter_ms" in d:
+                c[f"per iteration {tag}"] = f"{d['per_iter_ms']:.3g} ms"
+                c[f"peak RSS warm {tag}"] = f"{d['peak_warm_mib']:.1f} MiB"
+                c[f"first call {tag}"] = (
+                    f"{d['first_s']:.2f} s (compile ≈ {d['first_s'] - d['warm_s']:.2f} s)"
+                )
+            elif d:
+                c[f"per iteration {tag}"] = d.get("error", "?")
+        if "per_iter_ms" in a and "per_iter_ms" in b:
+            c["f64/f32"] = f"{a['per_iter_ms'] / b['per_iter_ms']:.2f}"
+            if b["peak_warm_mib"] > 0.5:
+                c["f64/f32 (RSS)"] = f"{a['peak_warm_mib'] / b['peak_warm_mib']:.2f}"
+        out.append(c)
+    return out
 
 
 def report(info, rows, diag, status, elapsed):
@@ -792,17 +1065,45 @@ def report(info, rows, diag, status, elapsed):
         "Timings are single runs on a shared machine: treat ratios within ~1.5x as "
         "noise. See benchmarks/README.md for the columns.",
         "",
+        "## Summary: time to the peer's final objective",
+        "",
+        f"Run to peer / peer s: bf's warm run time to within {100 * REACH_RTOL:g} % of the "
+        "peer's final loss over the peer's total time (below 1: bf faster); compile is "
+        "apart (the first call's extra time). Default ends at peer: whether "
+        f"`bf.fit` with its defaults (tol={DEFAULT_TOL:g}, max_iter={DEFAULT_MAX_ITER}) ends "
+        f"within {100 * REACH_RTOL:g} % of the peer's loss, and its gap (negative: below "
+        "the peer's loss).",
+        "",
+        markdown_table(summary_rows(rows), SUMMARY_COLUMNS),
+        "",
         "## Results",
         "",
-        markdown_table(sorted(rows, key=lambda r: r["problem"].split(" ")[0]), COLUMNS),
+        markdown_table(
+            sorted(rows, key=lambda r: (*problem_order(r), r.get("dtype", ""))), COLUMNS
+        ),
     ]
+    if COST:
+        parts += [
+            "",
+            "## float64 vs float32 cost",
+            "",
+            f"Fixed work in a fresh subprocess per problem and dtype: `bf.fit(..., "
+            f"max_iter={COST_ITERS}, tol=0)`, key=0 (the first call of the process, "
+            "compilation included) then key=1 (warm). Per iteration = warm / "
+            f"{COST_ITERS}; peak RSS warm = the warm call's resident high-water mark over "
+            "its resident set before (after the first call, so data and programs already "
+            "resident).",
+            "",
+            markdown_table(cost_rows(), COST_COLUMNS),
+        ]
     if RESTARTS:
         parts += [
             "",
             "## Restarts: 10 against one (warm; ratios to one plain restart)",
             "",
-            "`compress=True` fits the restarts on a randomized Tucker compression of the "
-            "data and finishes the best one on the data (its iterations are the finish's).",
+            "bf's default settings. `compress=True` fits the restarts on a randomized "
+            "Tucker compression of the data and finishes the best one on the data (its "
+            "iterations are the finish's).",
             "",
             markdown_table(RESTARTS, RESTART_COLUMNS),
         ]
@@ -817,8 +1118,15 @@ def report(info, rows, diag, status, elapsed):
 
 
 def main(argv=None):
+    global DTYPE, RESTARTS_DTYPE
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes (~1-2 min in total)")
+    p.add_argument("--quick", action="store_true", help="small sizes (~2-3 min in total)")
+    p.add_argument(
+        "--dtype",
+        choices=("float64", "float32", "both"),
+        default="both",
+        help="the data's dtype (default both: float64, then float32)",
+    )
     p.add_argument(
         "--out",
         default=None,
@@ -842,27 +1150,38 @@ def main(argv=None):
         who, path, r = args._rss
         return rss_probe_main(who, path, int(r))
 
+    if args.dtype != "float32" and not jax.config.jax_enable_x64:
+        p.error("float64 needs JAX's x64 mode (unset BAYESFACTOR_X64=0 / JAX_ENABLE_X64)")
     here = os.path.dirname(os.path.abspath(__file__))
     out = args.out or os.path.join(here, "RESULTS_quick.md" if args.quick else "RESULTS.md")
     quick = 1 if args.quick else 0
     names = args.only or list(PROBLEMS)
-    info = machine_info(args.quick)
+    dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
+    RESTARTS_DTYPE = np.dtype(dtypes[0]).type
+    info = machine_info(args.quick, dtypes)
     rows, diag = [], []
     t0 = time.perf_counter()
-    for i, name in enumerate(names):
+    todo = [(dt, name) for dt in dtypes for name in names]
+    for i, (dt, name) in enumerate(todo):
+        DTYPE = np.dtype(dt).type
         t = time.perf_counter()
-        print(f"[{time.perf_counter() - t0:6.1f} s] {name} ...", flush=True)
+        print(f"[{time.perf_counter() - t0:6.1f} s] {name} ({dt}) ...", flush=True)
         try:
             new_rows, new_diag = PROBLEMS[name](quick)
         except Exception as e:  # noqa: BLE001 - keep the other problems' results
-            new_rows, new_diag = [{"problem": name, "note": f"FAILED: {type(e).__name__}: {e}"}], []
+            import traceback
+
+            traceback.print_exc()
+            new_rows = [{"problem": name, "dtype": dt, "note": f"FAILED: {type(e).__name__}: {e}"}]
+            new_diag = []
         rows += new_rows
         diag += new_diag
         print(
-            f"[{time.perf_counter() - t0:6.1f} s] {name} done in {time.perf_counter() - t:.1f} s",
+            f"[{time.perf_counter() - t0:6.1f} s] {name} ({dt}) done in "
+            f"{time.perf_counter() - t:.1f} s",
             flush=True,
         )
-        left = names[i + 1 :]
+        left = [f"{n} ({d})" for d, n in todo[i + 1 :]]
         status = "complete" if not left else f"partial: still running {', '.join(left)}"
         # Rewritten after every problem so an interrupted run leaves what it finished.
         text = report(info, rows, diag, status, time.perf_counter() - t0)
