@@ -570,6 +570,8 @@ def _fit_impl(
                 new = _extrapolate(priors[k], new, e.previous[k], beta, positive[k])
             factors = layout.constrain(_replace(factors, k, new))
             factors, intercepts = recentre(factors, intercepts, k)
+            if k in centred and k != plan[-1][0]:
+                m, data = given(intercepts, estimates)  # the intercepts moved: the next sees them
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
         return (factors, intercepts, estimates), (previous if e is not None else None)
