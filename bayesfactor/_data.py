@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = [
     "host_normals",
     "host_rng",
     "is_sparse",
+    "physical_memory",
     "seed_words",
 ]
 
@@ -194,6 +196,14 @@ def host_normals(words: list[int], restarts, size: int, rank: int, dtype) -> np.
     return np.stack(
         [host_rng(words, i, 0).standard_normal((rank, size), dtype).T for i in restarts]
     )
+
+
+def physical_memory() -> float:
+    """Bytes of memory of this machine (infinite where the OS does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return float("inf")
 
 
 def warn(message: str, category: type[Warning], stacklevel: int = 3) -> None:

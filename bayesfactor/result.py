@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesfactor._data import as_data
+from bayesfactor._data import as_data, physical_memory
 from bayesfactor.model import Model
 
 __all__ = ["FitResult", "ConvergenceWarning", "RankWarning", "IdentifiabilityWarning"]
@@ -104,7 +104,20 @@ class FitResult:
 
     def eta(self) -> np.ndarray:
         """The natural parameter: CP product of the factors, plus the intercepts."""
+        self._check_dense("eta")
         return np.asarray(_eta(self.model, self._factors(), self._intercepts()))
+
+    def _check_dense(self, what: str) -> None:
+        """Refuse to form a dense array of the data's shape that would not fit in memory."""
+        entries = float(np.prod([float(n) for n in self.shape]))
+        need = entries * self.factors[0].dtype.itemsize
+        if need > physical_memory() / 2:
+            raise MemoryError(
+                f"{what}() would form a dense {' x '.join(map(str, self.shape))} array "
+                f"({need / 2**30:,.0f} GiB), more than half of this machine's memory. Compute "
+                "what you need from fit.factors instead, e.g. one block of rows at a time, or "
+                "the entries you need: sum(F[0][i] * F[1][j] ...)."
+            )
 
     def _factors(self) -> tuple:
         return tuple(jnp.asarray(f) for f in self.factors)
@@ -118,6 +131,7 @@ class FitResult:
         Returns a NumPy array, or a pandas DataFrame / xarray DataArray with the
         input's labels when the model was fitted on one.
         """
+        self._check_dense("predict")
         mean = np.asarray(_mean(self.model, self._factors(), self._intercepts()))
         if self.kind == "pandas":
             import pandas as pd

@@ -130,3 +130,10 @@ def test_bad_init_strings_raise_before_compiling(no_compilation):
         bf.fit(bf.Model(bf.Gaussian(), 1), np.ones((3, 3)), init="nndsvd")
     with pytest.raises(ValueError, match="not defined for von Mises"):
         bf.fit(bf.Model(bf.VonMises(), 1), np.ones((3, 3)), init="svd")
+
+
+def test_sizes_that_cannot_fit_are_refused_before_any_work():
+    with pytest.raises(ValueError, match=r"rank=1000000 .* needs at least .* GiB"):
+        bf.fit(bf.Model(bf.Gaussian(), 10**6, bf.Flat()), np.ones((8, 6)))
+    with pytest.raises(ValueError, match="at most 24"):
+        bf.fit(bf.Model(bf.Gaussian(), 1, bf.Flat()), np.ones((1,) * 26 + (2,)))

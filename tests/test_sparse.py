@@ -1,6 +1,8 @@
 """Sparse input (scipy.sparse, BCOO) equals the dense fit: KL-NMF over the non-zeros,
 Poisson (log link) and Bernoulli through the blocked dense pass."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -197,3 +199,17 @@ def test_glm_bad_input(glm_counts):
         bf.fit(poisson, jsparse.BCOO.fromdense(np.ones((3, 4, 2))))
     with pytest.raises(ValueError, match="init='svd'"):
         bf.fit(poisson, sp.csr_matrix(glm_counts), init="svd")
+
+
+def test_predict_refuses_to_densify_a_huge_sparse_fit():
+    # 10^6 x 10^6 counts with 5 non-zeros: the fit touches only those; a dense
+    # prediction would be 8 TB and used to abort the process inside XLA.
+    rows, cols = np.arange(5) * 1000, np.arange(5) * 7
+    x = sp.coo_matrix((np.ones(5), (rows, cols)), shape=(10**6, 10**6)).tocsr()
+    model = bf.Model(bf.Poisson(link="identity"), 1, bf.NonNegative())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        fit = bf.fit(model, x, max_iter=5)
+    for method in (fit.predict, fit.eta):
+        with pytest.raises(MemoryError, match="would form a dense 1000000 x 1000000 array"):
+            method()

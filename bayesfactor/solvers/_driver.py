@@ -18,6 +18,7 @@ from bayesfactor._data import (
     host_normals,
     host_rng,
     is_sparse,
+    physical_memory,
     seed_words,
     warn,
 )
@@ -760,9 +761,27 @@ def _with_likelihood(model: Model, likelihood) -> Model:
     return new
 
 
-def _check_model(model: Model, shape: tuple[int, ...]) -> None:
+#: Most modes of X: the einsum specs name each mode by a letter ("z", "y": components).
+MAX_MODES = 24
+
+
+def _check_model(model: Model, shape: tuple[int, ...], restarts: int = 1) -> None:
     if not isinstance(model, Model):
         raise TypeError(f"model must be a bf.Model; got {model!r}.")
+    if len(shape) > MAX_MODES:
+        raise ValueError(
+            f"X has {len(shape)} modes; bf.fit handles at most {MAX_MODES}. Merge modes "
+            "(X.reshape) before fitting."
+        )
+    # A lower bound of what the fit holds: factors and an R x R Gram matrix per restart.
+    need = 8.0 * restarts * (model.rank * sum(shape) + model.rank**2)
+    if need > physical_memory():
+        raise ValueError(
+            f"rank={model.rank} with restarts={restarts} needs at least {need / 2**30:,.0f} "
+            f"GiB (factors and {model.rank} x {model.rank} Gram matrices), more than this "
+            f"machine's {physical_memory() / 2**30:,.0f} GiB; use a rank of at most "
+            f"min(X.shape)={min(shape)}."
+        )
     priors = model.mode_priors(len(shape))
     model.likelihood.check_shape(shape)
     if model.intercepts and max(model.intercepts) >= len(shape):
@@ -1076,7 +1095,7 @@ def fit(
         return fit_conv(
             model, data, key=key, restarts=restarts, max_iter=max_iter, tol=tol, init=init
         )
-    _check_model(model, data.shape)
+    _check_model(model, data.shape, restarts)
     blocked = sparse and check_sparse_fit(model, data, init=init, devices=devices)
     if not sparse:
         model.likelihood.check_data(data.x, data.mask)
