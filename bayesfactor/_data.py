@@ -48,6 +48,15 @@ def _unwrap(X: Any) -> tuple[np.ndarray, tuple, tuple, str]:
     """Array, per-mode labels, dim names, and the container kind of ``X``."""
     module = type(X).__module__
     if module.startswith("pandas") and hasattr(X, "columns"):
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [c for c, t in X.dtypes.items() if not (is_numeric_dtype(t) or is_bool_dtype(t))]
+        if bad:
+            raise TypeError(
+                f"the DataFrame has non-numeric columns {bad[:5]}"
+                f"{' ...' if len(bad) > 5 else ''} (dtype {X.dtypes[bad[0]]}); drop them or "
+                "encode them as numbers first, e.g. X.drop(columns=[...])."
+            )
         return (
             X.to_numpy(dtype=float, na_value=np.nan),
             (X.index, X.columns),

@@ -435,7 +435,15 @@ def _read(path: Path):
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.ndarray):  # an .npz archive under another name
+                names = list(data.keys())
+                data.close()
+                raise ValueError(
+                    f"it is an .npz archive of arrays {names[:5]}, not one .npy array; save "
+                    "the array to fit with np.save"
+                )
+            return data
         if suffix == ".csv":
             import pandas as pd
 

@@ -788,6 +788,7 @@ def sample(
     _check_count("num_warmup", num_warmup, 0)
     _check_count("num_chains", num_chains, 1)
     _check_flag("posterior_predictive", posterior_predictive)
+    _check_flag("progress_bar", progress_bar)
     methods = ("sequential", "parallel", "vectorized")
     if chain_method is not None and chain_method not in methods:
         raise ValueError(f"chain_method must be one of {methods} or None; got {chain_method!r}.")

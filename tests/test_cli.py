@@ -195,3 +195,11 @@ def test_cv_refuses_bad_arguments_before_creating_its_folder(tmp_path):
     argv = ["cv", str(data), "--likelihood", "poisson", "--ranks", "1", "2", "--out", str(out)]
     assert main([*argv, "--holdout", "0"]) == 2
     assert not out.exists()
+
+
+def test_an_npz_named_npy_gets_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "x.npy"
+    with open(path, "wb") as f:
+        np.savez(f, a=np.ones((3, 2)))
+    assert main(["fit", str(path), "--rank", "1"]) == 2
+    assert ".npz archive of arrays ['a']" in capsys.readouterr().err

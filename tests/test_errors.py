@@ -137,3 +137,16 @@ def test_sizes_that_cannot_fit_are_refused_before_any_work():
         bf.fit(bf.Model(bf.Gaussian(), 10**6, bf.Flat()), np.ones((8, 6)))
     with pytest.raises(ValueError, match="at most 24"):
         bf.fit(bf.Model(bf.Gaussian(), 1, bf.Flat()), np.ones((1,) * 26 + (2,)))
+
+
+def test_a_dataframe_with_a_text_column_names_it():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.0, 2.0], "name": ["x", "y"], "b": [3, 4]})
+    with pytest.raises(TypeError, match=r"non-numeric columns \['name'\]"):
+        bf.fit(bf.Model(bf.Gaussian(), 1, bf.Flat()), frame)
+
+
+def test_sample_progress_bar_must_be_a_bool():
+    with pytest.raises(TypeError, match="progress_bar must be True or False; got 'no'"):
+        bf.sample(bf.Model(bf.Gaussian(), 1, bf.Normal(1.0)), np.ones((4, 3)), progress_bar="no")
