@@ -140,3 +140,18 @@ def test_noiseless_non_negative_cp_is_recovered(nonnegative_cp):
     model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())
     result = bf.fit(model, x, key=0, init="svd", tol=1e-12, max_iter=5000)
     assert _relative_error(x, result.factors) <= 1e-6
+
+
+def test_a_dead_component_is_reseeded(nonnegative_cp):
+    # A start with component 2 zero in every mode: HALS alone never moves it (no
+    # gradient); it is revived from the residual's peak instead of staying 0.
+    x, peer = nonnegative_cp
+    rng = np.random.default_rng(0)
+    start = [np.abs(rng.normal(size=(n, 3))) for n in x.shape]
+    for f in start:
+        f[:, 2] = 0.0
+    model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())
+    result = bf.fit(model, x, init=tuple(start))
+    assert all((f.max(axis=0) > 0).all() for f in result.factors)
+    assert _relative_error(x, result.factors) <= peer + 1e-3
+    assert np.all(np.diff(result.history) <= 1e-12 * np.abs(result.history[1:]))

@@ -406,6 +406,11 @@ def _fit_impl(
     :math:`\bar\beta \leftarrow \min(1, \bar\gamma \bar\beta)`. Fixed and
     ``OneHot`` modes are never extrapolated.
 
+    A ``start`` that gives some modes and draws a ``OneHot`` mode starts that mode from
+    the assignment (its Lloyd update) to the others, so that given centres are used.
+    A Gaussian tensor fit with ``NonNegative`` priors on every mode, none fixed,
+    re-seeds a component that HALS has set to 0 in a whole mode (:func:`_reseed_dead`).
+
     With ``check_every`` :math:`k > 1` (default: :func:`check_interval`), one loop
     iteration runs :math:`k` sweeps (fewer before ``max_iter``) in a ``fori_loop`` and
     then evaluates the objective once; ``history`` is NaN at the sweeps in between.
@@ -441,6 +446,18 @@ def _fit_impl(
     gram = dense and gaussian and (jnp.finfo(x.dtype).eps < 1e-10 or isinstance(x, Tucker))
     assign: tuple[int, ...] = ()
     centred = _centred_modes(model, priors, order, x.ndim)
+    # Gaussian non-negative CP: HALS zeroes a component that does not pay, and a
+    # component that is 0 in one mode has no gradient in the others: it stays dead.
+    # Not on matrices, where the conditional in the loop cost the extrapolated NMF
+    # (1500 x 800, r=10, 100 iterations) 1.9-2.3 s instead of 0.5-1.2 s, without ever
+    # running; on a 120 x 100 x 40 CP (r=10) it cost nothing measurable.
+    reseeding = (
+        gaussian
+        and x.ndim > 2
+        and not fixed
+        and not isinstance(x, Tucker)
+        and all(type(p) is NonNegative for p in priors)
+    )
     if isinstance(start, RandomStart):
         # A given start is the start: modes drawn next to given factors are first
         # updated from them (for a OneHot mode: assigned to the given centres, not
@@ -573,6 +590,8 @@ def _fit_impl(
             factors, intercepts = recentre(factors, intercepts, k)
             if k in centred and k != plan[-1][0]:
                 m, data = given(intercepts, estimates)  # the intercepts moved: the next sees them
+        if reseeding:
+            factors = layout.constrain(_reseed_dead(m, data, mask, factors, active))
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
         return (factors, intercepts, estimates), (previous if e is not None else None)
@@ -680,7 +699,7 @@ def _fit_impl(
         return lax.while_loop(cond, body, init)
 
     intercepts0 = intercept_start(model, x, mask)  # the same for every restart
-    state = jax.vmap(run)(start)
+    state = jax.vmap(run, axis_name=_RESTARTS)(start)
     return layout.replicate(
         state._replace(
             factors=layout.trim(state.factors, range(x.ndim), axis=1),
@@ -688,6 +707,54 @@ def _fit_impl(
             extrapolation=(),
         )
     )
+
+
+#: The vmapped axis of the restarts in ``_fit_impl`` (a re-seed runs when any restart needs it).
+_RESTARTS = "restarts"
+
+
+def _reseed_dead(model, x, mask, factors, active=None):
+    r"""Re-seed a component that is 0 in every entry of some mode, from the residual's peak.
+
+    A non-negative block update (HALS) sets a component to 0 where it does not lower
+    the objective; once 0 in one mode, it has no gradient in the others, and stays 0.
+    Like the relocation of an empty k-means cluster at the farthest point, the first
+    dead component :math:`r` is moved onto the largest entry :math:`R_{i^*}` of the
+    residual :math:`R = X - \eta` (observed entries): its column in mode :math:`k`
+    becomes the positive part of the mode-:math:`k` fibre of :math:`R` through
+    :math:`i^*`, divided by :math:`R_{i^*}` in every mode but the first, so that the
+    component :math:`C` equals :math:`R` on those fibres where :math:`R > 0`. It is
+    scaled by :math:`\alpha = \langle R, C\rangle_+ / \|C\|^2`, the least-squares
+    weight, so the objective falls by :math:`\langle R, C\rangle_+^2 / \|C\|^2
+    \ge 0` (flat priors on the scale: ``NonNegative``). It runs (one pass over the
+    data) only in an iteration where some restart has a dead component.
+    """
+    tiny = jnp.finfo(x.dtype).tiny
+    alive = functools.reduce(jnp.logical_and, [jnp.any(f > 0, axis=0) for f in factors])
+    dead = ~alive if active is None else ~alive & active
+    anywhere = lax.psum(jnp.any(dead).astype(jnp.int32), _RESTARTS) > 0
+
+    def reseed(factors):
+        residual = jnp.where(mask, x - model.eta(factors), 0.0)
+        peak = jnp.unravel_index(jnp.argmax(residual), x.shape)
+        top = residual[peak]
+        columns = []
+        for k in range(x.ndim):
+            fibre = residual[tuple(slice(None) if j == k else i for j, i in enumerate(peak))]
+            fibre = jnp.maximum(fibre, 0.0)
+            columns.append(fibre if k == 0 else fibre / jnp.maximum(top, tiny))
+        c = model.eta(tuple(col[:, None] for col in columns))
+        c = jnp.where(mask, c, 0.0)
+        alpha = jnp.maximum(jnp.sum(residual * c), 0.0) / jnp.maximum(jnp.sum(c * c), tiny)
+        columns[0] = alpha * columns[0]
+        r = jnp.argmax(dead)  # the first dead component
+        ok = jnp.any(dead) & (top > 0) & (alpha > 0)
+        return tuple(
+            jnp.where(ok, f.at[:, r].set(col.astype(f.dtype)), f)
+            for f, col in zip(factors, columns, strict=True)
+        )
+
+    return lax.cond(anywhere, reseed, lambda f: f, factors)
 
 
 _fit = jax.jit(

@@ -12,8 +12,9 @@ Which update a (likelihood, prior) pair gets (:func:`select_update`):
 =================================  ======================================  =============
 pair                               update                                  guarantee
 =================================  ======================================  =============
-any likelihood + ``OneHot``        Lloyd: assign each row to the best      exact
-                                   component
+any likelihood + ``OneHot``        Lloyd: assign each row to the best      exact (but
+                                   component; re-seed empty components     for a
+                                   (:func:`_relocate_empty`)               re-seed)
 Gaussian + Flat/Normal             ridge: per-row solve (ALS)              exact
 Gaussian + NonNegative,            HALS: proximal coordinate descent on    exact
 Exponential, HalfNormal, Laplace   columns (Gram matrix formed once)
