@@ -1092,7 +1092,7 @@ def report(info, rows, diag, status, elapsed):
             "compilation included) then key=1 (warm). Per iteration = warm / "
             f"{COST_ITERS}; peak RSS warm = the warm call's resident high-water mark over "
             "its resident set before (after the first call, so data and programs already "
-            "resident).",
+            "resident; the freed heap trimmed first).",
             "",
             markdown_table(cost_rows(), COST_COLUMNS),
         ]
