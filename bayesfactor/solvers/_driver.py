@@ -406,8 +406,9 @@ def _fit_impl(
     :math:`\bar\beta \leftarrow \min(1, \bar\gamma \bar\beta)`. Fixed and
     ``OneHot`` modes are never extrapolated.
 
-    A ``start`` that gives some modes and draws a ``OneHot`` mode starts that mode from
-    the assignment (its Lloyd update) to the others, so that given centres are used.
+    A ``start`` that gives some modes and draws the others first updates the drawn
+    ones from the given ones (a ``OneHot`` mode: the assignment to given centres), so
+    that the given start is used, not overwritten by the first sweep.
     A Gaussian tensor fit with ``NonNegative`` priors on every mode, none fixed,
     re-seeds a component that HALS has set to 0 in a whole mode (:func:`_reseed_dead`).
 
