@@ -212,3 +212,14 @@ def test_a_start_given_for_some_modes_is_the_start(rng, given):
     with pytest.warns(bf.ConvergenceWarning):
         result = bf.fit(model, x, init=tuple(init), max_iter=2)
     assert result.history[0] <= optimum.objective * (1 + 1e-6)
+
+
+def test_a_stalled_line_search_is_not_called_converged(rng):
+    # Offsets of -10 on a log-link Poisson model: the Newton steps from the random
+    # start are rejected by the line search and the fit stops far from the data's
+    # level (predicted mean 0.18x the data's); it used to say converged=True.
+    x = rng.poisson(3.0, size=(40, 30))
+    model = bf.Model(bf.Offset(bf.Poisson(), np.full((40, 1), -10.0)), 2, bf.Normal(10.0))
+    with pytest.warns(bf.ConvergenceWarning, match="stopped making progress"):
+        result = bf.fit(model, x, key=0, max_iter=300)
+    assert not result.converged

@@ -40,6 +40,7 @@ from bayesfactor.solvers.compress import (
 from bayesfactor.solvers.init import intercept_start, svd_init
 from bayesfactor.solvers.updates import (
     _line_search,
+    _line_search_step,
     _replace,
     dense_gaussian_objective,
     select_update,
@@ -64,9 +65,13 @@ MESSAGES = {
         "(last relative change {change:.2g}); raise max_iter or loosen tol."
     ),
     Status.STALLED: (
-        "stopped at iteration {n_iter} without meeting tol={tol}: an update that cannot "
-        "raise the objective raised it beyond rounding (last relative change {change:.2g}), "
-        "so the fit is at the limit of its precision; fit float64 data, or loosen tol."
+        "stopped at iteration {n_iter} without meeting tol={tol}: the block updates stopped "
+        "making progress (a line search rejected every step of a Newton update, or a "
+        "monotone update raised the objective beyond rounding; last relative change "
+        "{change:.2g}), so this is not an optimum. Bring the data (or an Offset's offsets) "
+        "to the model's scale, e.g. with intercepts=(...) for a constant level, give every "
+        "mode a proper prior (bf.Normal(1.0)), try init='svd' or another key, or fit "
+        "float64 data."
     ),
     Status.NONFINITE: (
         "the objective became non-finite at iteration {n_iter} in every restart; "
@@ -566,10 +571,12 @@ def _fit_impl(
     def sweep(factors, intercepts, estimates, e=None):
         """One iteration's block updates; with ``e`` (Extrapolation), extrapolated.
 
-        Returns the new (factors, intercepts, estimates) and, when extrapolating, the
-        plain blocks that the next extrapolation starts from.
+        Returns the new (factors, intercepts, estimates), when extrapolating the plain
+        blocks that the next extrapolation starts from, and whether a line search
+        stalled (:func:`~bayesfactor.solvers.updates._line_search_step`).
         """
         m, data = given(intercepts, estimates)
+        stalled = jnp.zeros((), bool)
         if e is not None:
             beta = jnp.where(e.plain, 0.0, e.beta).astype(x.dtype)
             previous = list(e.previous)
@@ -583,7 +590,8 @@ def _fit_impl(
                 new = jnp.where(active, new, 0.0)
             if line_search:
                 before = objective(factors, intercepts, estimates)
-                new = _line_search(m, data, mask, factors, k, new, before)
+                new, stall = _line_search_step(m, data, mask, factors, k, new, before)
+                stalled = stalled | stall
             if e is not None and k != last:
                 previous[k] = new
                 new = _extrapolate(priors[k], new, e.previous[k], beta, positive[k])
@@ -595,13 +603,14 @@ def _fit_impl(
             factors = layout.constrain(_reseed_dead(m, data, mask, factors, active))
         intercepts = update_intercepts(factors, intercepts, estimates)
         estimates = update_estimates(factors, intercepts, estimates)
-        return (factors, intercepts, estimates), (previous if e is not None else None)
+        return (factors, intercepts, estimates), (previous if e is not None else None), stalled
 
     def body(s: SolverState) -> SolverState:
         carry = (s.factors, s.intercepts, s.estimates)
         e = s.extrapolation if accelerate else None
+        stalled = jnp.zeros((), bool)
         if every == 1:
-            carry, previous = sweep(*carry, e)
+            carry, previous, stalled = sweep(*carry, e)
             steps = 1
         else:  # `every` sweeps (fewer before max_iter), then the objective
             steps = jnp.minimum(every, max_iter - s.step)
@@ -640,7 +649,7 @@ def _fit_impl(
         status = jnp.where(
             ~jnp.isfinite(obj),
             Status.NONFINITE,
-            jnp.where(done, Status.CONVERGED, Status.RUNNING),
+            jnp.where(done, jnp.where(stalled, Status.STALLED, Status.CONVERGED), Status.RUNNING),
         )
         status = jnp.where(
             (status == Status.RUNNING) & (s.step + steps >= max_iter), Status.MAX_ITER, status

@@ -405,9 +405,22 @@ def _backtrack(value: Callable[[Array], Array], objective: Array) -> Array:
 
 def _line_search(model, x, mask, factors, k, proposal, objective):
     """Backtrack from ``proposal`` towards the old block until the objective does not rise."""
+    return _line_search_step(model, x, mask, factors, k, proposal, objective)[0]
+
+
+def _line_search_step(model, x, mask, factors, k, proposal, objective):
+    r""":func:`_line_search`'s block and whether it stalled.
+
+    Stalled: every step was rejected although the proposal is more than
+    :math:`\sqrt\epsilon` (relative) away from the old block, so the block did not
+    move for lack of a descent step, not because it is at a minimum.
+    """
     f0 = factors[k]
     at = lambda t: _replace(factors, k, (1 - t) * f0 + t * proposal)
-    return at(_backtrack(lambda t: model.objective(x, mask, at(t), constants=False), objective))[k]
+    t = _backtrack(lambda t: model.objective(x, mask, at(t), constants=False), objective)
+    distance = jnp.linalg.norm(proposal - f0)
+    scale = jnp.sqrt(jnp.finfo(f0.dtype).eps) * (1 + jnp.linalg.norm(f0))
+    return at(t)[k], (t == 0) & (distance > scale)
 
 
 BlockUpdate = Callable[..., Array]
