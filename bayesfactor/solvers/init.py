@@ -272,10 +272,11 @@ def _tensor_fill(mean: Array, shape: tuple[int, ...], k: int) -> Array:
     :math:`\bar x \prod_{j \ge 1} \sqrt{n_j}` (:math:`\bar x` the mean absolute
     entry) makes a component filled in every mode reproduce :math:`\bar x`, as
     NNDSVDa fills a matrix's zeros with the mean entry. Measured on TensorLy's
-    ``random_cp((6, 3, 12), 3)`` with absolute factors, seeds 0-19, 500 iterations:
-    no dead component, relative error at most TensorLy's ``non_negative_parafac_hals``
-    plus :math:`10^{-3}` (with :math:`\bar x^{1/N}` in every mode: seed 15 missed by
-    :math:`5 \cdot 10^{-4}`).
+    ``random_cp((6, 3, 12), 3)`` with absolute factors, seeds 0-19, default
+    ``fit`` settings: no dead component, relative error at most TensorLy's
+    ``non_negative_parafac_hals`` plus :math:`10^{-3}` for every seed (without
+    re-seeding in the fit: the same; with :math:`\bar x^{1/N}` in every mode and no
+    re-seeding, seed 15 missed by :math:`5 \cdot 10^{-4}`).
     """
     if k > 0:
         return jnp.asarray(1.0 / np.sqrt(shape[k]), mean.dtype)
