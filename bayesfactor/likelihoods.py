@@ -141,6 +141,9 @@ class Likelihood(abc.ABC):
     majorizes: ClassVar[bool] = False
     #: ``weight`` is one number for every entry (then a row solve needs one Gram matrix).
     constant_weight: ClassVar[bool] = False
+    #: ``energy`` reaches its infimum at finite ``eta`` (an exact fit); False where it is
+    #: approached only as ``|eta|`` grows without bound (Bernoulli: separable data).
+    exact_fit: ClassVar[bool] = True
 
     @abc.abstractmethod
     def log_prob(self, x: Array, eta: Array) -> Array:
@@ -425,6 +428,7 @@ class Bernoulli(Likelihood):
     support: ClassVar = constraints.boolean
     majorizes: ClassVar[bool] = True
     constant_weight: ClassVar[bool] = True
+    exact_fit: ClassVar[bool] = False
 
     def log_prob(self, x, eta):  # noqa: D102
         return x * eta - jnp.logaddexp(0.0, eta)
@@ -698,6 +702,7 @@ class Offset(Likelihood):
     exact_quadratic = property(lambda self: self.base.exact_quadratic)
     majorizes = property(lambda self: self.base.majorizes)
     constant_weight = property(lambda self: self.base.constant_weight)
+    exact_fit = property(lambda self: self.base.exact_fit)
 
     def _shift(self, eta):
         return eta + jnp.broadcast_to(jnp.asarray(self.offset, eta.dtype), jnp.shape(eta))
@@ -949,6 +954,7 @@ class Blocks(Likelihood):
     support = property(lambda self: constraints.real)
     exact_quadratic = property(lambda self: all(lik.exact_quadratic for lik in self.likelihoods))
     majorizes = property(lambda self: all(lik.majorizes for lik in self.likelihoods))
+    exact_fit = property(lambda self: all(lik.exact_fit for lik in self.likelihoods))
 
     def _in_block(self, b: int, shape) -> Array:
         axes = tuple(-1 if j == self.mode else 1 for j in range(len(shape)))

@@ -223,3 +223,22 @@ def test_a_stalled_line_search_is_not_called_converged(rng):
     with pytest.warns(bf.ConvergenceWarning, match="stopped making progress"):
         result = bf.fit(model, x, key=0, max_iter=300)
     assert not result.converged
+
+
+def test_separable_binary_data_with_flat_priors_have_no_map_and_say_so(rng):
+    u, v = rng.normal(size=(30, 1)), rng.normal(size=(20, 1))
+    x = (u @ v.T > 0).astype(float)
+    with pytest.warns(bf.ConvergenceWarning, match="no finite MAP"):
+        result = bf.fit(bf.Model(bf.Bernoulli(), 1, bf.Flat()), x, key=0, max_iter=2000)
+    assert not result.converged
+    result = bf.fit(bf.Model(bf.Bernoulli(), 1, bf.Normal(1.0)), x, key=0)  # a proper prior
+    assert result.converged
+
+
+def test_float32_data_whose_squares_underflow_are_refused(rng):
+    x = (rng.random((30, 2)) @ rng.random((2, 20)) * 1e-30).astype(np.float32)
+    with pytest.raises(ValueError, match="squares of such values underflow"):
+        bf.fit(bf.Model(bf.Gaussian(), 2, bf.NonNegative()), x)
+    x = x.astype(np.float64)  # fine in float64
+    result = bf.fit(bf.Model(bf.Gaussian(), 2, bf.NonNegative()), x)
+    assert np.linalg.norm(x - result.predict()) / np.linalg.norm(x) < 1e-6

@@ -57,6 +57,7 @@ class Status(enum.IntEnum):
     MAX_ITER = 1
     NONFINITE = 2
     STALLED = 3  # a monotone update raised the objective beyond rounding: no progress left
+    SEPARATED = 4  # the objective fell to rounding where no finite parameters reach it
 
 
 MESSAGES = {
@@ -73,8 +74,15 @@ MESSAGES = {
         "mode a proper prior (bf.Normal(1.0)), try init='svd' or another key, or fit "
         "float64 data."
     ),
+    Status.SEPARATED: (
+        "stopped at iteration {n_iter}: the objective fell to the rounding level, which "
+        "{likelihood!r} reaches only as |eta| grows without bound (separable data: no "
+        "finite MAP under these priors; the factors were still growing). Give every mode "
+        "a proper prior, e.g. bf.Normal(1.0), so that the MAP exists."
+    ),
     Status.NONFINITE: (
-        "the objective became non-finite at iteration {n_iter} in every restart; "
+        "the objective or the factors became non-finite at iteration {n_iter} in every "
+        "restart; "
         "check the data scaling, the prior scales (a very small scale or a large "
         "rate), or try another key."
     ),
@@ -127,6 +135,11 @@ def converged(
     change = decrease / (steps * jnp.maximum(jnp.abs(objective), jnp.finfo(objective.dtype).tiny))
     rounding = (jnp.abs(objective) <= floor) & (jnp.abs(decrease) <= floor)
     return change, (tol > 0) & ((jnp.abs(change) <= tol) | rounding)
+
+
+def at_rounding_level(objective: Array, floor: Array) -> Array:
+    """Whether the objective itself is at the rounding level (:func:`converged`'s exception)."""
+    return jnp.abs(objective) <= floor
 
 
 def energy_floor(likelihood, x: Array, mask: Array, gram: bool = False) -> Array:
@@ -649,7 +662,7 @@ def _fit_impl(
         status = jnp.where(
             ~jnp.isfinite(obj),
             Status.NONFINITE,
-            jnp.where(done, jnp.where(stalled, Status.STALLED, Status.CONVERGED), Status.RUNNING),
+            jnp.where(done, _done_status(stalled, separated(obj, s.floor)), Status.RUNNING),
         )
         status = jnp.where(
             (status == Status.RUNNING) & (s.step + steps >= max_iter), Status.MAX_ITER, status
@@ -668,6 +681,10 @@ def _fit_impl(
             s.floor,
             extrapolation,
         )
+
+    def separated(obj, floor):
+        """The objective at rounding level where the likelihood cannot fit exactly."""
+        return at_rounding_level(obj, floor) & (not model.likelihood.exact_fit)
 
     def cond(s: SolverState) -> Array:
         return s.status == Status.RUNNING
@@ -811,6 +828,13 @@ def _recentre(f: Array, other: Array, b: Array, n: int) -> tuple[Array, Array]:
     real = (jnp.arange(f.shape[0]) < n)[:, None]
     mean = jnp.sum(jnp.where(real, f, 0.0), axis=0) / n
     return jnp.where(real, f - mean[None], f), b + other @ mean
+
+
+def _done_status(stalled: Array, separated: Array) -> Array:
+    """The status of a fit whose stopping test held: converged, unless it stalled or separated."""
+    return jnp.where(
+        stalled, Status.STALLED, jnp.where(separated, Status.SEPARATED, Status.CONVERGED)
+    )
 
 
 def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array | float:
@@ -1176,6 +1200,7 @@ def fit(
     blocked = sparse and check_sparse_fit(model, data, init=init, devices=devices)
     if not sparse:
         model.likelihood.check_data(data.x, data.mask)
+        _check_magnitude(data, fit_dtype(data.x.dtype))
     fixed = _check_fixed(fixed, init, len(data.shape))
     ranks = _check_compress(compress, model, data, devices)
     seed_words(key)  # a bad key raises here, before any work
@@ -1242,6 +1267,19 @@ def _start_scale(model: Model, x: np.ndarray, mask: np.ndarray) -> float:
     filled = jnp.asarray(np.where(mask, x, 0.0))
     offset = model.intercept_eta(intercept_start(model, filled, jnp.asarray(mask)), x.shape)
     return model.likelihood.data_scale(x - np.asarray(offset), mask)
+
+
+def _check_magnitude(data: Any, dtype) -> None:
+    """Refuse data so small that their squares (and residuals') underflow ``dtype``."""
+    limit = 1e3 * np.sqrt(np.finfo(dtype).tiny)  # float32: 1.1e-16; float64: 1.5e-151
+    observed = data.observed
+    largest = max(abs(float(observed.min())), abs(float(observed.max()))) if observed.size else 0
+    if 0 < largest < limit:
+        raise ValueError(
+            f"X's largest entry is {largest:.2g}: fitted in {np.dtype(dtype).name}, the "
+            "squares of such values underflow, and the fit would be rounding noise. Multiply "
+            "X by a constant first (e.g. X / np.abs(X).max()), or pass float64 data."
+        )
 
 
 def _check_compress(compress: Any, model: Model, data: Any, devices: Any):
@@ -1462,12 +1500,17 @@ def _result(
     best = _best(state)
     status = Status(int(state.status[best]))
     n_iter = int(state.step[best])
-    if status == Status.NONFINITE or not np.isfinite(state.objective[best]):
+    finite = all(np.isfinite(f[best]).all() for f in (*state.factors, *state.intercepts))
+    if status == Status.NONFINITE or not np.isfinite(state.objective[best]) or not finite:
         raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=n_iter))
-    if status in (Status.MAX_ITER, Status.STALLED):
+    if status in (Status.MAX_ITER, Status.STALLED, Status.SEPARATED):
         warn(
             MESSAGES[status].format(
-                max_iter=max_iter, tol=tol, change=float(state.change[best]), n_iter=n_iter
+                max_iter=max_iter,
+                tol=tol,
+                change=float(state.change[best]),
+                n_iter=n_iter,
+                likelihood=model.likelihood,
             ),
             ConvergenceWarning,
             stacklevel=stacklevel,
