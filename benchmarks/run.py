@@ -869,6 +869,33 @@ def problem_glmpca(quick):
     return rows, []
 
 
+def cost_only(quick, names):
+    """Only the float64 vs float32 cost table's probes, for the problems ``names``."""
+    if "nmf" in names:
+        n, m, r = SIZES["nmf"][quick]
+        cost_probe(f"1. Gaussian NMF {n}x{m} r={r}", "nmf", planted_nmf(n, m, r), r)
+    if "klnmf" in names:
+        n, m, r = SIZES["klnmf"][quick]
+        X = planted_spikes(n, m, r)
+        zeros = 100 * (X == 0).mean()
+        name = f"2. KL-NMF spikes {n}x{m} r={r} (mean {X.mean():.2f}, {zeros:.0f}% zeros)"
+        cost_probe(name, "klnmf", X, r)
+    if "pca" in names:
+        n, m, r = SIZES["pca"][quick]
+        cost_probe(f"3. PCA {n}x{m} r={r} (centred)", "pca", planted_lowrank_centered(n, m, r), r)
+    if "cp" in names:
+        shape, r = SIZES["cp"][quick]
+        dims = "x".join(map(str, shape))
+        for nonneg, label, spec in ((False, "unconstrained", "cp"), (True, "non-negative", "nncp")):
+            cost_probe(f"4. CP {dims} r={r} {label}", spec, planted_cp(shape, r, nonneg), r)
+    if "glmpca" in names:
+        n, m, r = SIZES["glmpca"][quick]
+        cost_probe(f"5. logistic PCA {n}x{m} r={r}", "logistic", planted_binary(n, m, r), r)
+        X = planted_counts_log(n, m, r)
+        cost_probe(f"5. Poisson-log GLM-PCA {n}x{m} r={r}", "poissonlog", X, r)
+    return [], []
+
+
 #: Run order (the slowest per iteration last, so an interrupted run keeps the rest);
 #: the table is sorted by problem number.
 PROBLEMS = {
@@ -1144,6 +1171,11 @@ def main(argv=None):
         action="store_true",
         help="keep the libraries' default threading (default: everything single-threaded)",
     )
+    p.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only the float64 vs float32 cost table (fresh-subprocess probes)",
+    )
     p.add_argument("--_rss", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._rss:
@@ -1167,7 +1199,10 @@ def main(argv=None):
         t = time.perf_counter()
         print(f"[{time.perf_counter() - t0:6.1f} s] {name} ({dt}) ...", flush=True)
         try:
-            new_rows, new_diag = PROBLEMS[name](quick)
+            if args.cost_only:
+                new_rows, new_diag = cost_only(quick, [name])
+            else:
+                new_rows, new_diag = PROBLEMS[name](quick)
         except Exception as e:  # noqa: BLE001 - keep the other problems' results
             import traceback
 
