@@ -200,10 +200,15 @@ def host_normals(words: list[int], restarts, size: int, rank: int, dtype) -> np.
     """Standard normals, shape ``(len(restarts), size, rank)``, drawn on the host.
 
     Restart ``i`` (of the indices ``restarts``) is a ``(rank, size)`` draw of its own
-    generator, transposed: its first ``r`` columns equal the draw at rank ``r``.
+    generator, transposed: its first ``r`` columns equal the draw at rank ``r``. The
+    draw is made in float64 and rounded to ``dtype``, so that a key gives the same
+    start to float32 and float64 data (NumPy's float32 stream is another sequence).
     """
     return np.stack(
-        [host_rng(words, i, 0).standard_normal((rank, size), dtype).T for i in restarts]
+        [
+            host_rng(words, i, 0).standard_normal((rank, size)).T.astype(dtype)
+            for i in restarts
+        ]
     )
 
 

@@ -60,3 +60,13 @@ def test_x64_is_on_at_import_unless_opted_out(extra, expected):
         [sys.executable, "-c", code], env=env | extra, capture_output=True, text=True, check=True
     )
     assert out.stdout.split("\n")[-2] == expected
+
+
+def test_a_key_gives_the_same_start_in_float32_and_float64():
+    x = np.random.default_rng(0).random((50, 40))
+    model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())
+    with pytest.warns(bf.ConvergenceWarning):
+        a = bf.fit(model, x, key=1, max_iter=1, tol=0)
+    with pytest.warns(bf.ConvergenceWarning):
+        b = bf.fit(model, x.astype(np.float32), key=1, max_iter=1, tol=0)
+    np.testing.assert_allclose(a.factors[0], b.factors[0], rtol=1e-4, atol=1e-5)
