@@ -205,10 +205,7 @@ def host_normals(words: list[int], restarts, size: int, rank: int, dtype) -> np.
     start to float32 and float64 data (NumPy's float32 stream is another sequence).
     """
     return np.stack(
-        [
-            host_rng(words, i, 0).standard_normal((rank, size)).T.astype(dtype)
-            for i in restarts
-        ]
+        [host_rng(words, i, 0).standard_normal((rank, size)).T.astype(dtype) for i in restarts]
     )
 
 

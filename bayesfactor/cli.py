@@ -240,8 +240,10 @@ def _name_and_number(text: str, names: Sequence[str], kind: str):
         value = float(number)
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: the number after ':' must be positive")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the number after ':' must be positive and finite, e.g. '{name}:1.0'"
+        )
     return name, value
 
 

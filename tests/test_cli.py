@@ -203,3 +203,9 @@ def test_an_npz_named_npy_gets_a_clear_error(tmp_path, capsys):
         np.savez(f, a=np.ones((3, 2)))
     assert main(["fit", str(path), "--rank", "1"]) == 2
     assert ".npz archive of arrays ['a']" in capsys.readouterr().err
+
+
+def test_an_infinite_scale_is_named(tmp_path, capsys):
+    argv = ["fit", str(tmp_path / "x.npy"), "--likelihood", "gaussian:inf", "--rank", "1"]
+    assert main(argv) == 2
+    assert "must be positive and finite" in capsys.readouterr().err
