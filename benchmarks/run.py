@@ -920,19 +920,14 @@ def load_average():
 
 def git_commit():
     here = os.path.dirname(os.path.abspath(__file__))
+
+    def git(*args):
+        out = subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
     try:
-        rev = subprocess.run(
-            ["git", "-C", here, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        rev = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
         return rev + (" (with uncommitted changes)" if dirty else "")
     except Exception:  # noqa: BLE001
         return "?"
