@@ -242,3 +242,19 @@ def test_float32_data_whose_squares_underflow_are_refused(rng):
     x = x.astype(np.float64)  # fine in float64
     result = bf.fit(bf.Model(bf.Gaussian(), 2, bf.NonNegative()), x)
     assert np.linalg.norm(x - result.predict()) / np.linalg.norm(x) < 1e-6
+
+
+def test_tiny_scale_data_fit_or_are_refused_with_the_reason(rng):
+    base = rng.random((30, 2)) @ rng.random((2, 20))
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.NonNegative())
+    # The relative change is taken of the deviance (saturated energy subtracted): the
+    # same fit at any scale. (Of eta - x log eta, KL-NMF at 1e-10 stopped at 0.8 %.)
+    for scale in (1.0, 1e-10):
+        result = bf.fit(model, base * scale, key=0, max_iter=5000)
+        assert result.converged
+        error = np.linalg.norm(base * scale - result.predict()) / np.linalg.norm(base * scale)
+        assert error < 1e-6, (scale, error)
+    with pytest.raises(ValueError, match="below what float32 resolves"):
+        bf.fit(model, (base * 1e-10).astype(np.float32))
+    with pytest.raises(ValueError, match="scale should be near the data's noise level"):
+        bf.fit(bf.Model(bf.LaplaceLikelihood(), 2, bf.NonNegative()), base * 1e-10)

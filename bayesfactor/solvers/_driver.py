@@ -153,21 +153,41 @@ def energy_floor(likelihood, x: Array, mask: Array, gram: bool = False) -> Array
     :math:`16 \epsilon^{3/2} E_0`, between the two, so that it never ends a fit whose
     objective is above :math:`10^{-9} E_0` in float32 (:math:`10^{-22} E_0` in float64).
     """
-
-    def total(likelihood, x, mask, factors=()):
-        e = jnp.abs(likelihood.energy(x, jnp.zeros_like(x)))
-        return jnp.sum(jnp.where(mask, e, 0.0))
-
-    if isinstance(x, SparseCounts):  # KL-NMF: E(0, 0) = 0, so the stored entries suffice
-        energy = total(likelihood, x.values, True)
-    elif isinstance(x, SparseRows):  # blocks of rows densified one at a time
-        energy = x.map_rows(total, likelihood)
-    elif isinstance(x, Tucker):  # Gaussian: E(x, 0) = x^2 / (2 sigma^2)
+    if isinstance(x, Tucker):  # Gaussian: E(x, 0) = x^2 / (2 sigma^2)
         energy = 0.5 * x.sq_norm / likelihood.parameter_value**2
     else:
-        energy = total(likelihood, x, mask)
+        at_zero = lambda lik, x: jnp.abs(lik.energy(x, jnp.zeros_like(x)))  # noqa: E731
+        energy = _observed_sum(at_zero, likelihood, x, mask)
     eps = jnp.finfo(x.dtype).eps
     return 16 * eps * (1.0 if gram else jnp.sqrt(eps)) * energy
+
+
+def saturated(likelihood, x: Array, mask: Array) -> Array:
+    r""":math:`\sum_i \inf_\eta E(x_i, \eta)` (``Likelihood.saturated_energy``): a constant.
+
+    The fit's objective is the energy minus this (a deviance, 0 at a perfect fit,
+    plus the priors), so that its relative change does not depend on the data's scale.
+    """
+    if isinstance(x, Tucker):  # Gaussian
+        return jnp.zeros((), x.dtype)
+    return _observed_sum(lambda lik, x: lik.saturated_energy(x), likelihood, x, mask)
+
+
+def _observed_sum(elementwise, likelihood, x: Array, mask: Array) -> Array:
+    """The sum of ``elementwise(likelihood, x)`` over the observed entries of any data.
+
+    For sparse counts only the stored entries are summed: ``elementwise`` must be 0 at
+    ``x = 0`` there (KL-NMF's energies are). Sparse rows are densified a block at a time.
+    """
+
+    def total(likelihood, x, mask, factors=()):
+        return jnp.sum(jnp.where(mask, elementwise(likelihood, x), 0.0))
+
+    if isinstance(x, SparseCounts):
+        return total(likelihood, x.values, True)
+    if isinstance(x, SparseRows):
+        return x.map_rows(total, likelihood)
+    return total(likelihood, x, mask)
 
 
 #: Extrapolation (Ang & Gillis 2019): starting weight, its division at a restart, its
@@ -508,16 +528,20 @@ def _fit_impl(
         return _with_likelihood(model, model.likelihood.with_values(estimates))
 
     def objective(factors, intercepts, estimates):
-        """The objective without its constant terms (likelihood.energy)."""
+        """The objective without its constant terms: the energy less its ``saturated`` part."""
         m, data = given(intercepts, estimates)
         if gram:
             # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
             x_sq = data.sq_norm if isinstance(data, Tucker) else jnp.sum(data * data)
-            return dense_gaussian_objective(m, data, x_sq, factors, plan[-1][0], False)
-        return m.objective(data, mask, factors, constants=False)
+            return dense_gaussian_objective(m, data, x_sq, factors, plan[-1][0], False) - sat
+        return m.objective(data, mask, factors, constants=False) - sat
 
     def constant(factors, intercepts, estimates):
         """What ``objective`` leaves out: the same for any parameters."""
+        return sat + dropped(factors, intercepts, estimates)
+
+    def dropped(factors, intercepts, estimates):
+        """The terms ``likelihood.energy`` drops."""
         if isinstance(x, SparseCounts):
             return x.log_factorials()
         if isinstance(x, Tucker):  # Gaussian: the same for every entry
@@ -602,7 +626,7 @@ def _fit_impl(
             if active is not None:  # inactive components: exactly 0 (see fit_sweep)
                 new = jnp.where(active, new, 0.0)
             if line_search:
-                before = objective(factors, intercepts, estimates)
+                before = objective(factors, intercepts, estimates) + sat  # as m.objective
                 new, stall = _line_search_step(m, data, mask, factors, k, new, before)
                 stalled = stalled | stall
             if e is not None and k != last:
@@ -703,7 +727,7 @@ def _fit_impl(
             update, line_search = updates[k]
             new = update(m, priors[k], data, mask, f0, k, dense)
             if line_search:  # from the drawn block, as in a sweep
-                new = _line_search(m, data, mask, f0, k, new, objective(f0, b0, e0))
+                new = _line_search(m, data, mask, f0, k, new, objective(f0, b0, e0) + sat)
             f0 = layout.constrain(_replace(f0, k, new))
         obj0 = objective(f0, b0, e0) + padding(f0)
         init = SolverState(
@@ -726,6 +750,7 @@ def _fit_impl(
         return lax.while_loop(cond, body, init)
 
     intercepts0 = intercept_start(model, x, mask)  # the same for every restart
+    sat = saturated(model.likelihood, x, mask)  # the same for every restart
     state = jax.vmap(run, axis_name=_RESTARTS)(start)
     return layout.replicate(
         state._replace(

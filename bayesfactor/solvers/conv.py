@@ -71,6 +71,7 @@ from bayesfactor.solvers._driver import (
     _result,
     converged,
     energy_floor,
+    saturated,
 )
 
 __all__ = ["fit_conv"]
@@ -122,8 +123,10 @@ def _fit_conv(
     if isinstance(start, RandomStart):
         start = jax.vmap(lambda z: _random_start(model, x.shape, z, start.scale))(start.normals)
 
+    sat = saturated(lik, x, mask)  # the energy of a perfect fit (see _driver.saturated)
+
     def objective(w, h):  # without constant terms (added back in the result)
-        return model.objective(x, mask, (w, h), ortho=ortho, constants=False)
+        return model.objective(x, mask, (w, h), ortho=ortho, constants=False) - sat
 
     def body(s: SolverState) -> SolverState:
         w, h = s.factors
@@ -146,7 +149,7 @@ def _fit_conv(
         # at the first rounding-level wobble).
         obj = objective(w, h)
         finite = jnp.isfinite(obj)
-        slack = _ROUNDING * jnp.finfo(obj.dtype).eps * jnp.abs(s.objective)
+        slack = _ROUNDING * jnp.finfo(obj.dtype).eps * (jnp.abs(s.objective) + jnp.abs(sat))
         rose = finite & (obj > s.objective + slack)
         factors = jax.tree.map(lambda old, new: jnp.where(rose, old, new), s.factors, (w, h))
         obj = jnp.where(rose, s.objective, obj)
@@ -175,7 +178,7 @@ def _fit_conv(
             jnp.full((), jnp.inf, obj0.dtype),
             jnp.full((max_iter,), jnp.nan, obj0.dtype),
             jnp.asarray(Status.RUNNING, jnp.int32),
-            dropped_constant(lik, x, mask, model.eta(tuple(f0))),
+            dropped_constant(lik, x, mask, model.eta(tuple(f0))) + sat,
             energy_floor(lik, x, mask),
         )
         return lax.while_loop(lambda s: s.status == Status.RUNNING, body, init)
