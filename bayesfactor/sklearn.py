@@ -72,6 +72,11 @@ class FactorModel(TransformerMixin, BaseEstimator):
         Relative objective change at which a fit stops.
     random_state : int, default=0
         Seed of the initializations.
+    init : {"random", "svd", "nndsvd", "nndsvda"}, default="random"
+        Start of the training fit: random factors, or the truncated SVD of the data
+        (``"svd"``; for non-negative factors it is NNDSVD, NNDSVDa for the
+        multiplicative updates, so scikit-learn's ``"nndsvd"`` and ``"nndsvda"`` name
+        it too).
 
     Attributes
     ----------
@@ -94,6 +99,7 @@ class FactorModel(TransformerMixin, BaseEstimator):
         max_iter: int = 500,
         tol: float = 1e-6,
         random_state: int = 0,
+        init: str = "random",
     ):
         self.likelihood = likelihood
         self.n_components = n_components
@@ -102,6 +108,18 @@ class FactorModel(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.init = init
+
+    def _start(self) -> str:
+        """``bf.fit``'s ``init`` for ``self.init`` (scikit-learn's names accepted)."""
+        starts = {"random": "random", "svd": "svd", "nndsvd": "svd", "nndsvda": "svd"}
+        if self.init not in starts:
+            raise ValueError(
+                f"init must be one of {sorted(starts)}; got {self.init!r}. (scikit-learn's "
+                "'nndsvdar' and 'custom' are not supported: use 'nndsvda', or bf.fit with "
+                "init=(W, H) for a custom start.)"
+            )
+        return starts[self.init]
 
     def _model(self) -> Model:
         likelihood = Gaussian() if self.likelihood is None else self.likelihood
@@ -121,7 +139,7 @@ class FactorModel(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> FactorModel:
         """Fit :math:`W` and :math:`H` to ``X`` (samples × features; NaN = missing)."""
         x = _as_matrix(X)
-        self.result_ = self._fit(x, restarts=self.restarts)
+        self.result_ = self._fit(x, restarts=self.restarts, init=self._start())
         self.components_ = self.result_.factors[1].T
         self.n_features_in_ = x.shape[1]
         self.n_iter_ = self.result_.n_iter
@@ -189,12 +207,14 @@ class _Preset(FactorModel):
         max_iter: int = 500,
         tol: float = 1e-6,
         random_state: int = 0,
+        init: str = "random",
     ):
         self.n_components = n_components
         self.restarts = restarts
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.init = init
 
     def _model(self) -> Model:
         return Model(self._likelihood, self.n_components, self._priors)

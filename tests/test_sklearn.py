@@ -98,3 +98,12 @@ def test_scikit_learn_estimator_checks():
         (r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"
     ]
     assert not failed, failed
+
+
+def test_scikit_learn_init_names_are_accepted_or_refused_clearly():
+    x = np.random.default_rng(0).random((30, 12))
+    svd = NMF(2, init="nndsvda").fit(x)
+    assert svd.result_.converged
+    np.testing.assert_allclose(svd.components_, NMF(2, init="svd").fit(x).components_)
+    with pytest.raises(ValueError, match="init must be one of"):
+        NMF(2, init="nndsvdar").fit(x)
