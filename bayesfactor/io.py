@@ -184,9 +184,10 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     os.close(fd)
-    with _terminate_as_exception():
+    with _terminate_as_exception() as terminate:
         try:
             write(tmp)
+            terminate.check()  # SIGTERM during the write: no rename
             os.chmod(tmp, mode)
             os.replace(tmp, path)
         except BaseException:
@@ -206,21 +207,33 @@ class _Terminated(SystemExit):
 
 
 class _terminate_as_exception:
-    """While active (main thread only), SIGTERM raises :class:`_Terminated` (exit 143)."""
+    """While active (main thread only), SIGTERM raises :class:`_Terminated` (exit 143).
+
+    The signal is also recorded: an exception raised where Python ignores it (in a
+    finalizer that a library's write happens to run) is raised again on exit, before
+    a temporary file could be renamed into place.
+    """
 
     def __enter__(self):
-        self.previous = None
+        self.previous, self.signum = None, None
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGTERM, self._raise)
         return self
 
-    @staticmethod
-    def _raise(signum, frame):
+    def _raise(self, signum, frame):
+        self.signum = signum
         raise _Terminated(128 + signum)
 
-    def __exit__(self, *exc):
+    def check(self) -> None:
+        """Raise :class:`_Terminated` if SIGTERM arrived (even if it was swallowed)."""
+        if self.signum is not None:
+            raise _Terminated(128 + self.signum)
+
+    def __exit__(self, kind, value, traceback):
         if self.previous is not None:
             signal.signal(signal.SIGTERM, self.previous)
+        if kind is None:
+            self.check()
         return False
 
 

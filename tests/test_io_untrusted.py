@@ -189,13 +189,13 @@ def test_sigterm_during_a_save_leaves_no_temporary(tmp_path):
     code = (
         "import numpy as np, bayesfactor as bf, dataclasses, sys;"
         "fit = bf.fit(bf.Model(bf.Gaussian(), 2, bf.Flat()), np.eye(6), max_iter=3);"
-        "big = dataclasses.replace(fit, history=np.zeros(10**8));"
+        "big = dataclasses.replace(fit, history=np.zeros(2 * 10**7));"
         "print('ready', flush=True);"
         f"[big.save({str(tmp_path / 'fit.nc')!r}) for _ in range(100)]"
     )
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(2.0)  # inside a save
+        time.sleep(1.0)  # inside a save (each takes about a second)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        assert proc.wait(timeout=240) == 128 + signal.SIGTERM
     assert not list(tmp_path.glob(".*.tmp"))
