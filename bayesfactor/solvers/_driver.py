@@ -56,7 +56,7 @@ class Status(enum.IntEnum):
     CONVERGED = 0
     MAX_ITER = 1
     NONFINITE = 2
-    STALLED = 3  # a monotone update raised the objective beyond rounding: no progress left
+    STALLED = 3  # no progress: a line search rejected every step, or a rise beyond rounding
     SEPARATED = 4  # the objective fell to rounding where no finite parameters reach it
 
 
