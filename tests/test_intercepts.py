@@ -111,6 +111,7 @@ def _glm_objective(theta, x, shape, kind, scale):
     return value, np.concatenate([g.ravel() for g in grad])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["poisson", "bernoulli"])
 def test_glm_with_column_intercepts_reaches_the_joint_optimum(rng, kind):
     m, n, rank, scale = 60, 25, 2, 1.0

@@ -40,6 +40,7 @@ def test_exact_data_are_recovered_to_each_precision():
     assert errors[np.float64] < errors[np.float32]
 
 
+@pytest.mark.slow  # three fresh processes
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
