@@ -331,8 +331,13 @@ def _mu_update(model, prior, x, mask, factors, k, dense):
     a = prior.curvature()
     b = d + jax.grad(prior.penalty)(f) - a * f
     denominator = b + jnp.sqrt(b * b + 4 * a * c)
-    new = 2 * c / jnp.maximum(denominator, jnp.finfo(f.dtype).tiny)
-    return jnp.where(jnp.isfinite(new), new, f)
+    tiny = jnp.finfo(f.dtype).tiny
+    new = 2 * c / jnp.maximum(denominator, tiny)
+    # Floored at the smallest normal number: an entry that underflows to 0 could never
+    # grow again (c = F (X/eta) Z), and float32 underflows soon (measured: KL-NMF of
+    # planted spikes 300 x 1500, r=10: 61 % of W exactly 0 after 3000 iterations, stuck
+    # 0.57 % above the float64 loss).
+    return jnp.where(jnp.isfinite(new), jnp.maximum(new, tiny), f)
 
 
 def _lloyd_update(model, prior, x, mask, factors, k, dense, relocate=True):
