@@ -133,7 +133,7 @@ def converged(
     """
     decrease = previous - objective
     change = decrease / (steps * jnp.maximum(jnp.abs(objective), jnp.finfo(objective.dtype).tiny))
-    rounding = (jnp.abs(objective) <= floor) & (jnp.abs(decrease) <= floor)
+    rounding = at_rounding_level(objective, floor) & (jnp.abs(decrease) <= floor)
     return change, (tol > 0) & ((jnp.abs(change) <= tol) | rounding)
 
 
