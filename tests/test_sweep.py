@@ -111,8 +111,9 @@ def test_one_program_for_a_rank_fold_restart_sweep(rng, monkeypatch):
     traces = []
     fit_impl = _driver._fit_impl
 
-    def counted(*args, **kwargs):  # runs once per trace of the compiled sweep
-        traces.append(kwargs["active"].shape)
+    def counted(*args, **kwargs):  # runs once per trace of the compiled sweep's start
+        if kwargs["phase"] == "start":
+            traces.append(kwargs["active"].shape)
         return fit_impl(*args, **kwargs)
 
     monkeypatch.setattr(_driver, "_fit_impl", counted)
@@ -173,8 +174,9 @@ def test_large_sweeps_run_in_equal_calls_of_one_program(monkeypatch):
     calls = []
     sweep = _driver._fit_sweep
 
-    def recorded(*args, **kwargs):
-        calls.append(args[2].shape[0])
+    def recorded(*args, **kwargs):  # a call's first chunk starts the loop
+        if kwargs.get("phase") == "start":
+            calls.append(args[2].shape[0])
         return sweep(*args, **kwargs)
 
     monkeypatch.setattr(_driver, "_fit_sweep", recorded)

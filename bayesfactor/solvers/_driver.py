@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -419,8 +420,17 @@ def _fit_impl(
     active: Array | None = None,
     accelerate: bool | None = None,
     check_every: int | None = None,
+    phase: str = "whole",
+    stop: Array | int | None = None,
 ) -> SolverState:
     r"""Alternating MAP from ``start`` (a RandomStart, or factors with a restart axis).
+
+    ``phase`` splits the fit for :func:`run_in_chunks`: ``"start"`` returns the
+    loop's first carry, ``"advance"`` continues a carry (``start``) until every restart
+    has stopped or passed iteration ``stop`` (traced: one program for every chunk);
+    both keep the carry as the loop holds it (padded, with its extrapolation), and
+    :func:`_host_state` finishes it. ``"whole"`` runs the whole loop in one program.
+    The iterates are the same either way: the chunks run the same loop body.
 
     Modes in ``fixed`` keep their starting values (e.g. ``transform`` of new data).
     ``layout`` shards ``x`` (placed and padded by ``layout.place``) across devices;
@@ -497,7 +507,9 @@ def _fit_impl(
         and not isinstance(x, Tucker)
         and all(type(p) is NonNegative for p in priors)
     )
-    if isinstance(start, RandomStart):
+    if phase == "advance":
+        pass  # a carry of this loop: nothing to draw or pad
+    elif isinstance(start, RandomStart):
         # A given start is the start: modes drawn next to given factors are first
         # updated from them (for a OneHot mode: assigned to the given centres, not
         # Forgy rows that would overwrite them), in the sweep's order, before the loop;
@@ -509,7 +521,8 @@ def _fit_impl(
             d if g is None else jnp.broadcast_to(g, d.shape)
             for d, g in zip(drawn, start.given, strict=True)
         )
-    start = layout.pad_factors(start, axis=1)
+    if phase != "advance":
+        start = layout.pad_factors(start, axis=1)
 
     def given(intercepts, estimates):
         """(model, data) that the factor updates see: intercepts and estimates folded in."""
@@ -711,13 +724,14 @@ def _fit_impl(
         return at_rounding_level(obj, floor) & (not model.likelihood.exact_fit)
 
     def cond(s: SolverState) -> Array:
-        return s.status == Status.RUNNING
+        running = s.status == Status.RUNNING
+        return running if stop is None else running & (s.step < stop)
 
     def padding(factors):
         """The log-prior of padding rows and inactive components: not recorded."""
         return layout.padding_prior(model, factors) + _inactive_prior(model, x, active)
 
-    def run(f0):
+    def begin(f0):
         f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
         b0 = intercepts0
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
@@ -747,11 +761,17 @@ def _fit_impl(
             init = init._replace(
                 extrapolation=Extrapolation(f0, BETA0 * one, one, jnp.ones((), bool))
             )
-        return lax.while_loop(cond, body, init)
+        return init
 
     intercepts0 = intercept_start(model, x, mask)  # the same for every restart
     sat = saturated(model.likelihood, x, mask)  # the same for every restart
-    state = jax.vmap(run, axis_name=_RESTARTS)(start)
+    loop = jax.vmap(lambda s: lax.while_loop(cond, body, s), axis_name=_RESTARTS)
+    if phase == "advance":
+        return loop(start)
+    state = jax.vmap(begin, axis_name=_RESTARTS)(start)
+    if phase == "start":
+        return state
+    state = loop(state)
     return layout.replicate(
         state._replace(
             factors=layout.trim(state.factors, range(x.ndim), axis=1),
@@ -811,8 +831,64 @@ def _reseed_dead(model, x, mask, factors, active=None):
 
 _fit = jax.jit(
     _fit_impl,
-    static_argnames=("max_iter", "dense", "fixed", "layout", "accelerate", "check_every"),
+    static_argnames=("max_iter", "dense", "fixed", "layout", "accelerate", "check_every", "phase"),
 )
+
+
+#: Wall time that one compiled chunk of the loop aims at (:func:`run_in_chunks`).
+CHUNK_SECONDS = 0.25
+#: A pessimistic rate of the loop's arithmetic (flop/s), for the first chunk's length.
+_SLOW_FLOPS = 2e9
+
+
+def run_in_chunks(program: Any, start: Any, max_iter: int, flops: float) -> SolverState:
+    r"""Run a fit's loop (``program``: ``_fit`` or ``_fit_sweep`` bound to its data) in chunks.
+
+    The loop is compiled once (``phase="advance"``, its ``stop`` traced) and called
+    for chunks of iterations of about :data:`CHUNK_SECONDS` of wall time each; between
+    two chunks Python runs, so Ctrl-C (``KeyboardInterrupt``) stops the fit within
+    a chunk, and nothing keeps computing after it. The first chunk is as long as
+    :data:`_SLOW_FLOPS` allows for ``flops`` per iteration (a small fit runs in one
+    chunk); each next one is scaled by the measured time (at most 8 times longer).
+    A chunk ends when every restart has stopped or passed its ``stop``, and the next
+    continues the same carry, so the iterates are those of one uninterrupted loop.
+    """
+    state = program(start, phase="start")
+    stop, size = 0, int(np.clip(CHUNK_SECONDS * _SLOW_FLOPS / max(flops, 1.0), 1, max_iter))
+    while True:
+        stop = min(max_iter, stop + size)
+        began = time.perf_counter()
+        state = program(state, phase="advance", stop=stop)
+        if not (np.asarray(state.status) == Status.RUNNING).any():
+            return state  # at stop == max_iter every restart has stopped (MAX_ITER)
+        seconds = max(time.perf_counter() - began, 1e-6)
+        size = int(np.clip(size * CHUNK_SECONDS / seconds, 1, 8 * size))
+
+
+def _sweep_flops(x: Any, rank: int, batch: int) -> float:
+    """About the arithmetic of one iteration: a product with the stored data per mode.
+
+    ``x`` is the data as the loop holds it (dense, Tucker-compressed or sparse): its
+    stored numbers, whatever its form, times the rank, per mode and fit in ``batch``.
+    """
+    stored = sum(float(np.size(leaf)) for leaf in jax.tree.leaves(x))
+    return 2.0 * x.ndim * stored * rank * batch
+
+
+def _host_state(state: SolverState, layout: Layout, model: Model, ndim: int) -> SolverState:
+    """A chunked loop's carry on the host: padding rows cut off, the extrapolation dropped."""
+    state = jax.device_get(state._replace(extrapolation=()))
+
+    def cut(arrays, modes):
+        return tuple(
+            a[:, : a.shape[1] - layout.pad] if layout.pad and m == layout.mode else a
+            for a, m in zip(arrays, modes, strict=True)
+        )
+
+    return state._replace(
+        factors=cut(state.factors, range(ndim)),
+        intercepts=cut(state.intercepts, model.intercepts),
+    )
 
 
 def _centred_modes(model: Model, priors, order, ndim: int) -> tuple[int, ...]:
@@ -1273,9 +1349,14 @@ def fit(
     screened = None
     if ranks:
         compressed = tucker_compress(x, compress_sketches(seed_words(key), x.shape, ranks, dtype))
-        screened = jax.device_get(run(compressed, mask_, start, dense=True))
+        screen = functools.partial(run, compressed, mask_, dense=True)
+        cost = _sweep_flops(compressed, model.rank, restarts)
+        screened = run_in_chunks(screen, start, max_iter, cost)
+        screened = _host_state(screened, ONE_DEVICE, model, x.ndim)
         start = _best_start(screened)
-    state = jax.device_get(run(x, mask_, start, dense=dense, layout=layout))
+    program = functools.partial(run, x, mask_, dense=dense, layout=layout)
+    flops = _sweep_flops(x, model.rank, restarts)
+    state = _host_state(run_in_chunks(program, start, max_iter, flops), layout, model, x.ndim)
     return _result(model, state, data, max_iter=max_iter, tol=tol, screened=screened)
 
 
@@ -1357,9 +1438,20 @@ def _best_start(state: SolverState) -> tuple[Array, ...]:
 _SWEEP_ENTRIES = 2**27
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "padded"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "dense", "padded", "phase"))
 def _fit_sweep(
-    model, x, masks, starts, ranks, tol, *, max_iter: int, dense: bool, padded: bool
+    model,
+    x,
+    masks,
+    starts,
+    ranks,
+    tol,
+    *,
+    max_iter: int,
+    dense: bool,
+    padded: bool,
+    phase: str = "whole",
+    stop: Array | int | None = None,
 ) -> SolverState:
     """``_fit`` vmapped over members ``i``: ``masks[i]``, ``starts[i]`` (RandomStart), ``ranks[i]``.
 
@@ -1371,9 +1463,21 @@ def _fit_sweep(
     """
 
     def member(mask, start, rank):
-        start = _init_many(model, x.shape, x.dtype, start, rank if padded else None)
+        if phase != "advance":
+            start = _init_many(model, x.shape, x.dtype, start, rank if padded else None)
         active = jnp.arange(model.rank) < rank if padded else None
-        return _fit_impl(model, x, mask, start, tol, max_iter=max_iter, dense=dense, active=active)
+        return _fit_impl(
+            model,
+            x,
+            mask,
+            start,
+            tol,
+            max_iter=max_iter,
+            dense=dense,
+            active=active,
+            phase=phase,
+            stop=stop,
+        )
 
     return jax.vmap(member)(masks, starts, ranks)
 
@@ -1473,18 +1577,21 @@ def fit_sweep(
         for first in range(0, len(group), size):
             chunk = group[first : first + size]
             batch = chunk + chunk[:1] * (size - len(chunk))
-            state = _fit_sweep(
+            program = functools.partial(
+                _fit_sweep,
                 models[rank],
                 x,
                 jnp.ones((size,), bool) if dense else jnp.asarray(masks[batch]),
-                jax.tree.map(lambda *a: np.stack(a), *[start(i, rank) for i in batch]),
-                jnp.asarray([ranks[i] for i in batch]),
-                jnp.asarray(tol, dtype),
+                ranks=jnp.asarray([ranks[i] for i in batch]),
+                tol=jnp.asarray(tol, dtype),
                 max_iter=max_iter,
                 dense=dense,
                 padded=padded,
             )
-            state = jax.device_get(state)
+            starts = jax.tree.map(lambda *a: np.stack(a), *[start(i, rank) for i in batch])
+            flops = _sweep_flops(x, rank, size * restarts)
+            state = jax.device_get(run_in_chunks(program, starts, max_iter, flops))
+            state = state._replace(extrapolation=())
             for j, i in enumerate(chunk):
                 member = jax.tree.map(lambda a, j=j: a[j], state)
                 member = member._replace(factors=tuple(f[..., : ranks[i]] for f in member.factors))

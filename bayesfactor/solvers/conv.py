@@ -69,8 +69,10 @@ from bayesfactor.solvers._driver import (
     SolverState,
     Status,
     _result,
+    _sweep_flops,
     converged,
     energy_floor,
+    run_in_chunks,
     saturated,
 )
 
@@ -109,18 +111,32 @@ def _step(lik, prior, f, op, eta, x_pos, x_neg, ones, ortho_grad):
     return jnp.where(jnp.isfinite(new), new, f)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iter", "ortho", "signed"))
+@functools.partial(jax.jit, static_argnames=("max_iter", "ortho", "signed", "phase"))
 def _fit_conv(
-    model: ConvModel, x, mask, start, tol, *, max_iter: int, ortho: bool, signed: bool
+    model: ConvModel,
+    x,
+    mask,
+    start,
+    tol,
+    *,
+    max_iter: int,
+    ortho: bool,
+    signed: bool,
+    phase: str = "whole",
+    stop=None,
 ) -> SolverState:
-    """Alternating multiplicative MM from ``start`` (RandomStart, or (W, H) with a restart axis)."""
+    """Alternating multiplicative MM from ``start`` (RandomStart, or (W, H) with a restart axis).
+
+    ``phase`` and ``stop`` split the loop into chunks as ``_driver._fit_impl``'s do
+    (:func:`~bayesfactor.solvers._driver.run_in_chunks`).
+    """
     lik = model.likelihood
     prior_w, prior_h = model.factor_priors()
     lags = model.lags
     ones = jnp.broadcast_to(mask, x.shape).astype(x.dtype)
     x_pos = jnp.maximum(x, 0.0) if signed else x
     x_neg = jnp.maximum(-x, 0.0) if signed else None
-    if isinstance(start, RandomStart):
+    if phase != "advance" and isinstance(start, RandomStart):
         start = jax.vmap(lambda z: _random_start(model, x.shape, z, start.scale))(start.normals)
 
     sat = saturated(lik, x, mask)  # the energy of a perfect fit (see _driver.saturated)
@@ -167,7 +183,11 @@ def _fit_conv(
             factors, (), (), s.step + 1, obj, change, history, status, s.constant, s.floor
         )
 
-    def run(f0):
+    def cond(s: SolverState):
+        running = s.status == Status.RUNNING
+        return running if stop is None else running & (s.step < stop)
+
+    def begin(f0):
         obj0 = objective(*f0)
         init = SolverState(
             tuple(f0),
@@ -181,9 +201,13 @@ def _fit_conv(
             dropped_constant(lik, x, mask, model.eta(tuple(f0))) + sat,
             energy_floor(lik, x, mask),
         )
-        return lax.while_loop(lambda s: s.status == Status.RUNNING, body, init)
+        return init
 
-    return jax.vmap(run)(tuple(start))
+    loop = jax.vmap(lambda s: lax.while_loop(cond, body, s))
+    if phase == "advance":
+        return loop(start)
+    state = jax.vmap(begin)(tuple(start))
+    return state if phase == "start" else loop(state)
 
 
 def _check(model: ConvModel, data: Data) -> None:
@@ -298,14 +322,17 @@ def fit_conv(
         )
     else:
         start = _as_start(init, model, data.shape, dtype)
-    state = _fit_conv(
+    program = functools.partial(
+        _fit_conv,
         model,
         x,
         mask,
-        start,
-        jnp.asarray(tol, dtype),
+        tol=jnp.asarray(tol, dtype),
         max_iter=max_iter,
         ortho=model.xortho > 0,
         signed=bool((data.observed < 0).any()),
     )
+    # Each iteration convolves: about lags times a matrix fit's arithmetic.
+    flops = model.lags * _sweep_flops(x, model.rank, restarts)
+    state = run_in_chunks(program, start, max_iter, flops)
     return _result(model, jax.device_get(state), data, max_iter=max_iter, tol=tol, stacklevel=5)
