@@ -12,12 +12,20 @@ from typing import Any
 
 import jax
 
-__all__ = ["pytree_dataclass", "static_field"]
+__all__ = ["pytree_dataclass", "static_field", "unchecked_replace"]
 
 
 def static_field(**kwargs: Any) -> Any:
     """Declare a dataclass field that is part of the treedef (not traced)."""
     return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+def unchecked_replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` without ``__post_init__``: for traced values and internal copies."""
+    new = object.__new__(type(obj))
+    for field in dataclasses.fields(obj):
+        object.__setattr__(new, field.name, changes.get(field.name, getattr(obj, field.name)))
+    return new
 
 
 def pytree_dataclass(cls: type) -> type:

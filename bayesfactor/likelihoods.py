@@ -13,7 +13,6 @@ use a line search).
 from __future__ import annotations
 
 import abc
-import dataclasses
 import math
 from typing import Any, ClassVar, Literal
 
@@ -26,7 +25,7 @@ from jax.scipy.special import gammaln, i0e, i1e, xlogy
 from numpyro.distributions import constraints
 
 from bayesfactor._data import observed
-from bayesfactor._pytree import pytree_dataclass, static_field
+from bayesfactor._pytree import pytree_dataclass, static_field, unchecked_replace
 
 __all__ = [
     "Likelihood",
@@ -118,11 +117,7 @@ class Estimated:
 
     def replace(self, value: Any) -> Estimated:
         """The same prior with another ``value`` (no checks: ``value`` may be traced)."""
-        new = object.__new__(Estimated)
-        object.__setattr__(new, "value", value)
-        object.__setattr__(new, "concentration", self.concentration)
-        object.__setattr__(new, "rate", self.rate)
-        return new
+        return unchecked_replace(self, value=value)
 
 
 class Likelihood(abc.ABC):
@@ -218,6 +213,14 @@ class Likelihood(abc.ABC):
     def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook)
         """Check that the likelihood's own arrays (if any) fit data of ``shape``."""
 
+    def restrict(self, index: tuple[np.ndarray, ...], pointwise: bool) -> Likelihood:
+        """The likelihood of part of the data: ``index`` holds 1-D int arrays, one per mode.
+
+        ``pointwise``: the entries ``(index[0][n], index[1][n], ...)``, as a 1-D array;
+        else the block ``np.ix_(*index)``. Itself here (no arrays of its own).
+        """
+        return self
+
     def check_data(self, x: np.ndarray, mask: np.ndarray) -> None:
         """Validate the data ``x`` (full array) where ``mask`` is True; raise ``ValueError``."""
         self.validate(observed(x, mask))
@@ -253,11 +256,7 @@ class Likelihood(abc.ABC):
         """A copy with its :class:`Estimated` parameters replaced (traced-safe)."""
         if not self.estimates():
             return self
-        new = object.__new__(type(self))
-        for field in dataclasses.fields(self):
-            object.__setattr__(new, field.name, getattr(self, field.name))
-        object.__setattr__(new, self.parameter, estimates[0])
-        return new
+        return unchecked_replace(self, **{self.parameter: estimates[0]})
 
     def with_values(self, values: tuple[Any, ...]) -> Likelihood:
         """A copy with the :class:`Estimated` parameters' values set (traced-safe)."""
@@ -733,10 +732,7 @@ class Offset(Likelihood):
     @classmethod
     def traced(cls, base: Likelihood, offset: Any) -> Offset:
         """An Offset built inside compiled code (``offset`` may be a tracer; no checks)."""
-        new = object.__new__(cls)
-        object.__setattr__(new, "base", base)
-        object.__setattr__(new, "offset", offset)
-        return new
+        return unchecked_replace(object.__new__(cls), base=base, offset=offset)
 
     support = property(lambda self: self.base.support)
     exact_quadratic = property(lambda self: self.base.exact_quadratic)
@@ -791,6 +787,16 @@ class Offset(Likelihood):
 
     def data_scale(self, x, mask):  # noqa: D102
         return self.base.data_scale(x, mask)
+
+    def restrict(self, index, pointwise):  # noqa: D102
+        offset = np.asarray(self.offset)
+        offset = offset.reshape((1,) * (len(index) - offset.ndim) + offset.shape)
+        keep = [
+            i if n > 1 else np.zeros(1 if not pointwise else i.size, int)
+            for i, n in zip(index, offset.shape, strict=True)
+        ]
+        part = offset[tuple(keep) if pointwise else np.ix_(*keep)]
+        return Offset.traced(self.base.restrict(index, pointwise), part)
 
     def check_shape(self, shape: tuple[int, ...]) -> None:  # noqa: D102
         self.base.check_shape(shape)
@@ -999,6 +1005,13 @@ class Blocks(Likelihood):
     majorizes = property(lambda self: all(lik.majorizes for lik in self.likelihoods))
     exact_fit = property(lambda self: all(lik.exact_fit for lik in self.likelihoods))
 
+    def restrict(self, index, pointwise):  # noqa: D102
+        return unchecked_replace(  # entries: their blocks along the one axis they have
+            self,
+            assignment=np.asarray(self.assignment)[index[self.mode]],
+            mode=0 if pointwise else self.mode,
+        )
+
     def _in_block(self, b: int, shape) -> Array:
         axes = tuple(-1 if j == self.mode else 1 for j in range(len(shape)))
         return jnp.broadcast_to((jnp.asarray(self.assignment) == b).reshape(axes), shape)
@@ -1050,11 +1063,7 @@ class Blocks(Likelihood):
             n = len(lik.estimates())
             liks.append(lik.with_estimates(tuple(estimates[i : i + n])))
             i += n
-        new = object.__new__(Blocks)
-        for field in dataclasses.fields(self):
-            object.__setattr__(new, field.name, getattr(self, field.name))
-        object.__setattr__(new, "likelihoods", tuple(liks))
-        return new
+        return unchecked_replace(self, likelihoods=tuple(liks))
 
     def update_estimates(self, x, mask, eta):  # noqa: D102
         out = []

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import Array
 
 from bayesfactor._data import as_data, physical_memory
 from bayesfactor.model import Model
@@ -102,21 +103,27 @@ class FitResult:
         """Shape of the fitted data."""
         return tuple(f.shape[0] for f in self.factors)
 
-    def eta(self) -> np.ndarray:
-        """The natural parameter: CP product of the factors, plus the intercepts."""
-        self._check_dense("eta")
-        return np.asarray(_eta(self.model, self._factors(), self._intercepts()))
+    def eta(self, *, entries: Any = None, block: Any = None) -> np.ndarray:
+        """The natural parameter: CP product of the factors, plus the intercepts.
 
-    def _check_dense(self, what: str) -> None:
-        """Refuse to form a dense array of the data's shape that would not fit in memory."""
-        entries = float(np.prod([float(n) for n in self.shape]))
-        need = entries * self.factors[0].dtype.itemsize
+        ``entries`` and ``block`` select part of it, as for :meth:`predict`.
+        """
+        return np.asarray(self._at("eta", entries, block))
+
+    def _check_dense(self, what: str, shape: tuple[int, ...] | None = None, work=1) -> None:
+        """Refuse to form a dense array (of the data's shape) that would not fit in memory.
+
+        ``work``: bytes of working space per entry, in units of the factors' itemsize.
+        """
+        shape = self.shape if shape is None else shape
+        entries = float(np.prod([float(n) for n in shape]))
+        need = entries * self.factors[0].dtype.itemsize * work
         if need > physical_memory() / 2:
             raise MemoryError(
-                f"{what}() would form a dense {' x '.join(map(str, self.shape))} array "
-                f"({need / 2**30:,.0f} GiB), more than half of this machine's memory. Compute "
-                "what you need from fit.factors instead, e.g. one block of rows at a time, or "
-                "the entries you need: sum(F[0][i] * F[1][j] ...)."
+                f"{what}() would form a dense {' x '.join(map(str, shape))} array "
+                f"({need / 2**30:,.0f} GiB), more than half of this machine's memory. "
+                f"Ask for part of it: {what}(block=(slice(0, 1000), ...)) for a block of "
+                f"rows, or {what}(entries=(rows, cols, ...)) for the entries you need."
             )
 
     def _factors(self) -> tuple:
@@ -125,24 +132,122 @@ class FitResult:
     def _intercepts(self) -> tuple:
         return tuple(jnp.asarray(b) for b in self.intercepts)
 
-    def predict(self) -> Any:
+    def _selection(self, what: str, entries: Any, block: Any) -> tuple | None:
+        """Per-mode integer indices (1-D) of ``entries`` or ``block``; None for everything."""
+        if entries is None and block is None:
+            return None
+        if entries is not None and block is not None:
+            raise ValueError(f"{what}(): give entries= or block=, not both.")
+        if not isinstance(self.model, Model):
+            raise TypeError(f"{what}(entries=/block=) supports CP models, not {self.model!r}.")
+        arg, given = ("entries", entries) if entries is not None else ("block", block)
+        if not isinstance(given, (tuple, list)) or len(given) != len(self.shape):
+            raise ValueError(
+                f"{what}({arg}=...) needs one index per mode ({len(self.shape)}), e.g. "
+                f"{arg}=(rows, cols) for a matrix; got {type(given).__name__}."
+            )
+        out = []
+        for k, (sel, n) in enumerate(zip(given, self.shape, strict=True)):
+            if isinstance(sel, slice) or (sel is None and block is not None):
+                idx = np.arange(n)[sel if isinstance(sel, slice) else slice(None)]
+            else:
+                idx = np.asarray(sel)
+                if idx.ndim != 1 or not (
+                    np.issubdtype(idx.dtype, np.integer) or (idx.size == 0 and idx.dtype == float)
+                ):
+                    raise ValueError(
+                        f"{what}({arg}=...): mode {k} needs a 1-D array of integer indices"
+                        f"{' or a slice' if block is not None else ''}; got shape "
+                        f"{idx.shape} of {idx.dtype}."
+                    )
+                idx = idx.astype(np.int64)
+                if idx.size and (idx.min() < -n or idx.max() >= n):
+                    raise IndexError(
+                        f"{what}({arg}=...): mode {k} has {n} entries; got indices from "
+                        f"{idx.min()} to {idx.max()}."
+                    )
+                idx = np.where(idx < 0, idx + n, idx)
+            out.append(idx)
+        if entries is not None and len({i.size for i in out}) > 1:
+            raise ValueError(
+                f"{what}(entries=...) needs index arrays of one length (one entry each), "
+                f"as np.nonzero gives; got lengths {[i.size for i in out]}."
+            )
+        return tuple(out)
+
+    def _at(self, what: str, entries: Any, block: Any) -> Array:
+        """``eta`` (``what="eta"``) or the mean, whole or at ``entries`` / ``block``."""
+        index = self._selection(what, entries, block)
+        if index is None:
+            self._check_dense(what)
+            fn = _eta if what == "eta" else _mean
+            return fn(self.model, self._factors(), self._intercepts())
+        pointwise = entries is not None
+        if pointwise:  # the (modes, n, rank) stack of factor rows
+            self._check_dense(what, index[0].shape, work=len(index) * self.model.rank + 1)
+        else:
+            self._check_dense(what, tuple(i.size for i in index))
+        factors = tuple(jnp.asarray(f[i]) for f, i in zip(self.factors, index, strict=True))
+        parts = [
+            jnp.asarray(b[index[k]])
+            for k, b in zip(self.model.intercepts, self.intercepts, strict=True)
+        ]
+        if pointwise:  # sum_r prod_k F_k[i_k, r] + sum_k b_k[i_k], entry by entry
+            eta = jnp.prod(jnp.stack(factors), axis=0).sum(-1) + sum(parts, 0.0)
+        else:
+            eta = _eta(self.model, factors, tuple(parts))
+        if what == "eta":
+            return eta
+        return self.model.likelihood.restrict(index, pointwise).mean(eta)
+
+    def predict(self, *, entries: Any = None, block: Any = None) -> Any:
         """``E[X]`` under the fitted model (the inverse link of ``eta``), shaped like ``X``.
 
-        Returns a NumPy array, or a pandas DataFrame / xarray DataArray with the
-        input's labels when the model was fitted on one.
+        Parameters
+        ----------
+        entries : tuple of int arrays, optional
+            One array of indices per mode, all of one length ``n`` (as ``np.nonzero``
+            or a sparse matrix's ``.row`` / ``.col`` give): the means of those ``n``
+            entries only, as a 1-D NumPy array. Never forms the whole array, so it
+            works for fits of any size.
+        block : tuple of slices or int arrays, optional
+            One selector per mode (``None`` or ``slice(None)`` for all): the dense
+            block ``X[np.ix_(...)]``, labelled as the fitted data (e.g. one chunk of
+            rows at a time of a fit too large to predict whole).
+
+        Returns
+        -------
+        array, DataFrame or DataArray
+            The whole mean, or the block, as a NumPy array or, when the model was
+            fitted on one, a pandas DataFrame / xarray DataArray with the input's
+            labels; the entries as a 1-D NumPy array.
+
+        Examples
+        --------
+        >>> import numpy as np, bayesfactor as bf
+        >>> X = np.random.default_rng(0).poisson(3.0, size=(30, 20))
+        >>> fit = bf.fit(bf.Model(bf.Poisson(), 2, bf.Normal(1.0)), X, key=0)
+        >>> rows, cols = np.array([0, 5, 29]), np.array([1, 1, 19])
+        >>> bool(np.allclose(fit.predict(entries=(rows, cols)), fit.predict()[rows, cols]))
+        True
+        >>> fit.predict(block=(slice(0, 10), None)).shape
+        (10, 20)
         """
-        self._check_dense("predict")
-        mean = np.asarray(_mean(self.model, self._factors(), self._intercepts()))
+        mean = np.asarray(self._at("predict", entries, block))
+        if entries is not None:
+            return mean
+        index = self._selection("predict", entries, block) or (slice(None),) * mean.ndim
+        labels = tuple(
+            None if lab is None else lab[i] for lab, i in zip(self.labels, index, strict=False)
+        )
         if self.kind == "pandas":
             import pandas as pd
 
-            return pd.DataFrame(mean, index=self.labels[0], columns=self.labels[1])
+            return pd.DataFrame(mean, index=labels[0], columns=labels[1])
         if self.kind == "xarray":
             import xarray as xr
 
-            coords = {
-                d: lab for d, lab in zip(self.dims, self.labels, strict=True) if lab is not None
-            }
+            coords = {d: lab for d, lab in zip(self.dims, labels, strict=True) if lab is not None}
             return xr.DataArray(mean, dims=self.dims, coords=coords)
         return mean
 

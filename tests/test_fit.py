@@ -311,3 +311,62 @@ def test_fully_observed_input_is_neither_copied_nor_modified():
     X2 = X.copy()
     X2[0, 0] = np.nan
     assert not as_data(X2).dense
+
+
+def _parts_fit(case):
+    g = np.random.default_rng(3)
+    counts = g.poisson(3.0, size=(12, 7))
+    per_entry = np.log(g.uniform(0.5, 2.0, size=(12, 7)))
+    frame = pd.DataFrame(
+        {"lick": g.random(12) < 0.5, "spikes": g.poisson(2, 12), "speed": g.normal(size=12)},
+        index=[f"t{i}" for i in range(12)],
+    )
+    cube = np.abs(g.normal(size=(5, 4, 3)))
+    normal = bf.Normal(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        model, x = {
+            "intercepts": (bf.Model(bf.Poisson(), 2, normal, intercepts=("columns",)), counts),
+            "offset": (bf.Model(bf.Offset(bf.Poisson(), per_entry), 2, normal), counts),
+            "row offset": (bf.Model(bf.Offset(bf.Poisson(), per_entry[:, :1]), 1, normal), counts),
+            "blocks": (bf.Model(bf.Blocks.infer(frame), 2, normal), frame),
+            "tensor": (bf.Model(bf.Gaussian(), 2, bf.NonNegative()), cube),
+        }[case]
+        return bf.fit(model, x, key=0)
+
+
+@pytest.mark.parametrize("case", ["intercepts", "offset", "row offset", "blocks", "tensor"])
+def test_predict_and_eta_of_entries_and_blocks_are_parts_of_the_whole(case):
+    fit = _parts_fit(case)
+    whole = np.asarray(fit.predict())
+    g = np.random.default_rng(0)
+    entries = tuple(g.integers(0, n, size=9) for n in fit.shape)
+    np.testing.assert_allclose(fit.predict(entries=entries), whole[entries], rtol=1e-12)
+    np.testing.assert_allclose(fit.eta(entries=entries), fit.eta()[entries], rtol=1e-12)
+    block = (slice(1, 4), np.array([2, 0])) + (None,) * (len(fit.shape) - 2)
+    ix = np.ix_(
+        *(
+            np.arange(n)[s if s is not None else slice(None)]
+            for s, n in zip(block, fit.shape, strict=True)
+        )
+    )
+    part = fit.predict(block=block)
+    np.testing.assert_allclose(np.asarray(part), whole[ix], rtol=1e-12)
+    if fit.kind == "pandas":  # the block keeps the labels of its rows and columns
+        assert list(part.index) == ["t1", "t2", "t3"] and list(part.columns) == ["speed", "lick"]
+
+
+def test_predict_parts_refuse_bad_indices():
+    x = np.random.default_rng(0).normal(size=(6, 5))
+    fit = bf.fit(bf.Model(bf.Gaussian(), 1, bf.Flat()), x, key=0)
+    with pytest.raises(ValueError, match="one index per mode"):
+        fit.predict(entries=np.array([0, 1]))
+    with pytest.raises(ValueError, match="of one length"):
+        fit.predict(entries=([0, 1], [0]))
+    with pytest.raises(IndexError, match="mode 1 has 5 entries; got indices from 0 to 5"):
+        fit.predict(entries=([0, 1], [0, 5]))
+    with pytest.raises(ValueError, match="integer indices"):
+        fit.predict(entries=([0.5], [0]))
+    with pytest.raises(ValueError, match="not both"):
+        fit.predict(entries=([0], [0]), block=(None, None))
+    np.testing.assert_allclose(fit.predict(entries=([-1], [-1])), fit.predict()[-1, -1])

@@ -213,3 +213,12 @@ def test_predict_refuses_to_densify_a_huge_sparse_fit():
     for method in (fit.predict, fit.eta):
         with pytest.raises(MemoryError, match="would form a dense 1000000 x 1000000 array"):
             method()
+        with pytest.raises(MemoryError, match=r"10000 x 1000000 array.*block=\(slice"):
+            method(block=(slice(0, 10000), None))  # 80 GB
+    # What to ask instead: the entries (the identity link's mean is the CP product) ...
+    u, v = fit.factors
+    i, j = np.array([0, 1000, 999_999]), np.array([0, 7, 5])
+    np.testing.assert_allclose(fit.predict(entries=(i, j)), np.sum(u[i] * v[j], axis=1))
+    # ... or a block of rows and columns.
+    block = fit.predict(block=(slice(0, 1001, 1000), np.array([0, 7])))
+    np.testing.assert_allclose(block, u[[0, 1000]] @ v[[0, 7]].T)
