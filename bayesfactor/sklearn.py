@@ -240,8 +240,10 @@ class FactorModel(TransformerMixin, BaseEstimator):
             \log p(X_{ij} \mid \hat w_i^\top h_j)
 
         No held-out entry reaches its row's fit, so extra components that fit
-        noise lower the score instead of raising it (the log-likelihood of
-        entries the row factor was fitted on always rises with the rank). It is
+        noise lower the score instead of raising it (the log-likelihood of the
+        entries a row factor was fitted on rises with the rank). This is
+        bi-cross-validation [1]_ with the held-out block made of the CV fold's
+        rows and, within each row, speckled columns as in [2]_. It is
         a mean per scored entry, so folds of different sizes compare, and higher
         is better (scikit-learn's convention): ``GridSearchCV`` over
         ``n_components`` picks the rank that predicts held-out samples best. The
