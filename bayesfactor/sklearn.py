@@ -4,7 +4,10 @@ r"""scikit-learn estimators: a bayesfactor model as a transformer in a pipeline.
 (samples × features) by :func:`bayesfactor.fit`; ``transform`` fits the row
 factors :math:`W` of new samples with the components :math:`H` held fixed (the
 same MAP problem in :math:`W` alone), so it works for every likelihood and prior,
-with missing entries (NaN). ``get_params``/``set_params`` come from
+with missing entries (NaN). ``score`` is the held-out log-likelihood per entry of
+new samples by bi-cross-validation (their row factors fitted on part of each row,
+the rest scored), so ``GridSearchCV`` over ``n_components`` picks a rank that
+predicts new data rather than the largest one. ``get_params``/``set_params`` come from
 ``sklearn.base.BaseEstimator``, so ``clone``, ``Pipeline`` and ``GridSearchCV``
 work. :class:`NMF`, :class:`PCA`, :class:`PoissonNMF` and :class:`LogisticPCA`
 are presets.
@@ -24,17 +27,21 @@ Examples
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
+import jax
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from bayesfactor._data import as_key
 from bayesfactor._precision import fit_dtype
 from bayesfactor.likelihoods import Bernoulli, Gaussian, Likelihood, Poisson
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, Prior
 from bayesfactor.result import FitResult
+from bayesfactor.selection import score as _score
 from bayesfactor.solvers import fit as _fit
 
 __all__ = ["FactorModel", "NMF", "PCA", "PoissonNMF", "LogisticPCA"]
@@ -43,6 +50,23 @@ __all__ = ["FactorModel", "NMF", "PCA", "PoissonNMF", "LogisticPCA"]
 def _as_matrix(X: Any) -> np.ndarray:
     """A float matrix (NaN = missing; inf, complex, sparse, empty rejected) or a clear error."""
     return check_array(X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+
+
+def _row_holdout(observed: np.ndarray, fraction: float, key: Any) -> np.ndarray:
+    r"""Speckled held-out entries drawn within each row (True = held out).
+
+    A row with :math:`n_i \ge 2` observed entries holds out
+    :math:`\min(n_i - 1, \max(1, \mathrm{round}(h\, n_i)))` of them, drawn uniformly
+    (the smallest of i.i.d. uniforms from ``key``); a row with fewer holds out none.
+    Unlike ``selection.holdout_masks(scheme="speckled")``, every row holds out the same
+    fraction and keeps training entries however few the rows are, and a column may be
+    held out in every row (its factor is fixed, not fitted).
+    """
+    n = observed.sum(axis=1)
+    k = np.where(n >= 2, np.clip(np.rint(fraction * n), 1, n - 1), 0)
+    u = np.where(observed, np.asarray(jax.random.uniform(as_key(key), observed.shape)), np.inf)
+    rank = np.argsort(np.argsort(u, axis=1, kind="stable"), axis=1, kind="stable")
+    return rank < k[:, None]
 
 
 class FactorModel(TransformerMixin, BaseEstimator):
@@ -77,6 +101,12 @@ class FactorModel(TransformerMixin, BaseEstimator):
         (``"svd"``; for non-negative factors it is NNDSVD, NNDSVDa for the
         multiplicative updates, so scikit-learn's ``"nndsvd"`` and ``"nndsvda"`` name
         it too).
+    holdout : float in (0, 1), default=0.2
+        Fraction of each row's observed entries that ``score`` holds out (see
+        ``score``).
+    holdout_seed : int, default=0
+        Seed of ``score``'s held-out entries; the same seed and the same ``X`` (shape
+        and missing entries) hold out the same entries.
 
     Attributes
     ----------
@@ -100,6 +130,8 @@ class FactorModel(TransformerMixin, BaseEstimator):
         tol: float = 1e-6,
         random_state: int = 0,
         init: str = "random",
+        holdout: float = 0.2,
+        holdout_seed: int = 0,
     ):
         self.likelihood = likelihood
         self.n_components = n_components
@@ -109,6 +141,8 @@ class FactorModel(TransformerMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.init = init
+        self.holdout = holdout
+        self.holdout_seed = holdout_seed
 
     def _start(self) -> str:
         """``bf.fit``'s ``init`` for ``self.init`` (scikit-learn's names accepted)."""
@@ -187,11 +221,83 @@ class FactorModel(TransformerMixin, BaseEstimator):
         return np.asarray(model.likelihood.mean(w @ self.components_))
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood per observed entry of ``X`` after ``transform`` (held-in)."""
+        r"""Held-out log-likelihood per entry of new samples (bi-cross-validation).
+
+        Each row :math:`i` of ``X`` (a new sample) is split into training entries
+        :math:`T_i` and held-out entries :math:`S_i`: a random
+        :math:`\mathrm{round}(h\, n_i)` of its :math:`n_i` observed entries
+        (:math:`h` = ``holdout``; at least 1 and at most :math:`n_i - 1`; a row
+        with fewer than 2 observed entries is not scored), drawn from
+        ``holdout_seed``. Its row factor is fitted on the training entries alone,
+        with the components :math:`H` of ``fit`` held fixed (``transform`` on
+        ``X`` with the held-out entries missing), and the held-out entries are
+        scored:
+
+        .. math::
+            \hat w_i = \arg\max_{w} \sum_{j \in T_i}
+            \log p(X_{ij} \mid w^\top h_j) + \log p_0(w), \qquad
+            \text{score} = \frac{1}{\sum_i |S_i|} \sum_i \sum_{j \in S_i}
+            \log p(X_{ij} \mid \hat w_i^\top h_j)
+
+        No held-out entry reaches its row's fit, so extra components that fit
+        noise lower the score instead of raising it (the log-likelihood of the
+        entries a row factor was fitted on rises with the rank). This is
+        bi-cross-validation [1]_ with the held-out block made of the CV fold's
+        rows and, within each row, speckled columns as in [2]_. It is
+        a mean per scored entry, so folds of different sizes compare, and higher
+        is better (scikit-learn's convention): ``GridSearchCV`` over
+        ``n_components`` picks the rank that predicts held-out samples best. The
+        held-out sets are fixed by ``holdout_seed``, so two estimators scored on
+        the same ``X`` are scored on the same entries.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            New samples (NaN = missing: neither fitted nor scored).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+            Mean log-likelihood of the held-out entries.
+
+        References
+        ----------
+        .. [1] Owen & Perry (2009), "Bi-cross-validation of the SVD and the
+           nonnegative matrix factorization", Annals of Applied Statistics 3(2).
+        .. [2] Wold (1978), "Cross-validatory estimation of the number of
+           components in factor and principal components models",
+           Technometrics 20(4).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bayesfactor.sklearn import PCA
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(60, 2)) @ rng.normal(size=(2, 20)) + rng.normal(size=(60, 20))
+        >>> est = PCA(2, max_iter=1000).fit(X[:40])
+        >>> round(est.score(X[40:]), 2)  # unit Gaussian noise alone: -(1 + log 2 pi) / 2 = -1.42
+        -1.51
+        """
         x = self._check(X)
-        result = self._fit(x, init=(None, self.components_.T), fixed=(1,))
-        observed = int(np.sum(~np.isnan(x)))
-        return result.log_likelihood(x) / observed
+        if (
+            isinstance(self.holdout, bool)
+            or not isinstance(self.holdout, numbers.Real)
+            or not 0.0 < float(self.holdout) < 1.0
+        ):
+            raise ValueError(
+                f"holdout={self.holdout!r} must be the fraction of each row's entries "
+                "that score holds out, a number in (0, 1) such as holdout=0.2."
+            )
+        heldout = _row_holdout(~np.isnan(x), float(self.holdout), self.holdout_seed)
+        if not heldout.any():
+            raise ValueError(
+                "score holds out entries within rows, and no row of X has 2 observed "
+                "entries: score rows with at least 2 observed features."
+            )
+        result = self._fit(x, mask=~heldout, init=(None, self.components_.T), fixed=(1,))
+        return _score(result, x, mask=heldout)["log_likelihood"]
 
 
 class _Preset(FactorModel):
@@ -208,6 +314,8 @@ class _Preset(FactorModel):
         tol: float = 1e-6,
         random_state: int = 0,
         init: str = "random",
+        holdout: float = 0.2,
+        holdout_seed: int = 0,
     ):
         self.n_components = n_components
         self.restarts = restarts
@@ -215,6 +323,8 @@ class _Preset(FactorModel):
         self.tol = tol
         self.random_state = random_state
         self.init = init
+        self.holdout = holdout
+        self.holdout_seed = holdout_seed
 
     def _model(self) -> Model:
         return Model(self._likelihood, self.n_components, self._priors)

@@ -50,7 +50,7 @@ def test_transform_handles_missing_entries(rng):
 
 
 def test_clone_and_grid_search_over_rank(rng):
-    rates = np.abs(rng.normal(size=(60, 2))) @ np.abs(rng.normal(size=(2, 15))) * 3
+    rates = np.abs(rng.normal(size=(90, 2))) @ np.abs(rng.normal(size=(2, 30))) * 5
     x = rng.poisson(rates).astype(float)
     est = PoissonNMF(max_iter=300)
     copy = clone(est)
@@ -62,8 +62,78 @@ def test_clone_and_grid_search_over_rank(rng):
         search.fit(x)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and len(scores) == 3
-    # Held-in log-likelihood per entry: more components never score lower.
-    assert scores[1] > scores[0]
+    # The held-out score recovers the planted rank (the held-in one rose with the rank).
+    assert search.best_params_ == {"poissonnmf__n_components": 2}, scores
+
+
+def _gaussian_log_density(x, mu):
+    return -0.5 * (x - mu) ** 2 - 0.5 * np.log(2 * np.pi)
+
+
+def test_score_is_the_log_likelihood_of_held_out_entries_only(rng):
+    from bayesfactor.sklearn import _row_holdout
+
+    v = rng.normal(size=(10, 2))
+    x = rng.normal(size=(45, 2)) @ v.T + 0.3 * rng.normal(size=(45, 10))
+    est = PCA(n_components=2, max_iter=1000, tol=1e-12).fit(x[:25])
+    new = x[25:].copy()
+    new[0, :3] = np.nan  # missing: neither fitted nor scored
+    heldout = _row_holdout(~np.isnan(new), 0.2, 0)
+    # 20 % of each row's observed entries: round(0.2 * 10) = 2, round(0.2 * 7) = 1.
+    assert heldout.sum(axis=1).tolist() == [1] + [2] * 19
+    assert not (heldout & np.isnan(new)).any()
+    # Oracle: each row's least-squares factor on its training entries alone, and the
+    # Gaussian (scale 1) log-density of its held-out entries under that factor.
+    h = est.components_
+    logp = []
+    for row, out in zip(new, heldout, strict=True):
+        train = ~out & ~np.isnan(row)
+        w = np.linalg.lstsq(h[:, train].T, row[train], rcond=None)[0]
+        logp.extend(_gaussian_log_density(row[out], w @ h[:, out]))
+    assert est.score(new) == pytest.approx(np.mean(logp), rel=1e-6)
+    with pytest.raises(ValueError, match="holdout=1.5"):
+        est.set_params(holdout=1.5).score(new)
+
+
+@pytest.mark.slow  # ~15 s each: 3 ranks x (fit + score), compiled per rank
+@pytest.mark.parametrize("estimator", [NMF, PCA])
+def test_grid_search_recovers_the_planted_rank(estimator, rng):
+    if estimator is NMF:  # non-negative rank 4 plus Gaussian noise
+        signal = rng.gamma(1.0, size=(198, 4)) @ rng.gamma(1.0, size=(4, 60))
+        x = signal + 0.5 * rng.normal(size=signal.shape)
+    else:
+        x = rng.normal(size=(198, 4)) @ rng.normal(size=(4, 60)) + rng.normal(size=(198, 60))
+    search = GridSearchCV(estimator(max_iter=200), {"n_components": [2, 4, 8]}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        search.fit(x)
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == {"n_components": 4}, scores
+    # Every fold prefers 4 to 2 and to 8 (a held-in score rises with the rank).
+    for fold in range(3):
+        split = search.cv_results_[f"split{fold}_test_score"]
+        assert split[1] > split[2] and split[1] > split[0], (fold, split)
+
+
+@pytest.mark.slow  # ~15 s: two ranks, each fit and scored
+def test_full_rank_scores_below_the_planted_rank_held_out_but_not_held_in(rng):
+    x = rng.gamma(1.0, size=(90, 2)) @ rng.gamma(1.0, size=(2, 12))
+    x += 0.3 * rng.normal(size=x.shape)
+    held_out, held_in = {}, {}
+    for rank in (2, 12):  # 12 = the number of features: it can fit any row exactly
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bf.ConvergenceWarning)
+            est = NMF(rank, max_iter=500).fit(x[:60])
+            held_out[rank] = est.score(x[60:])
+        # Held-in oracle: NNLS factor of each whole new row, scored on the same entries.
+        h = est.components_
+        w = np.stack([nnls(h.T, row)[0] for row in x[60:]])
+        held_in[rank] = _gaussian_log_density(x[60:], w @ h).mean()
+    assert held_in[12] > held_in[2]
+    assert held_out[2] > held_out[12]
+    # The planted rank's held-out score is near the noise's own mean log-density.
+    noise_only = -0.5 * 0.3**2 - 0.5 * np.log(2 * np.pi)
+    assert held_out[2] == pytest.approx(noise_only, abs=0.03)
 
 
 def test_generic_model_and_logistic_preset(rng):
