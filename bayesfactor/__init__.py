@@ -1,60 +1,90 @@
 """bayesfactor: matrix and tensor factorization as probabilistic (MAP) inference."""
 
-from bayesfactor import (
-    _precision as _precision,  # first: turns on JAX's x64 mode (BAYESFACTOR_X64=0 opts out)
-    datasets as datasets,
-    likelihoods as likelihoods,
-    plot as plot,
-    priors as priors,
-)
-from bayesfactor.conv import (
-    ConvModel as ConvModel,
-    factor_power as factor_power,
-    significance as significance,
-    sort_factors as sort_factors,
-)
-from bayesfactor.io import load as load
-from bayesfactor.likelihoods import (
-    Bernoulli as Bernoulli,
-    Blocks as Blocks,
-    Estimated as Estimated,
-    Gaussian as Gaussian,
-    Laplace as LaplaceLikelihood,
-    Offset as Offset,
-    Poisson as Poisson,
-    VonMises as VonMises,
-)
-from bayesfactor.model import Model as Model
-from bayesfactor.priors import (
-    Exponential as Exponential,
-    Flat as Flat,
-    HalfNormal as HalfNormal,
-    Laplace as Laplace,
-    NonNegative as NonNegative,
-    Normal as Normal,
-    OneHot as OneHot,
-    Smooth as Smooth,
-)
-from bayesfactor.result import (
-    ConvergenceWarning as ConvergenceWarning,
-    FitResult as FitResult,
-    IdentifiabilityWarning as IdentifiabilityWarning,
-    RankWarning as RankWarning,
-)
-from bayesfactor.sampling import (
-    laplace as laplace,
-    predictive_interval as predictive_interval,
-    sample as sample,
-)
-from bayesfactor.selection import (
-    Ensemble as Ensemble,
-    compare as compare,
-    cross_validate as cross_validate,
-    fit_ensemble as fit_ensemble,
-    holdout_masks as holdout_masks,
-    similarity as similarity,
-)
-from bayesfactor.solvers import fit as fit
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The public names are imported on first use (PEP 562), so that `import bayesfactor` and
+# `bayesfactor --help` do not pay for JAX. The TYPE_CHECKING block below is the one list of
+# them: static tools read it, and `_lazy_names` reads it from this file's syntax tree. Every
+# module that computes imports `bayesfactor._precision` first, which turns on JAX's x64 mode.
+if TYPE_CHECKING:  # what static tools and IDEs see
+    from bayesfactor import datasets, likelihoods, plot, priors  # noqa: F401
+    from bayesfactor.conv import ConvModel, factor_power, significance, sort_factors  # noqa: F401
+    from bayesfactor.io import load  # noqa: F401
+    from bayesfactor.likelihoods import (  # noqa: F401
+        Bernoulli,
+        Blocks,
+        Estimated,
+        Gaussian,
+        Laplace as LaplaceLikelihood,  # noqa: F401
+        Offset,
+        Poisson,
+        VonMises,
+    )
+    from bayesfactor.model import Model  # noqa: F401
+    from bayesfactor.priors import (  # noqa: F401
+        Exponential,
+        Flat,
+        HalfNormal,
+        Laplace,
+        NonNegative,
+        Normal,
+        OneHot,
+        Smooth,
+    )
+    from bayesfactor.result import (  # noqa: F401
+        ConvergenceWarning,
+        FitResult,
+        IdentifiabilityWarning,
+        RankWarning,
+    )
+    from bayesfactor.sampling import laplace, predictive_interval, sample  # noqa: F401
+    from bayesfactor.selection import (  # noqa: F401
+        Ensemble,
+        compare,
+        cross_validate,
+        fit_ensemble,
+        holdout_masks,
+        similarity,
+    )
+    from bayesfactor.solvers import fit  # noqa: F401
+
+
+def _lazy_names() -> dict[str, tuple[str, str | None]]:
+    """``{public name: (module, attribute or None for a submodule)}`` from TYPE_CHECKING."""
+    import ast
+
+    with open(__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.dump(n.test)
+    )
+    names = {}
+    for node in block.body:
+        for alias in node.names:
+            if node.module == "bayesfactor":  # a submodule
+                names[alias.asname or alias.name] = (f"bayesfactor.{alias.name}", None)
+            else:
+                names[alias.asname or alias.name] = (node.module, alias.name)
+    return names
+
+
+_LAZY = _lazy_names()
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bayesfactor' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = importlib.import_module(module)
+    value = value if attr is None else getattr(value, attr)
+    globals()[name] = value  # once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayesfactor import _cache, _precision  # noqa: F401  (first: JAX x64 and cache)
+
 __all__ = [
     "Data",
     "all_observed",

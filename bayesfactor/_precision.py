@@ -1,10 +1,11 @@
 """Precision follows the data: float64 data is fitted in float64, float32 data in float32.
 
 JAX computes in float32 unless its global ``jax_enable_x64`` switch is on. As in
-GPJax and PyMC's JAX backend, importing bayesfactor turns it on, so that NumPy's
-default float64 data get float64 fits (as scikit-learn and TensorLy give them) and
+GPJax and PyMC's JAX backend, bayesfactor turns it on when this module loads (every
+module that computes imports it first; ``import bayesfactor`` alone loads nothing), so
+that NumPy's default float64 data get float64 fits (as scikit-learn and TensorLy give them) and
 float32 data stay float32 (the fast path on GPUs, half the memory). Opt out before
-the import with the environment variable ``BAYESFACTOR_X64=0``; an explicit
+the first use with the environment variable ``BAYESFACTOR_X64=0``; an explicit
 ``JAX_ENABLE_X64`` (JAX's own variable) is respected too. With x64 off every fit is
 float32, whatever the data.
 """
@@ -51,4 +52,4 @@ def fit_dtype(dtype) -> np.dtype:
     return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
 
 
-X64 = enable_x64()  # on import (bayesfactor/__init__.py imports this module first)
+X64 = enable_x64()  # on import (_data and _pytree, which every computing module uses, import it)

@@ -12,6 +12,8 @@ from typing import Any
 
 import jax
 
+from bayesfactor import _cache, _precision  # noqa: F401  (first: JAX x64 and cache)
+
 __all__ = ["pytree_dataclass", "static_field", "unchecked_replace"]
 
 

@@ -115,10 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         "--likelihood",
         metavar="NAME[:P]",
         type=_likelihood,
-        default=_likelihood("gaussian"),
+        default="gaussian",  # argparse converts it after parsing (--help stays fast)
         help=f"observation model, one of {', '.join(_LIKELIHOODS)}; P is the Gaussian or "
-        "Laplace scale or the von Mises concentration; auto: one per column of a CSV from "
-        "its values (bool, counts, floats; with column intercepts) (default: gaussian)",
+        "Laplace scale or the von Mises concentration. poisson is the identity link "
+        "(counts = sum of non-negative parts: KL-NMF, bf.Poisson(link='identity')); "
+        "poisson-log is the log link (bf.Poisson(), Python's default); auto: one per "
+        "column of a CSV from its values (bool, counts, floats; with column intercepts) "
+        "(default: gaussian)",
     )
     spec.add_argument(
         "--prior",
@@ -514,7 +517,8 @@ def _cv(args: argparse.Namespace) -> int:
     data = _read(args.data)
     model = _model(args, args.ranks[0])
     print(
-        f"Cross-validating {model!r} at ranks {args.ranks} on {args.data} {tuple(data.shape)} ...",
+        f"Cross-validating {model.likelihood!r} with priors {model.priors!r} at ranks "
+        f"{', '.join(map(str, args.ranks))} on {args.data} {tuple(data.shape)} ...",
         flush=True,
     )
     table = _quietly(

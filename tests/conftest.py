@@ -1,8 +1,14 @@
 """Test configuration: float64 for tight comparisons, strict rank promotion."""
 
-import jax
-import numpy as np
-import pytest
+import os
+
+# No persistent compilation cache in tests (test_cache.py checks it in subprocesses): a
+# clean run compiles everything once anyway, and writing entries costs time.
+os.environ.setdefault("BAYESFACTOR_CACHE_DIR", "off")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

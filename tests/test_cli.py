@@ -209,3 +209,22 @@ def test_an_infinite_scale_is_named(tmp_path, capsys):
     argv = ["fit", str(tmp_path / "x.npy"), "--likelihood", "gaussian:inf", "--rank", "1"]
     assert main(argv) == 2
     assert "must be positive and finite" in capsys.readouterr().err
+
+
+def test_help_does_not_import_jax():
+    # `bayesfactor --help` took ~4 s importing JAX; the package imports its names lazily.
+    code = (
+        "import sys, bayesfactor, bayesfactor.cli as cli;"
+        "codes = [cli.main([*a, '--help']) for a in ([], ['fit'], ['cv'], ['demo'])];"
+        "print(codes, sorted(m for m in ('jax', 'numpyro', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[0, 0, 0, 0] []"
+
+
+def test_cv_announces_the_ranks_not_a_model_of_one_rank(counts_file, tmp_path, capsys):
+    argv = ["cv", str(counts_file), "--likelihood", "poisson", "--ranks", "1:2"]
+    argv += ["--folds", "1", "--restarts", "1", "--max-iter", "20", "--out", str(tmp_path / "o")]
+    main(argv)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "rank=" not in first and "at ranks 1, 2 on" in first
