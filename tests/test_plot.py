@@ -48,6 +48,20 @@ def _cv_table(rng, metric="mse", ranks=(1, 2, 3), runs=4, svd_bound=None, models
     return table
 
 
+def _best_rank(table):
+    """The rank of the highest mean held-out log-likelihood, by a plain loop."""
+    ranks = sorted(set(table["rank"].tolist()))
+    means = [np.mean(table["test_log_likelihood"].to_numpy()[table["rank"] == r]) for r in ranks]
+    return ranks[int(np.argmax(means))]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The figures are pyplot's (as they must be, to show in Jupyter): close them all."""
+    yield
+    plt.close("all")
+
+
 @pytest.fixture
 def x(rng):
     return rng.normal(size=(12, 10))
@@ -60,12 +74,10 @@ def test_error_draws_one_dot_per_run_medians_and_the_svd_bound(rng, x):
     s2 = np.linalg.svd(x, compute_uv=False) ** 2
     bound = {r: s2[r:].sum() / x.size for r in (1, 2, 3)}  # Eckart–Young
     table = _cv_table(rng, svd_bound=bound)
-    before = plt.get_fignums()
     fig = plot.error(table)
-    assert plt.get_fignums() == before  # no pyplot state
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     (axis,) = fig.axes
-    assert _labels(axis) == ["train", "test", "truncated SVD"]
+    assert _labels(axis) == ["train", "test", "truncated SVD", f"best: rank {_best_rank(table)}"]
     for split, color in (("train", "C0"), ("test", "C1")):
         dots = _dots(axis, color)
         assert len(dots) == len(table)  # one dot per fold and restart
@@ -83,16 +95,16 @@ def test_error_draws_one_dot_per_run_medians_and_the_svd_bound(rng, x):
 
 def test_error_has_no_svd_bound_for_poisson_log_likelihood_or_bound_false(rng, x):
     poisson = _cv_table(rng, metric="deviance")
-    (axis,) = plot.error(poisson).axes
+    (axis,) = plot.error(poisson, best=False).axes
     assert _labels(axis) == ["train", "test"]
     assert axis.get_ylabel() == "mean Poisson deviance"
     gaussian = _cv_table(rng, svd_bound={1: 1.0, 2: 0.5, 3: 0.1})
-    (axis,) = plot.error(gaussian, metric="log_likelihood").axes
+    (axis,) = plot.error(gaussian, metric="log_likelihood", best=False).axes
     assert _labels(axis) == ["train", "test"] and axis.get_ylabel() == "log-likelihood per entry"
     np.testing.assert_allclose(
         np.sort(_dots(axis, "C1")[:, 1]), np.sort(gaussian.test_log_likelihood)
     )
-    assert _labels(plot.error(gaussian, bound=False).axes[0]) == ["train", "test"]
+    assert _labels(plot.error(gaussian, bound=False).axes[0])[:2] == ["train", "test"]
 
 
 def test_error_of_a_prior_sweep(rng):
@@ -168,9 +180,7 @@ def test_error_of_an_ensemble_draws_training_error_only(ensemble, x):
 
 def test_similarity_plot_one_dot_per_run(ensemble):
     sims = ensemble.similarities()
-    before = plt.get_fignums()
     fig = plot.similarity(ensemble)
-    assert plt.get_fignums() == before
     (axis,) = fig.axes
     dots = _dots(axis, "C0")
     assert len(dots) == 6
@@ -236,7 +246,11 @@ def test_factors_sorted_and_default_kinds(cp):
     unsorted = _drawn(plot.factors(cp[:2], sort=False), 3, 2, ["line", "bar"])
     # Sorting only permutes the rows of mode 0.
     np.testing.assert_allclose(np.sort(drawn[0], axis=0), np.sort(unsorted[0], axis=0))
-    assert fig.axes[0].get_title() == "mode 0 (sorted)"
+    assert fig.axes[0].get_title() == "mode 0"
+    assert fig.axes[-2].get_xlabel() == "index, sorted by component"  # bottom row, mode 0
+    assert fig.axes[-1].get_xlabel() == "index"
+    ylabels = [a.get_ylabel() for a in np.array(fig.axes).reshape(3, 2)[:, 0]]
+    assert ylabels == [f"component {r}\nloading" for r in (1, 2, 3)]
     groups = np.argmax(np.abs(drawn[0] / np.linalg.norm(drawn[0], axis=0)), axis=1)
     assert (np.diff(groups) >= 0).all()  # rows grouped by their largest component
 
