@@ -127,7 +127,7 @@ def _metric_name(table: Any) -> str:
 def _split_title(table: Any, cv: bool) -> str:
     """What the table scores: the held-out fraction, scheme and folds, or the training data."""
     if not cv:
-        return "training error of every restart (all observed entries)"
+        return "training error of every restart\n(all observed entries)"
     holdout = table.attrs.get("holdout")
     folds = int(table["fold"].nunique()) if "fold" in table.columns else None
     if isinstance(holdout, numbers.Real) and not isinstance(holdout, bool):
@@ -139,9 +139,10 @@ def _split_title(table: Any, cv: bool) -> str:
     scheme = table.attrs.get("scheme")
     if scheme and holdout != "masks":
         held += f" ({scheme})"
-    if folds:
-        held += f", {folds} fold{'s' if folds > 1 else ''}"
-    return f"cross-validation: {held}"
+    head = (
+        f"cross-validation, {folds} fold{'s' if folds > 1 else ''}" if folds else "cross-validation"
+    )
+    return f"{head}\n{held}"
 
 
 def _best(rows: Any, by: str) -> Any:
@@ -214,8 +215,9 @@ def error(
     >>> fig = plot.error(cv)
     >>> [line.get_label() for line in fig.axes[0].lines if not line.get_label().startswith("_")]
     ['train', 'test', 'truncated SVD', 'best: rank 2']
-    >>> fig.axes[0].get_title()
-    'cross-validation: 20% of entries held out (speckled), 1 fold'
+    >>> print(fig.axes[0].get_title())
+    cross-validation, 1 fold
+    20% of entries held out (speckled)
     >>> plt.close(fig)
     """
     if metric not in ("error", "log_likelihood"):
@@ -283,7 +285,7 @@ def error(
     )
     title = _split_title(table, cv)
     if len(axes) == 1:
-        axes[0].set_title(title)
+        axes[0].set_title(title, fontsize=10)
     elif own:
         fig.suptitle(title)
     else:
@@ -630,7 +632,13 @@ def factors(
         scaled[0] = scaled[0][:, rows]
         bands = [np.quantile(d, [tail, 1.0 - tail], axis=0) for d in scaled]
     if ax is None:
-        fig = _new_figure(figsize or (3.0 * ndim, 1.2 * rank + 1.1))
+        # Room for the tick labels of named modes (rotated; ~0.07 in per character).
+        ticks = [
+            max(len(str(v)) for v in lab)
+            for lab in mode_labels
+            if lab is not None and not _is_numeric(lab) and lab.size <= _BAR_MAX
+        ]
+        fig = _new_figure(figsize or (3.0 * ndim, 1.2 * rank + 1.1 + 0.07 * max(ticks, default=0)))
         axes = fig.subplots(rank, ndim, sharex="col", sharey="col", squeeze=False)
     else:
         what = f"plot.factors of rank {rank} with {ndim} modes (rank x modes, row-major)"

@@ -447,7 +447,7 @@ def test_error_title_says_what_was_held_out_and_marks_the_best_rank(rng):
     table.attrs.update(holdout=0.2, scheme="speckled")
     assert _best_rank(table) == 3
     (axis,) = plot.error(table).axes
-    assert axis.get_title() == "cross-validation: 20% of entries held out (speckled), 3 folds"
+    assert axis.get_title() == "cross-validation, 3 folds\n20% of entries held out (speckled)"
     (mark,) = [line for line in axis.lines if line.get_label().startswith("best")]
     assert mark.get_label() == "best: rank 3"
     np.testing.assert_array_equal(mark.get_xdata(), [3, 3])
@@ -466,7 +466,7 @@ def test_error_of_a_sweep_marks_the_best_model_and_titles_the_figure(rng):
     (axis,) = plot.error(sweep).axes
     (mark,) = [line for line in axis.lines if line.get_label().startswith("best")]
     assert mark.get_label() == "best: model 1.0" and list(mark.get_xdata()) == [1.0, 1.0]
-    assert axis.get_title() == "cross-validation: 10% of entries held out (rows), 2 folds"
+    assert axis.get_title() == "cross-validation, 2 folds\n10% of entries held out (rows)"
     fig = plot.error(_cv_table(rng, models=["weak", "strong"]))
     assert fig.get_suptitle().startswith("cross-validation")
     assert [a.get_title() for a in fig.axes] == ["model weak", "model strong"]
@@ -474,7 +474,7 @@ def test_error_of_a_sweep_marks_the_best_model_and_titles_the_figure(rng):
 
 def test_error_of_an_ensemble_says_training_and_marks_nothing(ensemble):
     (axis,) = plot.error(ensemble).axes
-    assert axis.get_title() == "training error of every restart (all observed entries)"
+    assert axis.get_title() == "training error of every restart\n(all observed entries)"
     assert not [line for line in axis.lines if "rank" in line.get_label()]
 
 
