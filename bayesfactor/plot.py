@@ -284,12 +284,10 @@ def error(
         "log-likelihood per entry" if name == "log_likelihood" else _ERROR_LABELS.get(name, name)
     )
     title = _split_title(table, cv)
-    if len(axes) == 1:
-        axes[0].set_title(title, fontsize=10)
-    elif own:
+    if own and len(axes) > 1:
         fig.suptitle(title)
-    else:
-        axes[0].set_title(f"{title}\n{axes[0].get_title()}")
+    else:  # above the first panel, over its model's name if it has one
+        axes[0].set_title("\n".join(filter(None, [title, axes[0].get_title()])), fontsize=10)
     return fig
 
 

@@ -27,10 +27,13 @@ def _images(cell) -> int:
 
 
 def _texts(cell) -> str:
+    """The text of a cell's outputs, but for the text/plain twin of a drawn image."""
     parts = []
     for out in cell.get("outputs", []):
         parts.append(out.get("text", ""))
-        parts.append(out.get("data", {}).get("text/plain", ""))
+        data = out.get("data", {})
+        if "image/png" not in data:
+            parts.append(data.get("text/plain", ""))
     return "".join(parts)
 
 
