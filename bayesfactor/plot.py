@@ -438,27 +438,33 @@ def _posterior_draws(idata: Any, shapes: Sequence[tuple[int, int]]) -> list[np.n
     return draws
 
 
-def _mode_labels(fit: Any, labels: Any, sizes: Sequence[int]) -> list[np.ndarray | None]:
-    """Per mode: the labels to draw (``labels=``, else the fit's pandas/xarray labels)."""
-    own = list(getattr(fit, "labels", ()) or ())
-    out = [
-        None if i >= len(own) or own[i] is None else np.asarray(own[i]) for i in range(len(sizes))
-    ]
+def _mode_labels(fit: Any, labels: Any, sizes: Sequence[int]) -> tuple[list, list]:
+    """Per mode: the labels to draw (``labels=``, else the fit's pandas/xarray labels).
+
+    Also per mode the dim name: the fit's, else that of a named ``labels=`` entry
+    (a pandas Index or Series, an xarray coordinate).
+    """
+    n = len(sizes)
+    own = (list(getattr(fit, "labels", ()) or ()) + [None] * n)[:n]
+    out = [None if lab is None else np.asarray(lab) for lab in own]
+    names = (list(getattr(fit, "dims", ()) or ()) + [None] * n)[:n]
     if labels is None:
-        return out
+        return out, names
     if not isinstance(labels, Mapping):
         raise ValueError(f"labels must be a dict {{mode: labels}}; got {type(labels).__name__}.")
     for k, lab in labels.items():
-        if not isinstance(k, numbers.Integral) or not 0 <= k < len(sizes):
-            raise ValueError(f"labels: {k!r} is not a mode index in 0..{len(sizes) - 1}.")
-        lab = np.asarray(lab)
-        if lab.shape != (sizes[k],):
+        if not isinstance(k, numbers.Integral) or not 0 <= k < n:
+            raise ValueError(f"labels: {k!r} is not a mode index in 0..{n - 1}.")
+        shape = np.shape(lab)
+        if shape != (sizes[k],):
             raise ValueError(
-                f"labels[{k}] has shape {lab.shape}; give one label per index of mode {k} "
-                f"({sizes[k]})."
+                f"labels[{k}] has shape {shape}; give one label per index of mode {k} ({sizes[k]})."
             )
-        out[int(k)] = lab
-    return out
+        out[int(k)] = np.asarray(lab)
+        name = getattr(lab, "name", None)
+        if names[k] is None and isinstance(name, str):
+            names[k] = name
+    return out, names
 
 
 def _is_numeric(lab: np.ndarray | None) -> bool:
@@ -537,7 +543,8 @@ def factors(
         Default: the mode's own labels where they repeat (groups).
     labels : dict {mode: labels}, optional
         One label per index of a mode (e.g. ``{1: time_ms}`` for NumPy input);
-        replaces the fit's labels of that mode.
+        replaces the fit's labels of that mode. A named pandas Index or Series or
+        xarray coordinate also names the mode.
     figsize : (float, float), optional
         Size of a new figure; default ``(3 * n_modes, 1.2 * rank + 1.1)``.
     ax : array of matplotlib Axes, shape (rank, n_modes), optional
@@ -587,7 +594,7 @@ def factors(
         )
     ndim, rank = len(mats), mats[0].shape[1]
     sizes = [f.shape[0] for f in mats]
-    mode_labels = _mode_labels(fit, labels, sizes)
+    mode_labels, names = _mode_labels(fit, labels, sizes)
     coloured = set(color_by or {}) | {k for k, lab in enumerate(mode_labels) if _is_grouped(lab)}
     if kinds is None:
         kinds = [
@@ -644,7 +651,6 @@ def factors(
         axes = np.empty((rank, ndim), dtype=object)
         axes.ravel()[:] = flat
         fig = flat[0].figure
-    names = list(getattr(fit, "dims", ()) or ()) + [None] * ndim
     for k, (f, kind) in enumerate(zip(mats, kinds, strict=True)):
         lab, name = mode_labels[k], names[k]
         sorted_rows = sort and k == 0

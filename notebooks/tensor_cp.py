@@ -102,7 +102,7 @@ fig = bf.plot.factors(
     (B, C, A),
     kinds=["bar", "bar", "scatter"],
     sort=False,
-    labels={0: X.antigen.values, 1: X.receptor.values},  # named on the ticks
+    labels={0: X.antigen, 1: X.receptor},  # named on the ticks
     figsize=(10, 6),
 )
 for ax, title in zip(fig.axes[:3], ["antigen", "receptor", "sample"], strict=True):

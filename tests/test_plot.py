@@ -509,6 +509,9 @@ def test_factors_bars_at_numeric_labels_and_labels_for_numpy(rng):
     centres = [p.get_x() + p.get_width() / 2 for p in bars.patches]
     np.testing.assert_allclose(centres, years)
     np.testing.assert_allclose([p.get_width() for p in bars.patches], 0.8 * 5)
+    assert fig.axes[-2].get_xlabel() == "label"
+    named = plot.factors(f, labels={0: pd.Index(years, name="year")}, sort=False)
+    assert named.axes[0].get_title() == "mode 0: year" and named.axes[-2].get_xlabel() == "year"
     with pytest.raises(ValueError, match=re.escape("labels[0] has shape (3,)")):
         plot.factors(f, labels={0: years[:3]})
 
