@@ -59,7 +59,7 @@ def _given_axes(ax: Any, n: int, what: str) -> list[Any]:
 def _figure(n_panels: int, ax: Any, what: str | None = None, width=4.0, height=3.2):
     """A new figure with ``n_panels`` axes side by side, or the given axes and their figure."""
     if ax is not None:
-        what = what or f"this table needs {n_panels} panels (one per model); it"
+        what = what or "plot.error of this table (one panel per model)"
         axes = _given_axes(ax, n_panels, what)
         return axes[0].figure, axes
     fig = _new_figure((width * n_panels, height))
@@ -165,12 +165,12 @@ def error(
     number of folds (from the table's ``attrs``, as :func:`bayesfactor.cross_validate`
     writes them), or the training data of an ensemble. For a cross-validation table
     a dotted vertical line marks the best rank, the one of the highest mean held-out
-    log-likelihood per entry :math:`ar\ell_{	ext{test}}(r)` (the rank the
+    log-likelihood per entry :math:`\bar\ell_{\text{test}}(r)` (the rank the
     command line reports), or a rank of your choice (``best=3``).
 
     For a fully observed Gaussian matrix the truncated-SVD bound is drawn as well
     (dashed): by Eckart–Young the least mean squared error of any rank-:math:`r`
-    matrix, :math:`rac{1}{|X|}\sum_{i > r}\sigma_i^2`. It bounds the training error
+    matrix, :math:`\frac{1}{|X|}\sum_{i > r}\sigma_i^2`. It bounds the training error
     of every fit to all entries (an :class:`~bayesfactor.selection.Ensemble`); a
     cross-validation fit sees only the training entries, so its training error may
     dip slightly below it.

@@ -133,7 +133,7 @@ def test_error_into_given_axes(rng):
     ax = fig.add_subplot()
     assert plot.error(_cv_table(rng), ax=ax) is fig
     assert len(_dots(ax, "C0")) == 12
-    with pytest.raises(ValueError, match="this table needs 2 panels"):
+    with pytest.raises(ValueError, match=re.escape("(one panel per model) needs 2 Axes; ax= got")):
         plot.error(_cv_table(rng, models=["a", "b"]), ax=ax)
 
 
