@@ -574,6 +574,8 @@ def _check_outputs(args: argparse.Namespace, files=(), folder=None, names=()) ->
 
 def _report_cv(table, out: Path) -> None:
     """Print the per-rank summary of a CV table and write cv.csv and error.png."""
+    import matplotlib.pyplot as plt
+
     import bayesfactor as bf
 
     out.mkdir(parents=True, exist_ok=True)
@@ -586,7 +588,12 @@ def _report_cv(table, out: Path) -> None:
     print(f"Best held-out log-likelihood per entry at rank {best}.")
     paths = [out / "cv.csv", out / "error.png"]
     table.drop(columns=["restart_objectives"], errors="ignore").to_csv(paths[0], index=False)
-    bf.plot.error(table).savefig(paths[1], dpi=120)
+    # A pyplot figure (marking the same best rank), closed once saved.
+    fig = bf.plot.error(table)
+    try:
+        fig.savefig(paths[1], dpi=120)
+    finally:
+        plt.close(fig)
     print("Wrote:")
     for path in paths:
         print(f"  {path.resolve()}")

@@ -1,9 +1,16 @@
 r"""Figures for model assessment: error against rank, similarity, factors.
 
-Every function returns a :class:`matplotlib.figure.Figure` built without pyplot
-(no global state, nothing shown); display it in a notebook as the cell's value, or
-save it with ``fig.savefig(path)``. Functions drawing one panel also accept ``ax=``
-to draw into an existing axes.
+Every function draws like seaborn's and ArviZ's: by default it makes a new figure
+through pyplot, so that Jupyter's inline backend shows it at the end of the cell and a
+script shows it at ``plt.show()``; and every function returns that
+:class:`matplotlib.figure.Figure`, to save (``fig.savefig(path)``) or to close
+(``plt.close(fig)``, in a loop that draws many). Pass ``ax=`` (an Axes, or a sequence
+of Axes for the multi-panel figures) to draw into Axes of your own instead; the
+function then returns ``ax.figure`` and makes no figure.
+
+A Figure (not an Axes, as seaborn's one-panel functions return) because most of these
+figures have many panels (like seaborn's figure-level functions); ``fig.axes`` lists
+them in the order the docstrings give.
 """
 
 from __future__ import annotations
@@ -24,22 +31,38 @@ _ERROR_LABELS = {
     "circular_error": r"mean $1 - \cos(x - \mu)$",
 }
 _COLORS = {"train": "C0", "test": "C1"}
-#: Modes longer than this are drawn as lines, shorter ones as bars.
+#: Modes longer than this are drawn as lines (or points), shorter ones as bars.
 _BAR_MAX = 30
 
 
-def _figure(n_panels: int, ax: Any, width: float = 4.0, height: float = 3.2):
-    """A new figure with ``n_panels`` axes side by side, or the figure of ``ax``."""
-    if ax is not None:
-        if n_panels != 1:
-            raise ValueError(
-                f"this table needs {n_panels} panels (one per model); pass ax=None to get "
-                "a new figure, or select one model's rows first."
-            )
-        return ax.figure, [ax]
-    from matplotlib.figure import Figure
+def _new_figure(figsize: tuple[float, float]) -> Any:
+    """A new pyplot-managed figure (shown by the notebook backend and ``plt.show()``)."""
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
+    return plt.figure(figsize=figsize, layout="constrained")
+
+
+def _given_axes(ax: Any, n: int, what: str) -> list[Any]:
+    """``ax`` (one Axes, or a sequence or array of them) as a list of ``n`` Axes."""
+    from matplotlib.axes import Axes
+
+    axes = [ax] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).ravel())
+    if len(axes) != n or not all(isinstance(a, Axes) for a in axes):
+        got = "one Axes" if isinstance(ax, Axes) else f"{len(axes)} objects"
+        raise ValueError(
+            f"{what} needs {n} Axes; ax= got {got}. Pass ax=None to get a new figure, or "
+            f"{n} matplotlib Axes (e.g. plt.subplots(...)[1])."
+        )
+    return axes
+
+
+def _figure(n_panels: int, ax: Any, what: str | None = None, width=4.0, height=3.2):
+    """A new figure with ``n_panels`` axes side by side, or the given axes and their figure."""
+    if ax is not None:
+        what = what or "plot.error of this table (one panel per model)"
+        axes = _given_axes(ax, n_panels, what)
+        return axes[0].figure, axes
+    fig = _new_figure((width * n_panels, height))
     axes = fig.subplots(1, n_panels, sharey=True, squeeze=False)[0]
     return fig, list(axes)
 
@@ -101,21 +124,61 @@ def _metric_name(table: Any) -> str:
     return names.pop()
 
 
-def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = None) -> Any:
+def _split_title(table: Any, cv: bool) -> str:
+    """What the table scores: the held-out fraction, scheme and folds, or the training data."""
+    if not cv:
+        return "training error of every restart\n(all observed entries)"
+    holdout = table.attrs.get("holdout")
+    folds = int(table["fold"].nunique()) if "fold" in table.columns else None
+    if isinstance(holdout, numbers.Real) and not isinstance(holdout, bool):
+        held = f"{float(holdout):.0%} of entries held out"
+    elif holdout == "masks":
+        held = "held out by the given masks"
+    else:
+        held = "held-out entries"
+    scheme = table.attrs.get("scheme")
+    if scheme and holdout != "masks":
+        held += f" ({scheme})"
+    head = (
+        f"cross-validation, {folds} fold{'s' if folds > 1 else ''}" if folds else "cross-validation"
+    )
+    return f"{head}\n{held}"
+
+
+def _best(rows: Any, by: str) -> Any:
+    """The ``by`` value (rank or model) of the highest mean held-out log-likelihood."""
+    return rows.groupby(by, sort=False)["test_log_likelihood"].mean().idxmax()
+
+
+def error(
+    result: Any,
+    *,
+    metric: str = "error",
+    bound: bool = True,
+    best: Any = True,
+    ax: Any = None,
+) -> Any:
     r"""Train (and test) error or log-likelihood against rank, one dot per run.
 
-    Every fold and restart is a dot; lines join the medians. For a fully observed
-    Gaussian matrix the truncated-SVD bound is drawn as well (dashed): by
-    Eckart–Young the least mean squared error of any rank-:math:`r` matrix,
-    :math:`\frac{1}{|X|}\sum_{i > r}\sigma_i^2`. It bounds the training error of
-    every fit to all entries (an :class:`~bayesfactor.selection.Ensemble`); a
+    Every fold and restart is a dot; lines join the medians. The title says what
+    was scored: the fraction of entries held out per fold, the scheme and the
+    number of folds (from the table's ``attrs``, as :func:`bayesfactor.cross_validate`
+    writes them), or the training data of an ensemble. For a cross-validation table
+    a dotted vertical line marks the best rank, the one of the highest mean held-out
+    log-likelihood per entry :math:`\bar\ell_{\text{test}}(r)` (the rank the
+    command line reports), or a rank of your choice (``best=3``).
+
+    For a fully observed Gaussian matrix the truncated-SVD bound is drawn as well
+    (dashed): by Eckart–Young the least mean squared error of any rank-:math:`r`
+    matrix, :math:`\frac{1}{|X|}\sum_{i > r}\sigma_i^2`. It bounds the training error
+    of every fit to all entries (an :class:`~bayesfactor.selection.Ensemble`); a
     cross-validation fit sees only the training entries, so its training error may
     dip slightly below it.
 
     With a dict/list of models (a prior-strength sweep) there is one panel per
     model, or, when a single rank was fitted, one panel with the models on the
     x-axis (on a log scale when the labels are positive numbers spanning two
-    decades or more).
+    decades or more); the mark is then at the best model.
 
     Parameters
     ----------
@@ -127,16 +190,22 @@ def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = N
         ``circular_error``), or the log-likelihood per entry.
     bound : bool, default=True
         Draw the truncated-SVD bound where it applies.
-    ax : matplotlib Axes, optional
-        Draw into this axes (one panel only).
+    best : bool, or a rank (model label), default=True
+        Mark the best rank (model) by held-out log-likelihood; or mark this one (the
+        chosen rank); False: no mark. Only tables with ``test_log_likelihood``.
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw into these axes, one per panel (one per model for a sweep over several
+        ranks), instead of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The new figure (pyplot-managed: shown in Jupyter, closed by
+        ``plt.close(fig)``), or the figure of ``ax``; one axes per panel.
 
     Examples
     --------
-    >>> import numpy as np, bayesfactor as bf
+    >>> import numpy as np, matplotlib.pyplot as plt, bayesfactor as bf
     >>> from bayesfactor import plot
     >>> from bayesfactor.selection import cross_validate
     >>> rng = np.random.default_rng(0)
@@ -145,7 +214,11 @@ def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = N
     ...                     holdout=0.2, key=0)
     >>> fig = plot.error(cv)
     >>> [line.get_label() for line in fig.axes[0].lines if not line.get_label().startswith("_")]
-    ['train', 'test', 'truncated SVD']
+    ['train', 'test', 'truncated SVD', 'best: rank 2']
+    >>> print(fig.axes[0].get_title())
+    cross-validation, 1 fold
+    20% of entries held out (speckled)
+    >>> plt.close(fig)
     """
     if metric not in ("error", "log_likelihood"):
         raise ValueError(f"metric={metric!r}; use 'error' or 'log_likelihood'.")
@@ -157,11 +230,21 @@ def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = N
     labels = list(dict.fromkeys(table["model"])) if "model" in table.columns else [None]
     by_model = len(labels) > 1 and table["rank"].nunique() == 1
     panels = [None] if by_model or labels == [None] else labels
+    cv = "test_log_likelihood" in table.columns
+    if best is not True and best is not False and best is not None:
+        choices = labels if by_model else sorted(table["rank"].unique().tolist())
+        if best not in choices:
+            raise ValueError(
+                f"best={best!r} is not a {'model' if by_model else 'rank'} of the table "
+                f"({choices}); pass one of them, True (the best by held-out "
+                "log-likelihood) or False."
+            )
+    own = ax is None
     fig, axes = _figure(len(panels), ax)
     for panel, axis in zip(panels, axes, strict=True):
         rows = table if panel is None else table[table["model"] == panel]
+        numeric = all(isinstance(v, numbers.Real) for v in labels)
         if by_model:
-            numeric = all(isinstance(v, numbers.Real) for v in labels)
             x = np.asarray(
                 rows["model"] if numeric else [labels.index(v) for v in rows["model"]],
                 dtype=float,
@@ -187,11 +270,24 @@ def error(result: Any, *, metric: str = "error", bound: bool = True, ax: Any = N
         if bound and svd and name == "mse" and not by_model:
             ranks = sorted(int(r) for r in svd)
             axis.plot(ranks, [svd[r] for r in ranks], "k--", lw=1, label="truncated SVD", zorder=0)
+        if cv and best is not False and best is not None:
+            chosen = _best(rows, "model" if by_model else "rank") if best is True else best
+            at = chosen if not by_model or numeric else labels.index(chosen)
+            what = f"model {chosen}" if by_model else f"rank {int(chosen)}"
+            axis.axvline(
+                float(at), color="0.35", ls=":", lw=1.2, zorder=0,
+                label=f"{'best' if best is True else 'chosen'}: {what}",
+            )  # fmt: skip
         axis.set_ylabel("log-likelihood per entry" if name == "log_likelihood" else "")
         axis.legend(frameon=False)
     axes[0].set_ylabel(
         "log-likelihood per entry" if name == "log_likelihood" else _ERROR_LABELS.get(name, name)
     )
+    title = _split_title(table, cv)
+    if own and len(axes) > 1:
+        fig.suptitle(title)
+    else:  # above the first panel, over its model's name if it has one
+        axes[0].set_title("\n".join(filter(None, [title, axes[0].get_title()])), fontsize=10)
     return fig
 
 
@@ -208,21 +304,24 @@ def similarity(ensemble: Any, *, ax: Any = None) -> Any:
         An ensemble (:func:`bayesfactor.selection.fit_ensemble`) or its
         ``similarities()`` table (columns ``rank`` and ``similarity``).
     ax : matplotlib Axes, optional
-        Draw into this axes.
+        Draw into this axes instead of a new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The new figure (pyplot-managed), or the figure of ``ax``.
 
     Examples
     --------
-    >>> import numpy as np, bayesfactor as bf
+    >>> import numpy as np, matplotlib.pyplot as plt, bayesfactor as bf
     >>> from bayesfactor import plot
     >>> from bayesfactor.selection import fit_ensemble
     >>> X = np.outer(np.arange(1.0, 11.0), np.arange(1.0, 9.0))
     >>> ens = fit_ensemble(bf.Model(bf.Gaussian(), 1, bf.Flat()), X, ranks=[1], restarts=2)
-    >>> len(plot.similarity(ens).axes)
-    1
+    >>> fig, ax = plt.subplots()
+    >>> plot.similarity(ens, ax=ax) is fig
+    True
+    >>> plt.close(fig)
     """
     from bayesfactor.selection import Ensemble
 
@@ -232,7 +331,8 @@ def similarity(ensemble: Any, *, ax: Any = None) -> Any:
             "expected an Ensemble (bf.fit_ensemble) or a table with columns 'rank' and "
             f"'similarity'; got {type(ensemble).__name__}."
         )
-    fig, (axis,) = _figure(1, ax)
+    fig, (axis,) = _figure(1, ax, "plot.similarity")
+    axis.set_title("stability of the restarts")
     x = table["rank"].to_numpy(dtype=float)
     y = table["similarity"].to_numpy(dtype=float)
     for value in np.unique(x):
@@ -338,6 +438,45 @@ def _posterior_draws(idata: Any, shapes: Sequence[tuple[int, int]]) -> list[np.n
     return draws
 
 
+def _mode_labels(fit: Any, labels: Any, sizes: Sequence[int]) -> tuple[list, list]:
+    """Per mode: the labels to draw (``labels=``, else the fit's pandas/xarray labels).
+
+    Also per mode the dim name: the fit's, else that of a named ``labels=`` entry
+    (a pandas Index or Series, an xarray coordinate).
+    """
+    n = len(sizes)
+    own = (list(getattr(fit, "labels", ()) or ()) + [None] * n)[:n]
+    out = [None if lab is None else np.asarray(lab) for lab in own]
+    names = (list(getattr(fit, "dims", ()) or ()) + [None] * n)[:n]
+    if labels is None:
+        return out, names
+    if not isinstance(labels, Mapping):
+        raise ValueError(f"labels must be a dict {{mode: labels}}; got {type(labels).__name__}.")
+    for k, lab in labels.items():
+        if not isinstance(k, numbers.Integral) or not 0 <= k < n:
+            raise ValueError(f"labels: {k!r} is not a mode index in 0..{n - 1}.")
+        shape = np.shape(lab)
+        if shape != (sizes[k],):
+            raise ValueError(
+                f"labels[{k}] has shape {shape}; give one label per index of mode {k} ({sizes[k]})."
+            )
+        out[int(k)] = np.asarray(lab)
+        name = getattr(lab, "name", None)
+        if names[k] is None and isinstance(name, str):
+            names[k] = name
+    return out, names
+
+
+def _is_numeric(lab: np.ndarray | None) -> bool:
+    """Labels that are positions on a number line (ints or floats, not bools)."""
+    return lab is not None and lab.dtype.kind in "iuf" and bool(np.isfinite(lab).all())
+
+
+def _is_grouped(lab: np.ndarray | None) -> bool:
+    """Categorical labels (strings, categories) that repeat: groups to colour."""
+    return lab is not None and not _is_numeric(lab) and len(set(lab.tolist())) < lab.size
+
+
 def factors(
     fit: Any,
     *,
@@ -346,7 +485,9 @@ def factors(
     kinds: Sequence[str] | None = None,
     sort: bool = True,
     color_by: Mapping[int, Sequence[Any]] | None = None,
+    labels: Mapping[int, Sequence[Any]] | None = None,
     figsize: tuple[float, float] | None = None,
+    ax: Any = None,
 ) -> Any:
     r"""The factors of a fit: one column of panels per mode, one row per component.
 
@@ -355,6 +496,21 @@ def factors(
     ``sort=True`` the indices of mode 0 (e.g. neurons) are reordered as in the
     tensortools tutorial: each is assigned to the component on which it loads most,
     grouped by component, largest loading first.
+
+    The x-axis of a mode shows its labels (a fit to a pandas DataFrame or xarray
+    DataArray keeps them; or give ``labels=``):
+
+    - numeric labels (e.g. time in ms) are the x positions, so a time factor is drawn
+      on its time axis (in increasing order of the labels);
+    - other labels (strings, categories, dates) are drawn at positions 0, 1, ... in
+      data order, named on the ticks when there are at most 30; labels that repeat
+      (groups, e.g. each representative's party) colour the bars or dots, with a
+      colour key (a legend), as ``color_by`` does;
+    - without labels, or for mode 0 when ``sort=True``, the x-axis is the index
+      (sorted by component for mode 0).
+
+    The columns are titled by mode (``mode k``, with the dim name of labelled data);
+    each row's y-axis is the loading of that component.
 
     With ``idata`` (posterior draws of the factors, from :func:`bayesfactor.sample`
     or :func:`bayesfactor.laplace`) each line carries a shaded equal-tailed credible
@@ -377,34 +533,46 @@ def factors(
     band : float in (0, 1), default=0.9
         Posterior probability :math:`b` inside each band.
     kinds : sequence of {"bar", "line", "scatter"}, optional
-        One per mode; default bars for modes of at most 30 entries, lines otherwise.
+        One per mode; default bars for modes of at most 30 entries, else lines, or
+        dots (``"scatter"``) for a mode with categorical labels or ``color_by``.
     sort : bool, default=True
         Reorder mode 0 by largest component.
     color_by : dict {mode: labels}, optional
         Colour the bars or dots of a mode by a label per index (e.g. the trials'
         condition, ``{2: directions}``); one colour per distinct label, with a legend.
+        Default: the mode's own labels where they repeat (groups).
+    labels : dict {mode: labels}, optional
+        One label per index of a mode (e.g. ``{1: time_ms}`` for NumPy input);
+        replaces the fit's labels of that mode. A named pandas Index or Series or
+        xarray coordinate also names the mode.
     figsize : (float, float), optional
-        Default ``(3 * n_modes, 1.2 * rank + 0.6)``.
+        Size of a new figure; default ``(3 * n_modes, 1.2 * rank + 1.1)``.
+    ax : array of matplotlib Axes, shape (rank, n_modes), optional
+        Draw into these axes (or a flat sequence of them, row-major) instead of a
+        new figure.
 
     Returns
     -------
     matplotlib.figure.Figure
-        ``rank * n_modes`` axes, row-major (component by component).
+        The new figure (pyplot-managed), or the figure of ``ax``; ``rank * n_modes``
+        axes, row-major (component by component).
 
     Raises
     ------
     ValueError
-        For factors of different ranks, bad ``kinds`` or ``band``, or an ``idata``
-        whose variables do not match the fit's factors.
+        For factors of different ranks, bad ``kinds``, ``band``, ``labels`` or
+        ``ax``, or an ``idata`` whose variables do not match the fit's factors.
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, matplotlib.pyplot as plt
     >>> from bayesfactor import plot
     >>> rng = np.random.default_rng(0)
-    >>> fig = plot.factors((rng.random((40, 3)), rng.random((6, 3))))
-    >>> len(fig.axes)
-    6
+    >>> time = np.arange(-1000, 1000, 50)  # 40 bins
+    >>> fig = plot.factors((rng.random((6, 3)), rng.random((40, 3))), labels={1: time})
+    >>> len(fig.axes), fig.axes[1].lines[0].get_xdata()[[0, -1]].tolist()
+    (6, [-1000.0, 950.0])
+    >>> plt.close(fig)
 
     With posterior draws (here made up: 50 draws around the factors):
 
@@ -416,6 +584,7 @@ def factors(
     >>> fig = plot.factors((f0, f1), idata=idata, band=0.9)
     >>> len(fig.axes[0].collections), len(fig.axes[1].containers)  # band; bars + error bars
     (1, 2)
+    >>> plt.close(fig)
     """
     mats = [np.asarray(f, dtype=float) for f in getattr(fit, "factors", fit)]
     if len(mats) < 2 or any(f.ndim != 2 or f.shape[1] != mats[0].shape[1] for f in mats):
@@ -424,8 +593,18 @@ def factors(
             f"(n_k, rank) with one rank; got shapes {[f.shape for f in mats]}."
         )
     ndim, rank = len(mats), mats[0].shape[1]
+    sizes = [f.shape[0] for f in mats]
+    mode_labels, names = _mode_labels(fit, labels, sizes)
+    coloured = set(color_by or {}) | {k for k, lab in enumerate(mode_labels) if _is_grouped(lab)}
     if kinds is None:
-        kinds = ["bar" if f.shape[0] <= _BAR_MAX else "line" for f in mats]
+        kinds = [
+            "bar"
+            if n <= _BAR_MAX
+            else "scatter"
+            if k in coloured or not (lab is None or _is_numeric(lab))
+            else "line"
+            for k, (n, lab) in enumerate(zip(sizes, mode_labels, strict=True))
+        ]
     kinds = list(kinds)
     if len(kinds) != ndim or any(k not in ("bar", "line", "scatter") for k in kinds):
         raise ValueError(
@@ -437,11 +616,17 @@ def factors(
             "in (0, 1) such as band=0.9."
         )
     draws = None if idata is None else _posterior_draws(idata, [f.shape for f in mats])
-    colors = _label_colors(color_by, [f.shape[0] for f in mats], kinds)
+    by = dict(color_by or {})
+    for k, lab in enumerate(mode_labels):  # groups in the labels: coloured by default
+        if k not in by and _is_grouped(lab) and kinds[k] != "line":
+            by[k] = lab
+    colors = _label_colors(by if by else None, sizes, kinds)
     mult, order, _ = _normalisation(mats)
     mats = [(f * m)[:, order] for f, m in zip(mats, mult, strict=True)]
     rows = _row_order(mats[0]) if sort else np.arange(mats[0].shape[0])
     mats[0] = mats[0][rows]
+    if mode_labels[0] is not None:
+        mode_labels[0] = mode_labels[0][rows]
     if 0 in colors:
         colors[0] = (colors[0][0][rows], colors[0][1])
     bands = None
@@ -451,42 +636,65 @@ def factors(
         scaled = [(d * m)[:, :, order] for d, m in zip(draws, mult, strict=True)]
         scaled[0] = scaled[0][:, rows]
         bands = [np.quantile(d, [tail, 1.0 - tail], axis=0) for d in scaled]
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize or (3.0 * ndim, 1.2 * rank + 0.6), layout="constrained")
-    axes = fig.subplots(rank, ndim, sharex="col", sharey="col", squeeze=False)
-    dims = getattr(fit, "dims", ()) or (None,) * ndim
+    if ax is None:
+        # Room for the tick labels of named modes (rotated; ~0.07 in per character).
+        ticks = [
+            max(len(str(v)) for v in lab)
+            for lab in mode_labels
+            if lab is not None and not _is_numeric(lab) and lab.size <= _BAR_MAX
+        ]
+        fig = _new_figure(figsize or (3.0 * ndim, 1.2 * rank + 1.1 + 0.07 * max(ticks, default=0)))
+        axes = fig.subplots(rank, ndim, sharex="col", sharey="col", squeeze=False)
+    else:
+        what = f"plot.factors of rank {rank} with {ndim} modes (rank x modes, row-major)"
+        flat = _given_axes(ax, rank * ndim, what)
+        axes = np.empty((rank, ndim), dtype=object)
+        axes.ravel()[:] = flat
+        fig = flat[0].figure
     for k, (f, kind) in enumerate(zip(mats, kinds, strict=True)):
-        idx = np.arange(f.shape[0])
+        lab, name = mode_labels[k], names[k]
+        sorted_rows = sort and k == 0
+        # x positions: numeric labels (unless mode 0 was reordered), else the index.
+        at_labels = _is_numeric(lab) and not sorted_rows and np.unique(lab).size == lab.size
+        x = lab.astype(float) if at_labels else np.arange(f.shape[0], dtype=float)
+        line_order = np.argsort(x, kind="stable")
+        gaps = np.diff(np.sort(x))
+        width = 0.8 * (gaps.min() if gaps.size else 1.0)
         for r in range(rank):
             axis = axes[r, k]
             color = colors[k][0] if k in colors else "C0"
             if kind == "bar":
-                axis.bar(idx, f[:, r], color=color, width=0.8)
+                axis.bar(x, f[:, r], color=color, width=width)
             elif kind == "line":
-                axis.plot(idx, f[:, r], color="C0", lw=1.2)
+                axis.plot(x[line_order], f[line_order, r], color="C0", lw=1.2)
             elif k in colors:
-                axis.scatter(idx, f[:, r], c=color, s=6)
+                axis.scatter(x, f[:, r], c=color, s=6)
             else:
-                axis.plot(idx, f[:, r], "o", color="C0", ms=2)
+                axis.plot(x, f[:, r], "o", color="C0", ms=2)
             if bands is not None:
                 lo, hi = bands[k][0][:, r], bands[k][1][:, r]
                 if kind == "line":
-                    axis.fill_between(idx, lo, hi, color="C0", alpha=0.3, lw=0)
+                    j = line_order
+                    axis.fill_between(x[j], lo[j], hi[j], color="C0", alpha=0.3, lw=0)
                 else:
                     # Centred on the interval, which need not contain the MAP value.
                     mid, half = (lo + hi) / 2.0, (hi - lo) / 2.0
-                    axis.errorbar(idx, mid, yerr=half, fmt="none", ecolor="0.3", lw=0.8)
+                    axis.errorbar(x, mid, yerr=half, fmt="none", ecolor="0.3", lw=0.8)
             axis.axhline(0.0, color="0.6", lw=0.5)
             axis.tick_params(labelsize=7)
+            if lab is not None and not at_labels and f.shape[0] <= _BAR_MAX:
+                axis.set_xticks(x, [str(v) for v in lab], rotation=90, fontsize=6)
             if k == 0:
-                axis.set_ylabel(f"#{r + 1}", rotation=0, ha="right", va="center")
-        title = dims[k] if dims[k] is not None else f"mode {k}"
-        axes[0, k].set_title(f"{title} (sorted)" if sort and k == 0 else str(title))
+                axis.set_ylabel(f"component {r + 1}\nloading", fontsize=8)
+        axes[0, k].set_title(f"mode {k}" if name is None else f"mode {k}: {name}", fontsize=9)
+        what = "index" if lab is None else str(name) if name is not None else "label"
+        if sorted_rows:
+            what = f"{'index' if lab is None else what}, sorted by component"
+        axes[-1, k].set_xlabel(what, fontsize=8)
         if k in colors:
             from matplotlib.patches import Patch
 
-            handles = [Patch(color=c, label=str(lab)) for lab, c in colors[k][1].items()]
+            handles = [Patch(color=c, label=str(g)) for g, c in colors[k][1].items()]
             axes[0, k].legend(handles=handles, fontsize=6, loc="best")
     return fig
 
@@ -524,6 +732,7 @@ def seqnmf(
     sort: bool = True,
     fs: float | None = None,
     figsize: tuple[float, float] = (9.0, 6.0),
+    ax: Any = None,
 ) -> Any:
     r"""A convolutional fit in seqNMF's layout: exemplars left of the data, timecourses above.
 
@@ -544,23 +753,27 @@ def seqnmf(
     fs : float, optional
         Frame rate in Hz: label time in seconds instead of frames.
     figsize : (float, float), default=(9, 6)
+        Size of a new figure.
+    ax : sequence of 3 matplotlib Axes, optional
+        Draw into these axes, ``(timecourses, exemplars, data)``, instead of a new
+        figure; their limits are then matched (time with time, neurons with neurons).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Three axes: timecourses (top), exemplars (left), data (centre).
+        The new figure (pyplot-managed), or the figure of ``ax``. Three axes:
+        timecourses (top), exemplars (left), data (centre).
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, matplotlib.pyplot as plt
     >>> from bayesfactor import plot
     >>> rng = np.random.default_rng(0)
     >>> fig = plot.seqnmf((rng.random((8, 4, 2)), rng.random((50, 2))))
-    >>> len(fig.axes)
-    3
+    >>> [a.get_xlabel() for a in fig.axes]
+    ['', 'exemplars (4 lags)', 'time (frames)']
+    >>> plt.close(fig)
     """
-    from matplotlib.figure import Figure
-
     from bayesfactor.conv import _wh, conv_product, sort_factors
 
     w, h = _wh(fit)
@@ -576,11 +789,15 @@ def seqnmf(
     n, lags, rank = w.shape
     scale = 1.0 / fs if fs else 1.0
     unit = "s" if fs else "frames"
-    fig = Figure(figsize=figsize, layout="constrained")
-    grid = fig.add_gridspec(2, 2, width_ratios=[1, 4], height_ratios=[1, 3])
-    ax_h = fig.add_subplot(grid[0, 1])
-    ax_w = fig.add_subplot(grid[1, 0])
-    ax_x = fig.add_subplot(grid[1, 1], sharex=ax_h, sharey=ax_w)
+    if ax is None:
+        fig = _new_figure(figsize)
+        grid = fig.add_gridspec(2, 2, width_ratios=[1, 4], height_ratios=[1, 3])
+        ax_h = fig.add_subplot(grid[0, 1])
+        ax_w = fig.add_subplot(grid[1, 0])
+        ax_x = fig.add_subplot(grid[1, 1], sharex=ax_h, sharey=ax_w)
+    else:
+        ax_h, ax_w, ax_x = _given_axes(ax, 3, "plot.seqnmf (timecourses, exemplars, data)")
+        fig = ax_h.figure
     time = np.arange(h.shape[0]) * scale
     peak = np.maximum(h.max(axis=0), np.finfo(float).tiny)
     for k in range(rank):
@@ -612,4 +829,7 @@ def seqnmf(
     ax_w.set_xlabel(f"exemplars ({lags} lags)")
     ax_w.set_ylabel("neuron (sorted)" if sort else "neuron")
     ax_w.set_ylim(n - 0.5, -0.5)
+    if ax is not None:  # not shared: match the limits by hand
+        ax_x.set_ylim(n - 0.5, -0.5)
+        ax_h.set_xlim(ax_x.get_xlim())
     return fig

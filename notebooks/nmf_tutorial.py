@@ -49,8 +49,7 @@ nmf = bf.Model(bf.Gaussian(), rank=1, priors=bf.NonNegative())
 ensemble = bf.fit_ensemble(nmf, X, ranks=ranks, restarts=restarts, max_iter=max_iter, key=0)
 print(ensemble)
 fig = bf.plot.error(ensemble)
-fig.savefig(os.devnull, format="png")
-fig
+plt.show()
 
 # %% [markdown]
 # The similarity of every restart to the best run of its rank (1 = the same components
@@ -59,8 +58,7 @@ fig
 
 # %%
 fig = bf.plot.similarity(ensemble)
-fig.savefig(os.devnull, format="png")
-fig
+plt.show()
 
 # %% [markdown]
 # ## Sorted factors at rank 4
@@ -71,8 +69,7 @@ fig
 # %%
 best4 = ensemble.best(4)
 fig = bf.plot.factors(best4, kinds=["bar", "line"])
-fig.savefig(os.devnull, format="png")
-fig
+plt.show()
 
 # %% [markdown]
 # ## Rank 4 vs rank 5
@@ -121,9 +118,7 @@ print("negative entries in the PCA neuron factor:", int((pca_runs[0].factors[0] 
 
 # %%
 fig = bf.plot.factors(pca_runs[0], kinds=["bar", "line"])
-fig.savefig(os.devnull, format="png")
-plt.close("all")
-fig
+plt.show()
 
 # %% [markdown]
 # ## Sparse PCA: an L1 prior removes the rotation too

@@ -68,6 +68,7 @@ fit
 fig, ax = plt.subplots(figsize=(4, 2.5))
 ax.plot(fit.history)
 ax.set(xlabel="iteration", ylabel="negative log posterior")
+plt.show()
 assert np.all(np.diff(fit.history) <= 1e-9 * np.abs(fit.history[1:]))
 
 # %% [markdown]
@@ -94,7 +95,7 @@ for k in range(model.rank):
 
 # %%
 fig = bf.plot.seqnmf(fit, train, fs=fs)
-fig
+plt.show()
 
 # %% [markdown]
 # ## Next to the song
@@ -120,4 +121,4 @@ for k in range(model.rank):
     ax_h.plot(time, h_sorted[:, k] / max(h_sorted[:, k].max(), 1e-12) + top, color=f"C{k}")
 ax_h.set_yticks(model.rank - 1 - np.arange(model.rank) + 0.5, range(1, model.rank + 1))
 ax_h.set(xlabel="time (s)", ylabel="component")
-fig
+plt.show()

@@ -98,11 +98,15 @@ print(f"similarity of best and worst restart: {bf.similarity(runs[0], runs[-1]):
 # %%
 fit = ensemble.best(rank)
 A, B, C = fit.factors
-fig = bf.plot.factors((B, C, A), kinds=["bar", "bar", "scatter"], sort=False, figsize=(10, 5))
+fig = bf.plot.factors(
+    (B, C, A),
+    kinds=["bar", "bar", "scatter"],
+    sort=False,
+    labels={0: X.antigen, 1: X.receptor},  # named on the ticks
+    figsize=(10, 6),
+)
 for ax, title in zip(fig.axes[:3], ["antigen", "receptor", "sample"], strict=True):
     ax.set_title(title)
-for ax, labels in zip(fig.axes[-3:-1], [X.antigen.values, X.receptor.values], strict=True):
-    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
 plt.show()
 plt.close(fig)
 

@@ -70,6 +70,16 @@ plt.show()
 plt.close(fig)
 
 # %% [markdown]
+# The same factors component by component with `bf.plot.factors`: representatives as
+# dots coloured by party (`color_by`, with the colour key), sorted by the component they
+# load on most; the bills as bars named by the DataFrame's columns.
+
+# %%
+fig = bf.plot.factors(fit, color_by={0: party})
+plt.show()
+plt.close(fig)
+
+# %% [markdown]
 # How well does the representation alone tell the parties apart? Project onto the line
 # joining the two party centroids and split at the midpoint (a crude linear rule; the
 # model never saw the labels).

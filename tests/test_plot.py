@@ -48,6 +48,20 @@ def _cv_table(rng, metric="mse", ranks=(1, 2, 3), runs=4, svd_bound=None, models
     return table
 
 
+def _best_rank(table):
+    """The rank of the highest mean held-out log-likelihood, by a plain loop."""
+    ranks = sorted(set(table["rank"].tolist()))
+    means = [np.mean(table["test_log_likelihood"].to_numpy()[table["rank"] == r]) for r in ranks]
+    return ranks[int(np.argmax(means))]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The figures are pyplot's (as they must be, to show in Jupyter): close them all."""
+    yield
+    plt.close("all")
+
+
 @pytest.fixture
 def x(rng):
     return rng.normal(size=(12, 10))
@@ -60,12 +74,10 @@ def test_error_draws_one_dot_per_run_medians_and_the_svd_bound(rng, x):
     s2 = np.linalg.svd(x, compute_uv=False) ** 2
     bound = {r: s2[r:].sum() / x.size for r in (1, 2, 3)}  # Eckart–Young
     table = _cv_table(rng, svd_bound=bound)
-    before = plt.get_fignums()
     fig = plot.error(table)
-    assert plt.get_fignums() == before  # no pyplot state
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     (axis,) = fig.axes
-    assert _labels(axis) == ["train", "test", "truncated SVD"]
+    assert _labels(axis) == ["train", "test", "truncated SVD", f"best: rank {_best_rank(table)}"]
     for split, color in (("train", "C0"), ("test", "C1")):
         dots = _dots(axis, color)
         assert len(dots) == len(table)  # one dot per fold and restart
@@ -83,16 +95,16 @@ def test_error_draws_one_dot_per_run_medians_and_the_svd_bound(rng, x):
 
 def test_error_has_no_svd_bound_for_poisson_log_likelihood_or_bound_false(rng, x):
     poisson = _cv_table(rng, metric="deviance")
-    (axis,) = plot.error(poisson).axes
+    (axis,) = plot.error(poisson, best=False).axes
     assert _labels(axis) == ["train", "test"]
     assert axis.get_ylabel() == "mean Poisson deviance"
     gaussian = _cv_table(rng, svd_bound={1: 1.0, 2: 0.5, 3: 0.1})
-    (axis,) = plot.error(gaussian, metric="log_likelihood").axes
+    (axis,) = plot.error(gaussian, metric="log_likelihood", best=False).axes
     assert _labels(axis) == ["train", "test"] and axis.get_ylabel() == "log-likelihood per entry"
     np.testing.assert_allclose(
         np.sort(_dots(axis, "C1")[:, 1]), np.sort(gaussian.test_log_likelihood)
     )
-    assert _labels(plot.error(gaussian, bound=False).axes[0]) == ["train", "test"]
+    assert _labels(plot.error(gaussian, bound=False).axes[0])[:2] == ["train", "test"]
 
 
 def test_error_of_a_prior_sweep(rng):
@@ -121,7 +133,7 @@ def test_error_into_given_axes(rng):
     ax = fig.add_subplot()
     assert plot.error(_cv_table(rng), ax=ax) is fig
     assert len(_dots(ax, "C0")) == 12
-    with pytest.raises(ValueError, match="this table needs 2 panels"):
+    with pytest.raises(ValueError, match=re.escape("(one panel per model) needs 2 Axes; ax= got")):
         plot.error(_cv_table(rng, models=["a", "b"]), ax=ax)
 
 
@@ -168,9 +180,7 @@ def test_error_of_an_ensemble_draws_training_error_only(ensemble, x):
 
 def test_similarity_plot_one_dot_per_run(ensemble):
     sims = ensemble.similarities()
-    before = plt.get_fignums()
     fig = plot.similarity(ensemble)
-    assert plt.get_fignums() == before
     (axis,) = fig.axes
     dots = _dots(axis, "C0")
     assert len(dots) == 6
@@ -236,7 +246,11 @@ def test_factors_sorted_and_default_kinds(cp):
     unsorted = _drawn(plot.factors(cp[:2], sort=False), 3, 2, ["line", "bar"])
     # Sorting only permutes the rows of mode 0.
     np.testing.assert_allclose(np.sort(drawn[0], axis=0), np.sort(unsorted[0], axis=0))
-    assert fig.axes[0].get_title() == "mode 0 (sorted)"
+    assert fig.axes[0].get_title() == "mode 0"
+    assert fig.axes[-2].get_xlabel() == "index, sorted by component"  # bottom row, mode 0
+    assert fig.axes[-1].get_xlabel() == "index"
+    ylabels = [a.get_ylabel() for a in np.array(fig.axes).reshape(3, 2)[:, 0]]
+    assert ylabels == [f"component {r}\nloading" for r in (1, 2, 3)]
     groups = np.argmax(np.abs(drawn[0] / np.linalg.norm(drawn[0], axis=0)), axis=1)
     assert (np.diff(groups) >= 0).all()  # rows grouped by their largest component
 
@@ -355,3 +369,188 @@ def test_factors_colour_a_mode_by_label(rng):
         plot.factors(f, kinds=["bar", "line", "scatter"], color_by={2: labels[:3]})
     with pytest.raises(ValueError, match="drawn as a line"):
         plot.factors(f, kinds=["bar", "line", "scatter"], color_by={1: np.zeros(20)})
+
+
+# --- display: pyplot figures, ax= -----------------------------------------------------------
+
+
+def _artists(axis):
+    return len(axis.lines) + len(axis.patches) + len(axis.collections) + len(axis.images)
+
+
+def _all_plots(rng, ensemble):
+    """One call of every plot function, as (name, call(ax=...), number of panels)."""
+    f = (rng.random((8, 2)), rng.random((6, 2)))
+    w, h = rng.random((8, 4, 2)), rng.random((30, 2))
+    return [
+        ("error", lambda ax: plot.error(_cv_table(rng), ax=ax), 1),
+        ("error by model", lambda ax: plot.error(_cv_table(rng, models=["a", "b"]), ax=ax), 2),
+        ("similarity", lambda ax: plot.similarity(ensemble, ax=ax), 1),
+        ("factors", lambda ax: plot.factors(f, ax=ax), 4),
+        ("seqnmf", lambda ax: plot.seqnmf((w, h), ax=ax), 3),
+    ]
+
+
+def test_every_plot_makes_a_pyplot_figure_that_plt_show_displays(rng, ensemble):
+    # pyplot-managed: the notebook backend shows it at the end of the cell and
+    # plt.show() finds it (a bare matplotlib.figure.Figure is neither).
+    for name, call, _ in _all_plots(rng, ensemble):
+        before = set(plt.get_fignums())
+        fig = call(None)
+        assert isinstance(fig, Figure), name
+        assert set(plt.get_fignums()) - before == {fig.number}, name
+        assert fig.canvas.manager is not None and plt.figure(fig.number) is fig, name
+        plt.close(fig)
+
+
+def test_inline_backend_displays_the_figure(rng, monkeypatch):
+    # What Jupyter does at the end of a cell: matplotlib-inline shows every open
+    # pyplot figure (flush_figures -> display(fig)).
+    backend_inline = pytest.importorskip("matplotlib_inline.backend_inline")
+    shown = []
+    monkeypatch.setattr(backend_inline, "display", lambda fig, **kw: shown.append(fig))
+    fig = plot.error(_cv_table(rng))
+    backend_inline.show(close=True)
+    assert shown == [fig] and plt.get_fignums() == []
+
+
+def test_every_plot_draws_into_the_given_axes(rng, ensemble):
+    for name, call, n in _all_plots(rng, ensemble):
+        fig, axes = plt.subplots(1, n, squeeze=False)
+        axes = list(axes[0])
+        before = set(plt.get_fignums())
+        counts = [_artists(a) for a in axes]
+        assert call(axes[0] if n == 1 else axes) is fig, name
+        assert set(plt.get_fignums()) == before, name  # no new figure
+        assert all(_artists(a) > c for a, c in zip(axes, counts, strict=True)), name
+        assert fig.axes == axes, name
+    with pytest.raises(ValueError, match=re.escape("plot.seqnmf (timecourses, exemplars, data) ")):
+        plot.seqnmf((rng.random((8, 4, 2)), rng.random((30, 2))), ax=plt.subplots(1, 2)[1])
+
+
+def test_cli_closes_the_error_figure(rng, tmp_path, capsys):
+    from bayesfactor.cli import _report_cv
+
+    before = plt.get_fignums()
+    _report_cv(_cv_table(rng), tmp_path)
+    assert plt.get_fignums() == before
+    assert (tmp_path / "error.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"at rank {_best_rank(_cv_table(np.random.default_rng(0)))}" in capsys.readouterr().out
+
+
+# --- axes that read -------------------------------------------------------------------------
+
+
+def test_error_title_says_what_was_held_out_and_marks_the_best_rank(rng):
+    table = _cv_table(rng, ranks=(1, 2, 3, 4), runs=6)
+    table.loc[table["rank"] == 3, "test_log_likelihood"] += 0.8  # planted best rank
+    table.attrs.update(holdout=0.2, scheme="speckled")
+    assert _best_rank(table) == 3
+    (axis,) = plot.error(table).axes
+    assert axis.get_title() == "cross-validation, 3 folds\n20% of entries held out (speckled)"
+    (mark,) = [line for line in axis.lines if line.get_label().startswith("best")]
+    assert mark.get_label() == "best: rank 3"
+    np.testing.assert_array_equal(mark.get_xdata(), [3, 3])
+    # A chosen rank instead, and no mark at all.
+    (mark,) = [ln for ln in plot.error(table, best=2).axes[0].lines if "rank" in ln.get_label()]
+    assert mark.get_label() == "chosen: rank 2" and list(mark.get_xdata()) == [2, 2]
+    assert "best: rank 3" not in _labels(plot.error(table, best=False).axes[0])
+    with pytest.raises(ValueError, match=re.escape("best=7 is not a rank of the table")):
+        plot.error(table, best=7)
+
+
+def test_error_of_a_sweep_marks_the_best_model_and_titles_the_figure(rng):
+    sweep = _cv_table(rng, ranks=(3,), models=[0.01, 1.0, 100.0])
+    sweep.loc[sweep["model"] == 1.0, "test_log_likelihood"] += 1.0
+    sweep.attrs.update(holdout=0.1, scheme="rows")
+    (axis,) = plot.error(sweep).axes
+    (mark,) = [line for line in axis.lines if line.get_label().startswith("best")]
+    assert mark.get_label() == "best: model 1.0" and list(mark.get_xdata()) == [1.0, 1.0]
+    assert axis.get_title() == "cross-validation, 2 folds\n10% of entries held out (rows)"
+    fig = plot.error(_cv_table(rng, models=["weak", "strong"]))
+    assert fig.get_suptitle().startswith("cross-validation")
+    assert [a.get_title() for a in fig.axes] == ["model weak", "model strong"]
+
+
+def test_error_of_an_ensemble_says_training_and_marks_nothing(ensemble):
+    (axis,) = plot.error(ensemble).axes
+    assert axis.get_title() == "training error of every restart\n(all observed entries)"
+    assert not [line for line in axis.lines if "rank" in line.get_label()]
+
+
+@pytest.fixture(scope="module")
+def stn_fit():
+    spikes = bf.datasets.load_stn_spikes()
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.NonNegative())
+    return spikes, bf.fit(model, spikes.counts, key=0, max_iter=200, tol=1e-4)
+
+
+def test_factors_of_a_dataframe_are_drawn_at_its_labels(stn_fit):
+    spikes, fit = stn_fit
+    fig = plot.factors(fit)  # trials: 50 (a line, sorted); time bins: 40 (a line)
+    axes = np.array(fig.axes).reshape(2, 2)
+    time_ms = spikes.counts.columns.to_numpy()  # -1000, -950, ..., 950
+    for r in range(2):
+        (line,) = [ln for ln in axes[r, 1].lines if ln.get_color() == "C0"]
+        np.testing.assert_array_equal(line.get_xdata(), time_ms)
+    assert axes[0, 1].get_title() == "mode 1: time_ms" and axes[1, 1].get_xlabel() == "time_ms"
+    assert axes[1, 0].get_xlabel() == "trial, sorted by component"
+    assert axes[1, 1].get_xlim()[0] < -900 and axes[1, 1].get_xlim()[1] > 900
+    # The same drawn at the index when the labels are withheld (NumPy input).
+    (line,) = [ln for ln in plot.factors(fit.factors).axes[1].lines if ln.get_color() == "C0"]
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(40))
+
+
+def test_factors_bars_at_numeric_labels_and_labels_for_numpy(rng):
+    years = np.arange(1950, 2011, 5)  # 13 bars 5 years apart
+    f = (rng.random((13, 2)), rng.random((6, 2)))
+    fig = plot.factors(f, labels={0: years}, sort=False)
+    (bars,) = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
+    centres = [p.get_x() + p.get_width() / 2 for p in bars.patches]
+    np.testing.assert_allclose(centres, years)
+    np.testing.assert_allclose([p.get_width() for p in bars.patches], 0.8 * 5)
+    assert fig.axes[-2].get_xlabel() == "label"
+    named = plot.factors(f, labels={0: pd.Index(years, name="year")}, sort=False)
+    assert named.axes[0].get_title() == "mode 0: year" and named.axes[-2].get_xlabel() == "year"
+    with pytest.raises(ValueError, match=re.escape("labels[0] has shape (3,)")):
+        plot.factors(f, labels={0: years[:3]})
+
+
+def test_factors_colour_categorical_groups_with_a_legend():
+    votes = bf.datasets.load_house_votes()
+    party = votes.party.astype(str).to_numpy()
+    rng = np.random.default_rng(1)
+    u, v = rng.random((party.size, 2)), rng.random((16, 2))
+    fit = bf.FitResult(
+        model=bf.Model(bf.Bernoulli(), 2, bf.Normal(1.0)),
+        factors=(u, v),
+        objective=0.0,
+        history=np.zeros(1),
+        n_iter=1,
+        converged=True,
+        restart_objectives=np.zeros(1),
+        labels=(pd.Index(party, name="party"), votes.data.columns),
+        dims=("party", "vote"),
+        kind="pandas",
+    )
+    from matplotlib.colors import to_rgba
+
+    fig = plot.factors(fit, sort=False)
+    axes = np.array(fig.axes).reshape(2, 2)
+    # Representatives: dots (not a line joining unordered labels), coloured by party.
+    assert not [ln for ln in axes[0, 0].lines if ln.get_color() == "C0"]
+    (dots,) = axes[0, 0].collections
+    legend = {t.get_text() for t in axes[0, 0].get_legend().get_texts()}
+    assert legend == {"democrat", "republican"}
+    handles = {h.get_label(): h.get_facecolor() for h in axes[0, 0].get_legend().legend_handles}
+    colours = [tuple(c) for c in dots.get_facecolors()]
+    assert colours == [tuple(handles[p]) for p in party]
+    assert colours.count(to_rgba(handles["democrat"])) == (party == "democrat").sum()
+    # Votes: 16 bars named on the ticks by the DataFrame's own columns.
+    ticks = [t.get_text() for t in axes[1, 1].get_xticklabels()]
+    assert ticks == votes.data.columns.tolist()
+    # Sorted by component: still one colour per party, with the legend.
+    fig = plot.factors(fit)
+    colours = [tuple(c) for c in fig.axes[0].collections[0].get_facecolors()]
+    assert sorted(set(colours)) == sorted(set(tuple(c) for c in handles.values()))
+    assert fig.axes[0].get_legend() is not None
