@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 # module that computes imports `bayesfactor._precision` first, which turns on JAX's x64 mode.
 if TYPE_CHECKING:  # what static tools and IDEs see
     from bayesfactor import datasets, likelihoods, plot, priors  # noqa: F401
+    from bayesfactor._cache import clear_caches  # noqa: F401
     from bayesfactor.conv import ConvModel, factor_power, significance, sort_factors  # noqa: F401
     from bayesfactor.io import load  # noqa: F401
     from bayesfactor.likelihoods import (  # noqa: F401
@@ -90,6 +91,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Model",
+    "clear_caches",
     "ConvModel",
     "fit",
     "sort_factors",

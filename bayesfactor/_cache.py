@@ -1,4 +1,4 @@
-"""JAX's persistent compilation cache, on by default in a per-user folder.
+"""Compilation caches: JAX's persistent cache on disk (per-user folder), and in memory.
 
 A new Python process traces and compiles every program it runs. The persistent cache
 keeps XLA's compiled programs on disk, so a second process running the same fits
@@ -17,17 +17,24 @@ it on when its modules load, like JAX's x64 switch (``_precision``):
 - never fatal: a folder that cannot be created leaves the cache off.
 
 JAX's cache is process-wide: it also caches the user's own JAX programs there.
+
+In memory, every new data shape compiles new programs, which JAX keeps for the
+process (about 10 MB per shape for a small NMF; 30 shapes: 195 -> 635 MB resident).
+:func:`clear_caches` drops them and hands the freed memory back to the system.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import sys
 from pathlib import Path
 
 import jax
 
-__all__ = ["CACHE_DIR", "ENV", "MAX_BYTES", "cache_dir", "enable_cache"]
+__all__ = ["CACHE_DIR", "ENV", "MAX_BYTES", "cache_dir", "clear_caches", "enable_cache"]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV = "BAYESFACTOR_CACHE_DIR"
@@ -81,6 +88,30 @@ def enable_cache() -> Path | None:
         if name.upper() not in os.environ and hasattr(jax.config, name):  # (older JAX)
             jax.config.update(name, value)
     return folder
+
+
+def clear_caches() -> None:
+    """Drop the compiled programs held in memory and return the memory to the system.
+
+    A long session that fits many data shapes (one compilation each) grows by about
+    10 MB per shape; ``jax.clear_caches()`` alone frees the programs but the C
+    allocator keeps the pages (30 shapes: 635 -> 618 MB resident). This calls it, then
+    collects and asks glibc to trim its heap (``malloc_trim``; 618 -> 309 MB measured).
+    The next fit of each shape compiles again (from the disk cache when it is on).
+
+    Examples
+    --------
+    >>> import bayesfactor as bf
+    >>> bf.clear_caches()
+    """
+    jax.clear_caches()
+    gc.collect()
+    libc = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    if libc:
+        try:
+            ctypes.CDLL(libc).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
 
 
 CACHE_DIR = enable_cache()  # on import (_data and _pytree import it, as _precision)

@@ -60,3 +60,30 @@ def test_a_second_process_reads_the_programs_of_the_first(tmp_path):
     own = tmp_path / "own"
     _, _, used = _fit(tmp_path / "o", JAX_COMPILATION_CACHE_DIR=str(own))
     assert used == str(own) and not (tmp_path / "o" / "xdg").exists()
+
+
+GROW = (
+    "import warnings, numpy as np, bayesfactor as bf;"
+    "warnings.simplefilter('ignore');"
+    "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * 4096;"
+    "model = bf.Model(bf.Gaussian(), 3, bf.NonNegative());"
+    "fits = lambda n: [bf.fit(model, np.ones((40 + i, 30)), max_iter=5) for i in range(n)];"
+    "fits(1); start = rss(); fits(12); grown = rss();"
+    "bf.clear_caches(); print(start, grown, rss())"
+)
+
+
+@pytest.mark.slow  # compiles 12 shapes in a fresh process
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc")
+def test_clear_caches_returns_the_memory_of_compiled_shapes(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    out = subprocess.run(
+        [sys.executable, "-c", GROW],
+        env=env | {"BAYESFACTOR_CACHE_DIR": "off"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    start, grown, cleared = map(int, out.stdout.split())
+    assert grown - start > 30 * 2**20  # the growth this is about (~10 MB per shape)
+    assert cleared - start < (grown - start) / 2
