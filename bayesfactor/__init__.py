@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         OneHot,
         Smooth,
     )
+    from bayesfactor.ranks import RankChoice, choose_rank  # noqa: F401
     from bayesfactor.result import (  # noqa: F401
         ConvergenceWarning,
         FitResult,
@@ -100,6 +101,8 @@ __all__ = [
     "load",
     "similarity",
     "cross_validate",
+    "choose_rank",
+    "RankChoice",
     "fit_ensemble",
     "Ensemble",
     "holdout_masks",
