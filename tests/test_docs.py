@@ -74,3 +74,24 @@ def test_docs_render_every_notebook(html):
         n_code = sum(c.cell_type == "code" for c in jupytext.read(source).cells)
         text = page.read_text(encoding="utf-8")
         assert text.count('class="cell_input docutils container"') == n_code > 0, source.name
+
+
+@pytest.mark.slow
+def test_user_guide_examples_run():
+    """The ``>>>`` examples of the user guide run, as the README's do."""
+    import doctest
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bf.ConvergenceWarning)
+        result = doctest.testfile(
+            str(ROOT / "docs" / "guide.md"), module_relative=False, optionflags=doctest.ELLIPSIS
+        )
+    assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_readme_lists_every_public_name():
+    """STYLE C1: the README names everything in ``bayesfactor.__all__``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in bf.__all__ if f"`{name}`" not in readme]
+    assert not missing, missing
