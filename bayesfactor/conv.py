@@ -431,7 +431,7 @@ def significance(
     skewness comes from exemplars whose neurons are each circularly shifted by a
     random lag (the sequential order destroyed, each neuron's loading kept); the
     p-value is :math:`(1 + \#\{\text{null} > \text{observed}\}) / (1 + \text{num\_null})`
-    (seqNMF divides by num_null alone, which can exceed 1; Phipson & Smyth 2010),
+    (seqNMF [1]_ divides by num_null alone, which can exceed 1; Phipson & Smyth 2010),
     significant when :math:`p \le \alpha / K` (Bonferroni over the :math:`K` tested
     components). Components with an empty
     exemplar, or with one neuron carrying over 99.9 % of the power, get
