@@ -165,8 +165,9 @@ def error(
     number of folds (from the table's ``attrs``, as :func:`bayesfactor.cross_validate`
     writes them), or the training data of an ensemble. For a cross-validation table
     a dotted vertical line marks the best rank, the one of the highest mean held-out
-    log-likelihood per entry :math:`\bar\ell_{\text{test}}(r)` (the rank the
-    command line reports), or a rank of your choice (``best=3``).
+    log-likelihood per entry :math:`\bar\ell_{\text{test}}(r)`, or a rank of your
+    choice (``best=3``; the command line marks ``bf.choose_rank(table).rank``, the
+    one-standard-error rule).
 
     For a fully observed Gaussian matrix the truncated-SVD bound is drawn as well
     (dashed): by Eckart–Young the least mean squared error of any rank-:math:`r`

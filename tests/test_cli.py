@@ -15,19 +15,38 @@ def test_demo_quick_writes_the_figure_and_factors(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--rank", "2", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    assert "FitResult(" in stdout and "constant-rate" in stdout and str(out) in stdout
+    assert "FitResult(" in stdout and "one rate per gene" in stdout and str(out) in stdout
+    assert "Fitting rank 2 (given with --rank)" in stdout
     assert (out / "factors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    trial = pd.read_csv(out / "trial_factors.csv", index_col="trial")
-    time_ = pd.read_csv(out / "time_factors.csv", index_col="time_ms")
-    assert trial.shape == (50, 2) and time_.shape == (40, 2)
-    assert trial.columns.tolist() == ["component_1", "component_2"]
-    assert time_.index[[0, -1]].tolist() == [-1000, 950]
-    assert (trial.to_numpy() >= 0).all() and (time_.to_numpy() >= 0).all()
-    np.testing.assert_allclose(time_.max(), 1.0)  # time profiles scaled to a peak of 1
+    cells = pd.read_csv(out / "cell_factors.csv", index_col="cell")
+    genes = pd.read_csv(out / "gene_factors.csv", index_col="gene")
+    assert cells.shape == (700, 3) and genes.shape == (200, 2)  # + the cell_type column
+    assert cells.columns.tolist() == ["component_1", "component_2", "cell_type"]
+    assert (genes.to_numpy() >= 0).all() and (cells.iloc[:, :2].to_numpy() >= 0).all()
     assert bf.load(out / "model.nc").model.rank == 2
     cv = pd.read_csv(out / "cv.csv")
-    assert sorted(cv["rank"].unique()) == [1, 2, 3]
+    assert sorted(cv["rank"].unique()) == [1, 2, 3, 4, 5]
     assert (out / "error.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow  # the full demo: a 36-fit CV sweep and 5 restarts (~30 s)
+def test_demo_fits_the_rank_its_cross_validation_chooses(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    chosen = bf.choose_rank(pd.read_csv(out / "cv.csv"), warn=False).rank
+    assert f"Chosen rank {chosen}: the smallest rank" in stdout
+    assert f"Fitting rank {chosen} (the cross-validation's choice)" in stdout
+    assert bf.load(out / "model.nc").model.rank == chosen >= 4
+    # Real structure, checked against biology the model never saw: the component that
+    # natural killer cells load on most has the NK markers GNLY and NKG7 (granulysin,
+    # NK granule protein 7) among its top genes.
+    cells = pd.read_csv(out / "cell_factors.csv", index_col="cell")
+    genes = pd.read_csv(out / "gene_factors.csv", index_col="gene")
+    loads = cells.drop(columns="cell_type")
+    share = loads.div(loads.sum(axis=1), axis=0).groupby(cells["cell_type"]).mean()
+    nk = share.loc["CD56+ NK"].idxmax()
+    assert {"GNLY", "NKG7"} <= set(genes[nk].nlargest(5).index)
 
 
 @pytest.mark.parametrize(
@@ -140,8 +159,10 @@ def test_cv_writes_a_table_and_a_figure(counts_file, tmp_path, capsys):
     out = tmp_path / "cv"
     argv = ["cv", str(counts_file), "--likelihood", "poisson", "--ranks", "1:2"]
     assert main([*argv, "--restarts", "1", "--max-iter", "300", "--out", str(out)]) == 0
-    assert "Best held-out log-likelihood per entry at rank" in capsys.readouterr().out
+    printed = capsys.readouterr().out
     table = pd.read_csv(out / "cv.csv")
+    # The rank it reports is the one-standard-error rule's on the table it wrote.
+    assert f"Chosen rank {bf.choose_rank(table, warn=False).rank}: the " in printed
     assert sorted(table["rank"].unique()) == [1, 2]
     assert (out / "error.png").exists()
 
