@@ -38,10 +38,10 @@ from typing import Any
 
 import jax
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 
 from bayesfactor._data import as_data, as_key
+from bayesfactor.alignment import congruence, match
 from bayesfactor.likelihoods import (
     Bernoulli,
     Blocks,
@@ -83,8 +83,10 @@ def similarity(factors_a: Sequence[Any] | Any, factors_b: Sequence[Any] | Any) -
 
     Each component is normalised per mode; the similarity of component :math:`r`
     of ``a`` and :math:`s` of ``b`` is the product over modes of the absolute
-    cosines :math:`\prod_k |\langle a_{k,r}, b_{k,s}\rangle|`. Components are
-    matched by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``);
+    cosines :math:`\prod_k |\langle a_{k,r}, b_{k,s}\rangle|`
+    (:func:`bayesfactor.alignment.congruence`). Components are matched by the
+    Hungarian algorithm (:func:`bayesfactor.alignment.match`, the matching that
+    aligns posterior draws too);
     the score is the mean over the components of the larger factorization (an
     unmatched component counts 0), as in tensortools' ``kruskal_align``.
 
@@ -113,15 +115,10 @@ def similarity(factors_a: Sequence[Any] | Any, factors_b: Sequence[Any] | Any) -
             "the two factorizations must describe data of the same shape; got "
             f"{[x.shape for x in a]} and {[y.shape for y in b]}."
         )
-    score = np.ones((a[0].shape[1], b[0].shape[1]))
-    for x, y in zip(a, b, strict=True):
-        nx = np.linalg.norm(x, axis=0)
-        ny = np.linalg.norm(y, axis=0)
-        x = x / np.where(nx > 0, nx, 1.0)
-        y = y / np.where(ny > 0, ny, 1.0)
-        score *= np.abs(x.T @ y)
-    rows, cols = linear_sum_assignment(score, maximize=True)
-    return float(score[rows, cols].sum() / max(score.shape))
+    score, _ = congruence(a, b)
+    perm = match(score)  # perm[s]: the component of a matched to b's s (-1: none)
+    matched = perm >= 0
+    return float(score[perm[matched], np.flatnonzero(matched)].sum() / max(score.shape))
 
 
 # --- scores of a fit ----------------------------------------------------------------------
