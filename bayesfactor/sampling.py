@@ -25,7 +25,7 @@ posterior for the priors here, so draws are aligned to the MAP before summaries
 (:func:`align`, :mod:`bayesfactor.alignment`). The scale between modes is held only
 by the priors (and the Jacobian of the sampler's ``log F`` scale), so the posterior
 of one mode alone sits on another scale than the MAP's (for KL-NMF of spike trains,
-posterior medians of :math:`\sum_t V_{tr}` at 40 % of the MAP's): every draw's
+posterior medians of :math:`\sum_t V_{tr}` at 40-50 % of the MAP's): every draw's
 components are rescaled between the modes to the MAP's column norms (their product,
 and so :math:`\eta`, unchanged), so that the ``posterior`` group's ``F{k}`` and any
 band or interval computed from them are on the MAP's scale. For a matrix whose
