@@ -17,6 +17,7 @@ from bayesfactor.io import load as load
 from bayesfactor.likelihoods import (
     Bernoulli as Bernoulli,
     Blocks as Blocks,
+    DataWarning as DataWarning,
     Estimated as Estimated,
     Gaussian as Gaussian,
     Laplace as LaplaceLikelihood,
@@ -79,6 +80,7 @@ __all__ = [
     "FitResult",
     "ConvergenceWarning",
     "RankWarning",
+    "DataWarning",
     "Gaussian",
     "Poisson",
     "Bernoulli",

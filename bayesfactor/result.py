@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesfactor._data import as_data, physical_memory
+from bayesfactor.likelihoods import warn_pmf_data
 from bayesfactor.model import Model
 
 __all__ = ["FitResult", "ConvergenceWarning", "RankWarning", "IdentifiabilityWarning"]
@@ -127,8 +128,7 @@ class FitResult:
         steps = np.unique(np.diff(iterations))
         every = f"every {steps[0]}, " if steps.size == 1 else ""
         return (
-            f"objective at {iterations.size} of {n} iterations ({every}NaN between; "
-            "fit.objectives)"
+            f"objective at {iterations.size} of {n} iterations ({every}NaN between; fit.objectives)"
         )
 
     @property
@@ -196,6 +196,7 @@ class FitResult:
         if data.shape != self.shape:
             raise ValueError(f"X has shape {data.shape}; the model was fitted to {self.shape}.")
         self.model.likelihood.check_data(data.x, data.mask)
+        warn_pmf_data(self.model.likelihood, data.x, data.mask, "log_likelihood")
         dtype = self.factors[0].dtype
         lp = np.asarray(
             _pointwise(

@@ -68,7 +68,7 @@ from numpyro.infer import MCMC, NUTS, init_to_uniform
 from bayesfactor._data import Data, as_data, as_key, warn
 from bayesfactor._precision import fit_dtype
 from bayesfactor.alignment import align
-from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
+from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, warn_pmf_data
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
 from bayesfactor.result import FitResult, IdentifiabilityWarning
@@ -283,6 +283,8 @@ def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
     model.likelihood.check_shape(data.shape)
     _check_continuous(priors, method)
     model.likelihood.check_data(data.x, data.mask)
+    # NUTS / Laplace draw from the pmf's posterior, and log_likelihood is the pmf.
+    warn_pmf_data(model.likelihood, data.x, data.mask, f"bf.{method}", stacklevel=4)
     return priors
 
 

@@ -45,12 +45,14 @@ from bayesfactor.alignment import congruence, match
 from bayesfactor.likelihoods import (
     Bernoulli,
     Blocks,
+    DataWarning,
     Gaussian,
     Laplace,
     Likelihood,
     Offset,
     Poisson,
     VonMises,
+    warn_pmf_data,
 )
 from bayesfactor.model import Model
 from bayesfactor.result import ConvergenceWarning, FitResult
@@ -198,6 +200,8 @@ def score(fit: FitResult, X: Any, mask: Any = None) -> dict[str, float]:
     data = as_data(X, mask)
     if data.shape != fit.shape:
         raise ValueError(f"X has shape {data.shape}; the fit is of shape {fit.shape}.")
+    fit.model.likelihood.check_data(data.x, data.mask)
+    warn_pmf_data(fit.model.likelihood, data.x, data.mask, "score")
     return _score(fit, data.x, data.mask)
 
 
@@ -221,7 +225,10 @@ def _score(fit: FitResult, x: np.ndarray, mask: np.ndarray) -> dict[str, float]:
             out |= {f"log_likelihood{suffix}": np.nan, f"{name}{suffix}": np.nan}
             continue
         if lp is None:
-            lp = np.asarray(fit.log_likelihood(x, mask=mask, pointwise=True))
+            with warnings.catch_warnings():
+                # The caller warned once (warn_pmf_data) for all its fits and folds.
+                warnings.simplefilter("ignore", DataWarning)
+                lp = np.asarray(fit.log_likelihood(x, mask=mask, pointwise=True))
             mu = np.asarray(fit.predict(), dtype=float)
         out[f"log_likelihood{suffix}"] = float(lp[where].mean())
         out[f"{name}{suffix}"] = float(error(x[where], mu[where]).mean())
@@ -732,6 +739,8 @@ def cross_validate(
             raise TypeError(f"{flag} must be a bool; got {value!r}.")
     data = as_data(X, mask)
     _check_models(models, data)
+    for m in models:  # held-out entries are scored by the likelihood's pmf
+        warn_pmf_data(m.likelihood, data.x, data.mask, "cross_validate")
     key_masks, key_fits = jax.random.split(as_key(key))
     masks = _as_holdout(holdout, folds, scheme, axis, key_masks, data)
     fold_keys = jax.random.split(key_fits, masks.shape[0])
@@ -856,6 +865,7 @@ class Ensemble:
 
         rows = []
         likelihood = self.results[self.ranks[0]][0].model.likelihood
+        warn_pmf_data(likelihood, self.x, self.mask, "Ensemble.objectives (train scores)")
         name, _, higher = _metric(likelihood)
         for rank in self.ranks:
             for i, r in enumerate(self.results[rank]):

@@ -1206,3 +1206,16 @@ def test_chains_start_near_the_map_but_apart():
             offset = z[name] - np.log(value)
             assert np.all(np.abs(offset) <= INIT_RADIUS) and offset.std() > 0.5
         assert not np.allclose(starts[0][name], starts[1][name])
+
+
+# --- non-integer counts -----------------------------------------------------------------
+
+
+def test_non_integer_counts_warn_where_the_pmf_is_used(no_work, rng):
+    """Poisson's pmf needs integers: bf.sample / bf.laplace warn (before any work)."""
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(1.0))
+    X = rng.gamma(2.0, size=SHAPE)  # real, non-negative: legitimate for KL-NMF
+    for method in (bf.sample, functools.partial(bf.laplace, fit=None)):
+        with pytest.warns(bf.DataWarning, match=r"Poisson pmf needs integer counts.*np\.round"):
+            with pytest.raises((_Work, ValueError, TypeError)):
+                method(model, X)
