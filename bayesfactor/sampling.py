@@ -665,6 +665,9 @@ def sample(
     -----
     IdentifiabilityWarning
         Rotation symmetry or an improper posterior (see above).
+    DataWarning
+        Non-integer data under a Poisson likelihood: the posterior and the
+        ``log_likelihood`` group use its pmf, which needs counts.
 
     See Also
     --------
@@ -924,6 +927,8 @@ def laplace(
     -----
     IdentifiabilityWarning
         Rotation or scale symmetries, flat directions of the Hessian.
+    DataWarning
+        Non-integer data under a Poisson likelihood (as :func:`sample`).
 
     Examples
     --------
