@@ -56,10 +56,10 @@ model = bf.Model(
 fit = bf.fit(model, counts, key=0, restarts=restarts, max_iter=max_iter, tol=1e-7)
 print(fit)
 
-# KL-NMF evaluates its objective every 10 iterations (`check_every`): NaN in between.
-evaluated = np.flatnonzero(~np.isnan(fit.history))
+# KL-NMF evaluates its objective every 10 iterations (`check_every`; fit.history is NaN
+# in between): fit.objectives holds the evaluated iterations and values.
 fig, ax = plt.subplots(figsize=(4, 2.5), layout="constrained")
-ax.plot(evaluated + 1, fit.history[evaluated], ".-")
+ax.plot(*fit.objectives, ".-")
 ax.set_xlabel("iteration")
 ax.set_ylabel("negative log posterior")
 plt.show()
