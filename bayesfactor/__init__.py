@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from bayesfactor.likelihoods import (  # noqa: F401
         Bernoulli,
         Blocks,
+        DataWarning,
         Estimated,
         Gaussian,
         Laplace as LaplaceLikelihood,  # noqa: F401
@@ -113,6 +114,7 @@ __all__ = [
     "IdentifiabilityWarning",
     "FitResult",
     "ConvergenceWarning",
+    "DataWarning",
     "RankWarning",
     "Gaussian",
     "Poisson",

@@ -383,13 +383,57 @@ def sort_factors(factors: Any, X: Any = None) -> tuple[np.ndarray, np.ndarray, n
     return w, h, neuron_order
 
 
-class Significance(NamedTuple):
-    """Result of :func:`significance`."""
+#: Why a component was not tested (its p-value is NaN), as :func:`significance` decides.
+_UNTESTED = {
+    "empty": "empty exemplar",
+    "single": "one neuron carries > 99.9 % of the power",
+}
 
-    pvalues: np.ndarray  # shape (rank,); inf for empty / single-neuron components
-    significant: np.ndarray  # shape (rank,), bool: pvalue <= alpha / tested (Bonferroni)
-    skewness: np.ndarray  # shape (rank,), of each component's overlap with the data
-    null_skewness: np.ndarray  # shape (rank, num_null)
+
+class Significance(NamedTuple):
+    """Result of :func:`significance`; prints as a table (component, skewness, p-value).
+
+    Attributes
+    ----------
+    pvalues : numpy array, shape (rank,)
+        Permutation p-value of each component, in (0, 1]; NaN for a component that was
+        not tested (see ``untested``).
+    significant : numpy array of bool, shape (rank,)
+        ``pvalues <= alpha / tested`` (Bonferroni over the tested components).
+    skewness : numpy array, shape (rank,)
+        Skewness of each component's overlap with the data.
+    null_skewness : numpy array, shape (rank, num_null)
+        The null distribution of each component's skewness.
+    alpha : float
+        The family-wise level.
+    untested : tuple of str, length rank
+        Empty for a tested component, else why it was not tested.
+    """
+
+    pvalues: np.ndarray
+    significant: np.ndarray
+    skewness: np.ndarray
+    null_skewness: np.ndarray
+    alpha: float = 0.05
+    untested: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        rank, num_null = self.null_skewness.shape
+        tested = [not reason for reason in self.untested] or [True] * rank
+        n_tested = max(1, sum(tested))
+        lines = [
+            f"Significance: {int(self.significant.sum())} of {rank} components significant, "
+            f"p <= {self.alpha / n_tested:.3g} (alpha={self.alpha:g} / {sum(tested)} tested, "
+            f"num_null={num_null})",
+            "  component  skewness   p-value  significant",
+        ]
+        for k in range(rank):
+            if tested[k]:
+                cells = f"{self.pvalues[k]:9.3g}  {'yes' if self.significant[k] else 'no':>11}"
+            else:
+                cells = f"{'nan':>9}  not tested: {self.untested[k]}"
+            lines.append(f"  {k:9d}  {self.skewness[k]:8.3g}  {cells}")
+        return "\n".join(lines)
 
 
 def _skewness(v: np.ndarray) -> np.ndarray:
@@ -435,7 +479,8 @@ def significance(
     significant when :math:`p \le \alpha / K` (Bonferroni over the :math:`K` tested
     components). Components with an empty
     exemplar, or with one neuron carrying over 99.9 % of the power, get
-    :math:`p = \infty`. Unlike seqNMF, which circularly shifts the data, the overlap
+    :math:`p = \mathrm{NaN}` (not tested: no sequence to shift), with the reason in
+    ``untested``. Unlike seqNMF, which circularly shifts the data, the overlap
     is not wrapped around the end of the recording (times past it count 0).
 
     Parameters
@@ -455,7 +500,9 @@ def significance(
     Returns
     -------
     Significance
-        ``pvalues``, ``significant``, ``skewness``, ``null_skewness``.
+        ``pvalues``, ``significant``, ``skewness``, ``null_skewness``, ``alpha``,
+        ``untested``; printed, a table of the components (component, skewness,
+        p-value, significant).
 
     References
     ----------
@@ -468,8 +515,13 @@ def significance(
     >>> from bayesfactor.conv import significance
     >>> w = np.zeros((4, 3, 1)); w[np.arange(3), np.arange(3), 0] = 1.0
     >>> X = np.zeros((4, 60)); X[np.arange(3)[:, None], np.arange(3)[:, None] + [5, 30]] = 1
-    >>> bool(significance(X, (w, np.ones((60, 1))), num_null=40).significant[0])
+    >>> result = significance(X, (w, np.ones((60, 1))), num_null=40)
+    >>> bool(result.significant[0])
     True
+    >>> result  # doctest: +NORMALIZE_WHITESPACE
+    Significance: 1 of 1 components significant, p <= 0.05 (alpha=0.05 / 1 tested, num_null=40)
+      component  skewness   p-value  significant
+              0       5.2    0.0244          yes
     """
     from bayesfactor._data import as_key
 
@@ -482,7 +534,13 @@ def significance(
     if not (0 < alpha < 1):
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}.")
     flat = w.sum(axis=1)  # (N, rank)
-    empty = ~(w > 0).any(axis=(0, 1)) | (flat.max(axis=0) ** 2 > 0.999 * (flat**2).sum(axis=0))
+    blank = ~(w > 0).any(axis=(0, 1))
+    single = ~blank & (flat.max(axis=0) ** 2 > 0.999 * (flat**2).sum(axis=0))
+    empty = blank | single
+    untested = tuple(
+        _UNTESTED["empty"] if b else _UNTESTED["single"] if o else ""
+        for b, o in zip(blank, single, strict=True)
+    )
     tested = max(1, int((~empty).sum()))  # seqNMF drops the empty ones before Bonferroni
     if num_null is None:
         num_null = 2 * math.ceil(tested / alpha)
@@ -494,5 +552,7 @@ def significance(
     null = np.asarray(_null_skewness(xj, wj, shifts)).T  # (rank, num_null)
     skew = _skewness(np.asarray(_overlap(xj, wj)))
     pvalues = (1 + np.sum(null > skew[:, None], axis=1)) / (1 + num_null)
-    pvalues = np.where(empty, np.inf, pvalues)
-    return Significance(pvalues, pvalues <= alpha / tested, skew, null)
+    # Untested components have no p-value (NaN: also never significant below).
+    pvalues = np.where(empty, np.nan, pvalues)
+    significant = ~empty & (np.nan_to_num(pvalues, nan=1.0) <= alpha / tested)
+    return Significance(pvalues, significant, skew, null, float(alpha), untested)

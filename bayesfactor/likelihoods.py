@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from typing import Any, ClassVar, Literal
 
 import jax.numpy as jnp
@@ -37,6 +38,8 @@ __all__ = [
     "VonMises",
     "Offset",
     "Blocks",
+    "DataWarning",
+    "warn_pmf_data",
 ]
 
 #: Supports that count as non-negative when a model checks its priors.
@@ -118,6 +121,27 @@ class Estimated:
     def replace(self, value: Any) -> Estimated:
         """The same prior with another ``value`` (no checks: ``value`` may be traced)."""
         return unchecked_replace(self, value=value)
+
+
+class DataWarning(UserWarning):
+    """The data suit the MAP fit but not a use that needs the likelihood's own pmf.
+
+    E.g. non-integer data under :class:`Poisson`: the fit (KL divergence for
+    ``link="identity"``) is defined for them, but log-likelihoods, CV scores, LOO/WAIC
+    and posterior predictive draws need integer counts.
+    """
+
+
+def warn_pmf_data(
+    likelihood: Likelihood, x: np.ndarray, mask: np.ndarray, use: str, stacklevel: int = 3
+) -> None:
+    """Warn (:class:`DataWarning`) if ``use`` evaluates a pmf the observed data do not fit.
+
+    ``stacklevel`` counts from this function (2 = its caller), as ``warnings.warn``.
+    """
+    problem = likelihood.pmf_problem(np.asarray(x), np.asarray(mask))
+    if problem:
+        warnings.warn(f"{use}: {problem}", DataWarning, stacklevel=stacklevel)
 
 
 class Likelihood(abc.ABC):
@@ -231,6 +255,16 @@ class Likelihood(abc.ABC):
 
     def validate(self, x: np.ndarray) -> None:  # noqa: B027 (optional hook: real data pass)
         """Check the observed entries ``x`` (1-D NumPy array); raise ``ValueError``."""
+
+    def pmf_problem(self, x: np.ndarray, mask: np.ndarray) -> str | None:
+        """Why the observed data are outside the support of the pmf (None: they are not).
+
+        :meth:`check_data` accepts what the MAP fit is defined for; this tells, for
+        uses that evaluate the density itself (log-likelihoods, sampling, CV scores),
+        what does not fit its support, with the fix. None here: every value
+        ``validate`` accepts is in the support.
+        """
+        return None
 
     # --- a parameter that may be Estimated (Gaussian scale, von Mises concentration) ---
 
@@ -558,6 +592,21 @@ class Poisson(Likelihood):
             return float(np.log1p(np.mean(x)))
         return float(np.mean(x)) or 1.0
 
+    def pmf_problem(self, x, mask):  # noqa: D102
+        x = observed(x, mask)
+        bad = x != np.round(x)
+        if not bad.any():
+            return None
+        fit = "KL divergence, KL-NMF" if self.link == "identity" else "Poisson deviance"
+        return (
+            f"the Poisson pmf needs integer counts, but the data have non-integer values; "
+            f"{_first_bad(x, bad)}. The MAP fit ({fit}) is defined for them, but "
+            "log-likelihoods (with their log x! term), CV scores, LOO/WAIC and posterior "
+            "predictive draws are not those of a count model. Round the data "
+            "(np.round(X)) if they are counts, or use a likelihood for real-valued data "
+            "(bf.Gaussian, bf.LaplaceLikelihood)."
+        )
+
     def validate(self, x):  # noqa: D102
         bad = x < 0
         if bad.any():
@@ -784,6 +833,9 @@ class Offset(Likelihood):
 
     def check_data(self, x, mask):  # noqa: D102
         self.base.check_data(x, mask)
+
+    def pmf_problem(self, x, mask):  # noqa: D102
+        return self.base.pmf_problem(x, mask)
 
     def data_scale(self, x, mask):  # noqa: D102
         return self.base.data_scale(x, mask)
@@ -1097,6 +1149,14 @@ class Blocks(Likelihood):
                 lik.check_data(self._split(x, b), self._split(mask, b))
             except ValueError as err:
                 raise ValueError(f"block {name!r}: {err}") from None
+
+    def pmf_problem(self, x, mask):  # noqa: D102
+        problems = [
+            f"block {name!r}: {problem}"
+            for b, (name, lik) in enumerate(zip(self.names, self.likelihoods, strict=True))
+            if (problem := lik.pmf_problem(self._split(x, b), self._split(mask, b)))
+        ]
+        return " ".join(problems) or None
 
     def data_scale(self, x, mask):  # noqa: D102
         scales = [

@@ -11,6 +11,7 @@ import numpy as np
 from jax import Array
 
 from bayesfactor._data import as_data, physical_memory
+from bayesfactor.likelihoods import warn_pmf_data
 from bayesfactor.model import Model
 
 __all__ = ["FitResult", "ConvergenceWarning", "RankWarning", "IdentifiabilityWarning"]
@@ -67,8 +68,8 @@ class FitResult:
         Final negative log posterior of the kept restart.
     history : numpy array, shape (n_iter,)
         Objective after each iteration; NaN where it was not evaluated (``fit``'s
-        ``check_every``: KL-NMF evaluates it every 10 iterations by default), so
-        plot ``np.flatnonzero(~np.isnan(history))`` against ``history[~np.isnan(history)]``.
+        ``check_every``: KL-NMF evaluates it every 10 iterations by default). The
+        evaluated entries, with their iterations: ``objectives``.
     n_iter : int
         Number of iterations run.
     converged : bool
@@ -97,6 +98,39 @@ class FitResult:
     dims: tuple = ()
     kind: str = "numpy"
     intercepts: tuple = ()
+
+    @property
+    def objectives(self) -> tuple[np.ndarray, np.ndarray]:
+        """The evaluated part of ``history``: (iterations, objective values).
+
+        ``history`` has one entry per iteration, NaN where the objective was not
+        evaluated (``fit``'s ``check_every``); this keeps the evaluated ones, with
+        their iteration numbers counted from 1, e.g. for ``plt.plot(*fit.objectives)``.
+
+        Examples
+        --------
+        >>> import numpy as np, bayesfactor as bf
+        >>> X = np.random.default_rng(0).poisson(3.0, size=(8, 6)).astype(float)
+        >>> model = bf.Model(bf.Poisson(link="identity"), 2, bf.NonNegative())
+        >>> fit = bf.fit(model, X, max_iter=1000, tol=1e-4, check_every=10)
+        >>> iterations, values = fit.objectives
+        >>> iterations[:3], bool(np.all(np.diff(values) <= 0))
+        (array([10, 20, 30]), True)
+        """
+        evaluated = np.flatnonzero(~np.isnan(self.history))
+        return evaluated + 1, self.history[evaluated]
+
+    def _history_note(self) -> str:
+        """One line saying at which iterations ``history`` holds the objective."""
+        iterations, _ = self.objectives
+        n = self.history.size
+        if iterations.size == n:
+            return f"objective at every iteration ({n})"
+        steps = np.unique(np.diff(iterations))
+        every = f"every {steps[0]}, " if steps.size == 1 else ""
+        return (
+            f"objective at {iterations.size} of {n} iterations ({every}NaN between; fit.objectives)"
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -267,6 +301,7 @@ class FitResult:
         if data.shape != self.shape:
             raise ValueError(f"X has shape {data.shape}; the model was fitted to {self.shape}.")
         self.model.likelihood.check_data(data.x, data.mask)
+        warn_pmf_data(self.model.likelihood, data.x, data.mask, "log_likelihood")
         dtype = self.factors[0].dtype
         lp = np.asarray(
             _pointwise(
@@ -299,6 +334,7 @@ class FitResult:
             f"  objective   {self.objective:.6g}   (negative log posterior)",
             f"  n_iter      {self.n_iter} ({status})",
             f"  factors     {', '.join(str(f.shape) for f in self.factors)}",
+            f"  history     {self._history_note()}",
         ]
         if r.size > 1:
             lines.append(

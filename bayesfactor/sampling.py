@@ -11,9 +11,10 @@ The same declaration that :func:`bayesfactor.fit` maximises defines the posterio
 ``log_prob`` is the prior density; each likelihood's numpyro ``distribution`` is
 the data density), :func:`sample` runs NUTS from the MAP and :func:`laplace`
 draws from a Gaussian approximation at the MAP. Both return
-``arviz.InferenceData`` with the same layout, after :func:`align` has resolved
-label switching. This is the only module that imports ArviZ (lazily: importing
-ArviZ takes seconds, and ``import bayesfactor`` should not).
+``arviz.InferenceData`` with the same layout, after :func:`align` has aligned
+the draws to the MAP (label switching, signs and scales). This is the only module
+that imports ArviZ (lazily: importing ArviZ takes seconds, and ``import
+bayesfactor`` should not).
 
 Identifiability
 ---------------
@@ -21,8 +22,15 @@ Identifiability
 component change sign together, and when one mode is scaled by :math:`c` and
 another by :math:`1/c`. Permutations and sign flips are exact symmetries of the
 posterior for the priors here, so draws are aligned to the MAP before summaries
-(:func:`align`). For a matrix whose priors are all rotation invariant (``Flat``,
-``Normal``, real ``Smooth``) and ``rank >= 2``, :math:`(U Q, V Q)` has the same
+(:func:`align`, :mod:`bayesfactor.alignment`). The scale between modes is held only
+by the priors (and the Jacobian of the sampler's ``log F`` scale), so the posterior
+of one mode alone sits on another scale than the MAP's (for KL-NMF of spike trains,
+posterior medians of :math:`\sum_t V_{tr}` at 40-50 % of the MAP's): every draw's
+components are rescaled between the modes to the MAP's column norms (their product,
+and so :math:`\eta`, unchanged), so that the ``posterior`` group's ``F{k}`` and any
+band or interval computed from them are on the MAP's scale. For a matrix whose
+priors are all rotation invariant (``Flat``, ``Normal``, real ``Smooth``) and
+``rank >= 2``, :math:`(U Q, V Q)` has the same
 posterior for every orthogonal :math:`Q`, whatever the likelihood: single
 components are then not identified (only the subspace and :math:`\eta` are), and
 :func:`sample` warns (:class:`IdentifiabilityWarning`). Improper flat priors
@@ -56,11 +64,11 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_uniform
-from scipy.optimize import linear_sum_assignment
 
 from bayesfactor._data import Data, as_data, as_key, warn
 from bayesfactor._precision import fit_dtype
-from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
+from bayesfactor.alignment import align
+from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, warn_pmf_data
 from bayesfactor.model import Model
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
 from bayesfactor.result import FitResult, IdentifiabilityWarning
@@ -275,6 +283,8 @@ def _check_model(model: Any, data: Data, method: str) -> tuple[Prior, ...]:
     model.likelihood.check_shape(data.shape)
     _check_continuous(priors, method)
     model.likelihood.check_data(data.x, data.mask)
+    # NUTS / Laplace draw from the pmf's posterior, and log_likelihood is the pmf.
+    warn_pmf_data(model.likelihood, data.x, data.mask, f"bf.{method}", stacklevel=4)
     return priors
 
 
@@ -335,106 +345,6 @@ def _init_near(site: dict, values: Mapping[str, Array], radius: float) -> Any:
         maxval=radius,
     )
     return transform(center + noise)
-
-
-# --- alignment of draws ---------------------------------------------------------------
-
-
-def align(
-    draws: Sequence[Any],
-    reference: Sequence[Any],
-    *,
-    flip: Sequence[bool] | None = None,
-    permute: bool = True,
-) -> tuple[np.ndarray, ...]:
-    r"""Undo label switching: permute and sign-flip each draw's components to a reference.
-
-    For every draw, component :math:`r` of the draw is matched to component
-    :math:`s` of the reference by the Hungarian algorithm
-    (``scipy.optimize.linear_sum_assignment``) on the product over modes of the
-    absolute cosines :math:`\prod_k |\cos(F_k^{draw}[:, r], F_k^{ref}[:, s])|`.
-    Then, on the modes that may change sign (``flip``), signs are flipped in
-    pairs so that each component's cosine with the reference is non-negative on
-    all of them but the last, which takes the product of the flips. The CP
-    product :math:`\eta` of every draw is unchanged.
-
-    Parameters
-    ----------
-    draws : sequence of arrays, shape (..., n_k, rank)
-        One array of draws per mode, with the same leading (draw) dimensions.
-    reference : sequence of arrays, shape (n_k, rank)
-        One factor matrix per mode (e.g. the MAP).
-    flip : sequence of bool, optional
-        Per mode, whether its sign may flip (True for real-valued factors with a
-        symmetric prior; False for non-negative ones). Default: every mode.
-    permute : bool, default=True
-        Whether to match components. False keeps each draw's order (only signs
-        are flipped): the right choice when a mode held fixed breaks the
-        permutation symmetry, as in ``sample(..., fixed=...)``.
-
-    Returns
-    -------
-    tuple of numpy arrays, shapes as ``draws``
-        The aligned draws.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bayesfactor.sampling import align
-    >>> rng = np.random.default_rng(0)
-    >>> ref = (rng.normal(size=(5, 2)), rng.normal(size=(4, 2)))
-    >>> swapped = (-ref[0][None, :, ::-1], -ref[1][None, :, ::-1])   # one draw
-    >>> out = align(swapped, ref)
-    >>> bool(np.allclose(out[0][0], ref[0]) and np.allclose(out[1][0], ref[1]))
-    True
-    """
-    ref = [np.asarray(f, dtype=float) for f in reference]
-    rank = ref[0].shape[1]
-    flip = (True,) * len(ref) if flip is None else tuple(bool(b) for b in flip)
-    if len(draws) != len(ref) or len(flip) != len(ref):
-        raise ValueError(
-            f"draws, reference and flip need one entry per mode; got {len(draws)}, "
-            f"{len(ref)} and {len(flip)}."
-        )
-    batch = np.shape(draws[0])[:-2]
-    d = []
-    for k, (f, r) in enumerate(zip(draws, ref, strict=True)):
-        f = np.asarray(f)
-        if f.shape != batch + r.shape:
-            raise ValueError(
-                f"draws for mode {k} have shape {f.shape}; expected {batch + r.shape} "
-                "(draw dimensions, then the reference's shape)."
-            )
-        d.append(f.reshape((-1, *r.shape)))
-
-    def unit(a: np.ndarray) -> np.ndarray:
-        norm = np.linalg.norm(a, axis=-2, keepdims=True)
-        return a / np.where(norm > 0, norm, 1.0)
-
-    # cos[k][s, r, q]: cosine of draw s's component r with reference component q.
-    cos = [np.einsum("snr,nq->srq", unit(f), unit(r)) for f, r in zip(d, ref, strict=True)]
-    score = np.prod(np.abs(np.stack(cos)), axis=0)
-    # perm[s, q]: the draw component matched to reference component q.
-    perm = np.tile(np.arange(rank), (score.shape[0], 1))
-    for s in range(score.shape[0] if permute else 0):
-        rows, cols = linear_sum_assignment(score[s], maximize=True)
-        perm[s, cols] = rows
-    take = lambda a: np.take_along_axis(a, perm[:, None, :], axis=-1)
-    d = [take(f) for f in d]
-    # Signed cosine of each matched pair, per mode: shape (draws, rank).
-    signed = [
-        np.take_along_axis(c, perm[:, :, None], axis=1)[:, np.arange(rank), np.arange(rank)]
-        for c in cos
-    ]
-    modes = [k for k in range(len(ref)) if flip[k]]
-    if len(modes) >= 2:
-        parity = np.ones((score.shape[0], rank))
-        for k in modes[:-1]:
-            s = np.where(signed[k] < 0, -1.0, 1.0)
-            d[k] = d[k] * s[:, None, :]
-            parity *= s
-        d[modes[-1]] = d[modes[-1]] * parity[:, None, :]
-    return tuple(f.reshape(batch + r.shape) for f, r in zip(d, ref, strict=True))
 
 
 # --- InferenceData --------------------------------------------------------------------
@@ -623,11 +533,13 @@ def _inference_data(
     return idata
 
 
-def _attrs(method: str) -> dict[str, str]:
+def _attrs(method: str, alignment: str) -> dict[str, str]:
     return {
         "inference_library": "numpyro",
         "inference_library_version": numpyro.__version__,
         "method": method,
+        # What bayesfactor.alignment.align did to the factor draws (eta unchanged).
+        "alignment": f"to the MAP: {alignment}",
     }
 
 
@@ -649,6 +561,7 @@ def sample(
     posterior_predictive: bool = False,
     chain_method: str | None = None,
     target_accept_prob: float = 0.8,
+    rescale: bool = True,
 ) -> Any:
     r"""Draw from the posterior of the factors with NUTS, started near the MAP.
 
@@ -664,9 +577,12 @@ def sample(
     entry), each at its own point: the MAP plus Uniform(-2, 2) on the
     unconstrained scale (:data:`INIT_RADIUS`), as Stan and numpyro jitter their
     starts, so that R-hat compares chains that did not start together. Draws are
-    then aligned to the MAP (:func:`align`: best permutation of components, then
-    sign flips in pairs of real-valued modes), so that per-component summaries such
-    as ``az.summary`` and R-hat are meaningful.
+    then aligned to the MAP (:func:`align`: best permutation of components, sign
+    flips in pairs of real-valued modes, then each component's scale moved between
+    the free modes to the MAP's column norms, the product unchanged), so that
+    per-component summaries such as ``az.summary``, R-hat and credible bands of the
+    factors are meaningful and on the MAP's scale. ``eta``, the ``log_likelihood``
+    group and :func:`predictive_interval` do not depend on the alignment.
 
     Identifiability: permutations and paired sign flips are removed by the
     alignment. A matrix with rotation-invariant priors on both modes (``Flat``,
@@ -718,6 +634,11 @@ def sample(
         ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before importing JAX).
     target_accept_prob : float, default=0.8
         NUTS step-size adaptation target; raise it (e.g. 0.95) if there are divergences.
+    rescale : bool, default=True
+        Move each draw's component scales between the free modes to the MAP's column
+        norms (:func:`align`; eta unchanged), so that bands of the factors are on the
+        MAP's scale. False keeps numpyro's draws of the factors as they are (only
+        permuted and sign-flipped), e.g. to check the sampler itself.
 
     Returns
     -------
@@ -744,6 +665,9 @@ def sample(
     -----
     IdentifiabilityWarning
         Rotation symmetry or an improper posterior (see above).
+    DataWarning
+        Non-integer data under a Poisson likelihood: the posterior and the
+        ``log_likelihood`` group use its pmf, which needs counts.
 
     See Also
     --------
@@ -788,6 +712,7 @@ def sample(
     _check_count("num_warmup", num_warmup, 0)
     _check_count("num_chains", num_chains, 1)
     _check_flag("posterior_predictive", posterior_predictive)
+    _check_flag("rescale", rescale)
     _check_flag("progress_bar", progress_bar)
     methods = ("sequential", "parallel", "vectorized")
     if chain_method is not None and chain_method not in methods:
@@ -852,6 +777,7 @@ def sample(
         [reference[k] for k in free],
         flip=[priors[k].support is constraints.real for k in free],
         permute=not fixed,
+        rescale=rescale,
     )
     draws: list[np.ndarray | None] = [None] * len(priors)
     for k, f in zip(free, aligned, strict=True):
@@ -864,7 +790,12 @@ def sample(
         data,
         draws,
         stats,
-        _attrs("nuts"),
+        _attrs(
+            "nuts",
+            ("" if fixed else "permutation, ")
+            + "paired sign flips"
+            + (", scale between modes" if rescale else ""),
+        ),
         predictive_key if posterior_predictive else None,
         [reference[k] if k in fixed else None for k in range(len(priors))],
         {name: np.asarray(samples[name]) for name in names},
@@ -917,6 +848,7 @@ def laplace(
     key: int | Array = 0,
     max_parameters: int = MAX_LAPLACE_PARAMETERS,
     posterior_predictive: bool = False,
+    rescale: bool = True,
 ) -> Any:
     r"""Draw from a Gaussian (Laplace) approximation of the posterior at the MAP.
 
@@ -938,7 +870,11 @@ def laplace(
     component :math:`r` over all modes) are flat directions of the posterior
     (the rotation or scale symmetries of :func:`sample`); the draws stay at the
     MAP along them, and an :class:`IdentifiabilityWarning` says how many there
-    are. Draws are independent, so no alignment is needed.
+    are. Draws are independent and near the MAP, so they are not permuted or
+    sign-flipped, but each component's scale is moved between the free modes to the
+    MAP's column norms (:func:`align` with ``rescale=True``; eta unchanged), as in
+    :func:`sample`, so that bands of the factors from both have the same meaning
+    (``rescale=False`` keeps the Gaussian draws).
 
     Parameters
     ----------
@@ -966,6 +902,10 @@ def laplace(
         Hessian takes :math:`8 P^2` bytes (200 MB at 5,000) and :math:`O(P^3)` time.
     posterior_predictive : bool, default=False
         Also draw replicated data of the observed entries, one per draw (as :func:`sample`).
+    rescale : bool, default=True
+        Move each draw's component scales between the free modes to the MAP's column
+        norms (as :func:`sample`; eta unchanged). False keeps the draws of
+        :math:`\mathcal N(\hat z, H^{-1})` themselves.
 
     Returns
     -------
@@ -987,6 +927,8 @@ def laplace(
     -----
     IdentifiabilityWarning
         Rotation or scale symmetries, flat directions of the Hessian.
+    DataWarning
+        Non-integer data under a Poisson likelihood (as :func:`sample`).
 
     Examples
     --------
@@ -1004,6 +946,7 @@ def laplace(
     _check_count("num_samples", num_samples, 1)
     _check_count("max_parameters", max_parameters, 1)
     _check_flag("posterior_predictive", posterior_predictive)
+    _check_flag("rescale", rescale)
     key, predictive_key = jax.random.split(as_key(key))
     reference = _reference(fit, model, data.shape, "fit")
     fixed = _check_fixed(fixed, fit, len(data.shape))
@@ -1088,12 +1031,21 @@ def laplace(
         block = z[:, start : start + f.size].reshape((1, num_samples, *f.shape))
         draws[k] = np.asarray(transforms[k](jnp.asarray(block, dtype)))
         start += f.size
+    rescaled = align(
+        [draws[k] for k in free],
+        [reference[k] for k in free],
+        flip=[False] * len(free),
+        permute=False,
+        rescale=rescale,
+    )
+    for k, f in zip(free, rescaled, strict=True):
+        draws[k] = f
     return _inference_data(
         model,
         data,
         draws,
         None,
-        _attrs("laplace"),
+        _attrs("laplace", "scale between modes" if rescale else "none"),
         predictive_key if posterior_predictive else None,
         [reference[k] if k in fixed else None for k in range(len(priors))],
     )

@@ -38,19 +38,21 @@ from typing import Any
 
 import jax
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
 
 from bayesfactor._data import as_data, as_key
+from bayesfactor.alignment import congruence, match
 from bayesfactor.likelihoods import (
     Bernoulli,
     Blocks,
+    DataWarning,
     Gaussian,
     Laplace,
     Likelihood,
     Offset,
     Poisson,
     VonMises,
+    warn_pmf_data,
 )
 from bayesfactor.model import Model
 from bayesfactor.result import ConvergenceWarning, FitResult
@@ -83,8 +85,10 @@ def similarity(factors_a: Sequence[Any] | Any, factors_b: Sequence[Any] | Any) -
 
     Each component is normalised per mode; the similarity of component :math:`r`
     of ``a`` and :math:`s` of ``b`` is the product over modes of the absolute
-    cosines :math:`\prod_k |\langle a_{k,r}, b_{k,s}\rangle|`. Components are
-    matched by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``);
+    cosines :math:`\prod_k |\langle a_{k,r}, b_{k,s}\rangle|`
+    (:func:`bayesfactor.alignment.congruence`). Components are matched by the
+    Hungarian algorithm (:func:`bayesfactor.alignment.match`, the matching that
+    aligns posterior draws too);
     the score is the mean over the components of the larger factorization (an
     unmatched component counts 0), as in tensortools' ``kruskal_align``.
 
@@ -113,15 +117,10 @@ def similarity(factors_a: Sequence[Any] | Any, factors_b: Sequence[Any] | Any) -
             "the two factorizations must describe data of the same shape; got "
             f"{[x.shape for x in a]} and {[y.shape for y in b]}."
         )
-    score = np.ones((a[0].shape[1], b[0].shape[1]))
-    for x, y in zip(a, b, strict=True):
-        nx = np.linalg.norm(x, axis=0)
-        ny = np.linalg.norm(y, axis=0)
-        x = x / np.where(nx > 0, nx, 1.0)
-        y = y / np.where(ny > 0, ny, 1.0)
-        score *= np.abs(x.T @ y)
-    rows, cols = linear_sum_assignment(score, maximize=True)
-    return float(score[rows, cols].sum() / max(score.shape))
+    score, _ = congruence(a, b)
+    perm = match(score)  # perm[s]: the component of a matched to b's s (-1: none)
+    matched = perm >= 0
+    return float(score[perm[matched], np.flatnonzero(matched)].sum() / max(score.shape))
 
 
 # --- scores of a fit ----------------------------------------------------------------------
@@ -201,6 +200,8 @@ def score(fit: FitResult, X: Any, mask: Any = None) -> dict[str, float]:
     data = as_data(X, mask)
     if data.shape != fit.shape:
         raise ValueError(f"X has shape {data.shape}; the fit is of shape {fit.shape}.")
+    fit.model.likelihood.check_data(data.x, data.mask)
+    warn_pmf_data(fit.model.likelihood, data.x, data.mask, "score")
     return _score(fit, data.x, data.mask)
 
 
@@ -224,7 +225,10 @@ def _score(fit: FitResult, x: np.ndarray, mask: np.ndarray) -> dict[str, float]:
             out |= {f"log_likelihood{suffix}": np.nan, f"{name}{suffix}": np.nan}
             continue
         if lp is None:
-            lp = np.asarray(fit.log_likelihood(x, mask=mask, pointwise=True))
+            with warnings.catch_warnings():
+                # The caller warned once (warn_pmf_data) for all its fits and folds.
+                warnings.simplefilter("ignore", DataWarning)
+                lp = np.asarray(fit.log_likelihood(x, mask=mask, pointwise=True))
             mu = np.asarray(fit.predict(), dtype=float)
         out[f"log_likelihood{suffix}"] = float(lp[where].mean())
         out[f"{name}{suffix}"] = float(error(x[where], mu[where]).mean())
@@ -735,6 +739,8 @@ def cross_validate(
             raise TypeError(f"{flag} must be a bool; got {value!r}.")
     data = as_data(X, mask)
     _check_models(models, data)
+    for m in models:  # held-out entries are scored by the likelihood's pmf
+        warn_pmf_data(m.likelihood, data.x, data.mask, "cross_validate")
     key_masks, key_fits = jax.random.split(as_key(key))
     masks = _as_holdout(holdout, folds, scheme, axis, key_masks, data)
     fold_keys = jax.random.split(key_fits, masks.shape[0])
@@ -859,6 +865,7 @@ class Ensemble:
 
         rows = []
         likelihood = self.results[self.ranks[0]][0].model.likelihood
+        warn_pmf_data(likelihood, self.x, self.mask, "Ensemble.objectives (train scores)")
         name, _, higher = _metric(likelihood)
         for rank in self.ranks:
             for i, r in enumerate(self.results[rank]):

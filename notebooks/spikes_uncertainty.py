@@ -56,10 +56,10 @@ model = bf.Model(
 fit = bf.fit(model, counts, key=0, restarts=restarts, max_iter=max_iter, tol=1e-7)
 print(fit)
 
-# KL-NMF evaluates its objective every 10 iterations (`check_every`): NaN in between.
-evaluated = np.flatnonzero(~np.isnan(fit.history))
+# KL-NMF evaluates its objective every 10 iterations (`check_every`; fit.history is NaN
+# in between): fit.objectives holds the evaluated iterations and values.
 fig, ax = plt.subplots(figsize=(4, 2.5), layout="constrained")
-ax.plot(evaluated + 1, fit.history[evaluated], ".-")
+ax.plot(*fit.objectives, ".-")
 ax.set_xlabel("iteration")
 ax.set_ylabel("negative log posterior")
 plt.show()
@@ -68,11 +68,15 @@ plt.close(fig)
 # %% [markdown]
 # ## Posterior draws with NUTS, started at the MAP
 #
-# `bf.sample` runs numpyro's NUTS on $\log U, \log V$ and aligns every draw to the MAP
-# (permutation of components), so per-component summaries are meaningful. The
-# non-negative priors pin the components down (no rotation symmetry), but the scale
-# trade-off $(U c, V / c)$ is held only by the priors, so expect wide bands on each
-# factor separately and tight ones on their product, the rate.
+# `bf.sample` runs numpyro's NUTS on $\log U, \log V$ and aligns every draw to the MAP,
+# so per-component summaries are meaningful. CP/NMF components are identified only up
+# to their order, sign and scale: $U V^\top$ is unchanged when component $r$ becomes
+# $(U_{:r} c, V_{:r} / c)$. The non-negative priors pin the components down (no
+# rotation symmetry), but the scale trade-off is held only by the weak priors (and the
+# Jacobian of the sampler's $\log F$ scale), so the posterior of $V$ alone sits on
+# another scale than the MAP's. The alignment therefore matches each draw's
+# components to the MAP's (order) and moves each component's scale between $U$ and
+# $V$ to the MAP's column norms, which leaves every rate $U V^\top$ unchanged.
 
 # %%
 idata = bf.sample(
@@ -103,10 +107,14 @@ plt.close(fig)
 #
 # `bf.laplace` draws from $z \sim \mathcal N(\hat z, H^{-1})$, with $H$ the Hessian of the
 # negative log posterior at the MAP on the unconstrained scale ($z = \log F$). That
-# needs a MAP in the interior: KL-NMF's MAP puts some loadings at (or, with the
-# multiplicative updates, within rounding of) 0, the boundary of the support, where
-# $\log F = -\infty$ and the Hessian is meaningless. `bf.laplace` refuses exact zeros
-# and warns about the flat directions the near-zeros leave, so NUTS is the tool here.
+# needs a tight MAP in the interior of the support. KL-NMF's multiplicative updates
+# push some loadings towards 0, the boundary, where $\log F \to -\infty$ and the
+# curvature along $\log F$ vanishes. `bf.laplace` refuses a MAP with exact zeros, or
+# whose Hessian has a negative eigenvalue (a fit short of a minimum: the small CI run
+# stops at `max_iter`), and warns about nearly flat directions otherwise. The cell
+# prints which of these happened here, and how many loadings are exactly 0 or within
+# 1e-6 of their factor's largest: either way the Gaussian at the MAP does not describe
+# this posterior, so NUTS is the tool here.
 
 # %%
 import warnings
@@ -118,18 +126,44 @@ try:
     for w in caught:
         print("bf.laplace warns:", str(w.message).split(": ", 1)[1].split(". ")[0] + ".")
 except ValueError as err:
-    print("bf.laplace:", str(err).split(". ")[0] + ".")
+    print("bf.laplace refuses:", str(err).split(". ")[0] + ".")
+zeros = [int((f == 0).sum()) for f in fit.factors]
 tiny = [int((f < 1e-6 * f.max()).sum()) for f in fit.factors]
-print("loadings at or within 1e-6 of zero, per factor:", tiny)
+print("loadings exactly 0, per factor:", zeros)
+print("loadings within 1e-6 of the factor's largest (zeros included), per factor:", tiny)
 
 # %% [markdown]
 # The same bands, drawn with matplotlib straight from the (aligned) NUTS draws of $V$,
 # on the MAP's own scale: each component's time profile in spikes per bin, for a trial
-# loading of 1.
+# loading of 1. Without the scale alignment (`rescale=False`) the draws of $V$ sit on
+# the scale the priors and the Jacobian prefer, and the MAP falls outside most of its
+# band; the printout compares both. Even with aligned draws a few MAP entries may lie
+# outside: a loading at 0 is below every (positive) draw, and where the posterior is
+# skewed its mode, the MAP, need not lie in its central 90 %.
 
 # %%
 v = idata.posterior["F1"].stack(s=("chain", "draw")).transpose("s", ...).values
 lo, hi = np.quantile(v, [0.05, 0.95], axis=0)
+v_map = fit.factors[1]
+print("sum over time of V, MAP:          ", np.round(v_map.sum(0), 1))
+print("posterior median, aligned draws:  ", np.round(np.median(v.sum(1), 0), 1))
+raw = bf.sample(
+    model,
+    counts,
+    init=fit,
+    num_warmup=num_warmup,
+    num_samples=num_samples,
+    num_chains=num_chains,
+    key=1,
+    progress_bar=False,
+    rescale=False,
+)
+v_raw = raw.posterior["F1"].stack(s=("chain", "draw")).transpose("s", ...).values
+print("posterior median, raw draws:      ", np.round(np.median(v_raw.sum(1), 0), 1))
+for name, draws in (("aligned", v), ("raw", v_raw)):
+    q = np.quantile(draws, [0.05, 0.95], axis=0)
+    inside = int(((q[0] <= v_map) & (v_map <= q[1])).sum())
+    print(f"MAP entries inside their 90 % band ({name} draws): {inside} of {v_map.size}")
 fig, ax = plt.subplots(figsize=(5, 2.8), layout="constrained")
 for r in range(model.rank):
     ax.fill_between(time_ms, lo[:, r], hi[:, r], alpha=0.3, color=f"C{r}", lw=0)

@@ -408,3 +408,34 @@ def test_conv_fit_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded.factors[0], fit.factors[0])
     np.testing.assert_array_equal(loaded.predict(), fit.predict())
     assert loaded.objective == fit.objective
+
+
+def test_significance_prints_a_table(planted):
+    x, _, _, fit = planted
+    result = bf.significance(x[:, 600:], fit, alpha=0.05, key=0)
+    text = repr(result)
+    rank = result.pvalues.size
+    # A header, the column names and one row per component: no dump of the null draws.
+    assert len(text.splitlines()) == rank + 2 and len(text) < 120 * (rank + 2)
+    assert "[" not in text and "..." not in text
+    assert f"{int(result.significant.sum())} of {rank} components significant" in text
+    for k, (p, s) in enumerate(zip(result.pvalues, result.significant, strict=True)):
+        row = text.splitlines()[k + 2].split()
+        assert row[0] == str(k) and row[2] == f"{p:.3g}" and row[3] == ("yes" if s else "no")
+
+
+def test_untested_components_get_nan_pvalues_with_the_reason():
+    """An empty exemplar and a one-neuron exemplar have no sequence to shift: NaN, not inf."""
+    w = np.zeros((4, 3, 3))
+    w[np.arange(3), np.arange(3), 0] = 1.0  # a sequence over neurons 0, 1, 2
+    w[0, 0, 2] = 1.0  # component 2: one neuron only; component 1: empty
+    x = np.zeros((4, 60))
+    x[np.arange(3)[:, None], np.arange(3)[:, None] + [5, 30]] = 1
+    result = bf.significance(x, (w, np.ones((60, 3))), num_null=40, key=0)
+    assert 0 < result.pvalues[0] <= 1
+    assert np.isnan(result.pvalues[1:]).all() and not result.significant[1:].any()
+    assert result.untested == ("", "empty exemplar", "one neuron carries > 99.9 % of the power")
+    text = repr(result)
+    assert "not tested: empty exemplar" in text and "inf" not in text
+    # Bonferroni over the one tested component: p <= alpha.
+    assert "p <= 0.05 (alpha=0.05 / 1 tested" in text

@@ -96,7 +96,7 @@ def gauss_sharp():
     X = factors[0] @ factors[1].T + sigma * rng.normal(size=SHAPE)
     model = bf.Model(bf.Gaussian(sigma), 1, bf.Normal(tau))
     fit = _tight_fit(model, X)
-    lap = bf.laplace(model, X, fit, num_samples=4000, key=2)
+    lap = bf.laplace(model, X, fit, num_samples=4000, key=2, rescale=False)
     nuts = bf.sample(
         model,
         X,
@@ -349,6 +349,12 @@ def test_laplace_matches_hand_derived_hessian(gauss_sharp):
     cond = emp[:n, :n] - emp[:n, n:] @ np.linalg.solve(emp[n:, n:], emp[n:, :n])
     ridge = sigma**2 / (v @ v + sigma**2 / tau**2)
     np.testing.assert_allclose(np.diag(cond), ridge, rtol=0.1)
+    # By default the draws' scale (u c, v / c) is moved to the MAP's norms: eta unchanged.
+    aligned = bf.laplace(model, X, fit, num_samples=4000, key=2)
+    np.testing.assert_allclose(_eta_draws(aligned), _eta_draws(lap), rtol=1e-12)
+    norms = [np.linalg.norm(aligned.posterior[f"F{k}"].values, axis=2) for k in (0, 1)]
+    ref = [np.linalg.norm(f) for f in fit.factors]
+    np.testing.assert_allclose(norms[0] / ref[0], norms[1] / ref[1], rtol=1e-12)
 
 
 def _gibbs_rank1(X, sigma, tau, v0, num_samples, num_chains, seed):
@@ -606,9 +612,65 @@ def test_align_undoes_planted_permutations_and_paired_sign_flips(flip, rng):
         for t, s in zip(truth, signs, strict=True)
     ]
     assert not np.allclose(scrambled[0], truth[0])
-    out = align(scrambled, ref, flip=flip)
+    out = align(scrambled, ref, flip=flip, rescale=False)
     for o, t in zip(out, truth, strict=True):
         np.testing.assert_allclose(o, t, rtol=0, atol=1e-15)
+
+
+def _scrambled(rng, ref, draws, spread=1.0):
+    """Draws of ``ref``: per draw, components permuted, paired sign flips, and each
+    component's scale moved between the modes by lognormal multipliers of product 1."""
+    rank, n_modes = ref[0].shape[1], len(ref)
+    log_c = spread * rng.normal(size=(n_modes, draws, rank))
+    log_c -= log_c.mean(axis=0)  # product over modes 1: eta unchanged
+    signs = rng.choice([-1.0, 1.0], size=(n_modes, draws, rank))
+    signs[-1] = np.prod(signs[:-1], axis=0)
+    perms = np.stack([rng.permutation(rank) for _ in range(draws)])
+    return [
+        np.take_along_axis(np.broadcast_to(r, (draws, *r.shape)), perms[:, None, :], axis=-1)
+        * (s * np.exp(c))[:, None, :]
+        for r, s, c in zip(ref, signs, log_c, strict=True)
+    ]
+
+
+def _cp(factors):
+    letters = "abc"[: len(factors)]
+    spec = ",".join(f"s{c}r" for c in letters) + "->s" + letters
+    return np.einsum(spec, *factors)
+
+
+def test_align_undoes_planted_scales(rng):
+    """Permuted, sign-flipped draws whose scale moved between modes (by up to e^3) come
+    back exactly as the reference; eta of every draw is unchanged."""
+    ref = [rng.normal(size=(n, 3)) for n in (6, 5, 4)]
+    scrambled = _scrambled(rng, ref, draws=40)
+    assert np.abs(np.linalg.norm(scrambled[0], axis=1) - np.linalg.norm(ref[0], axis=0)).max() > 1
+    out = align(scrambled, ref)
+    for o, r in zip(out, ref, strict=True):
+        np.testing.assert_allclose(o, np.broadcast_to(r, o.shape), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_cp(out), _cp(scrambled), rtol=1e-12, atol=1e-12)
+
+
+def test_aligned_norms_are_the_references_times_one_factor(rng):
+    """Noisy draws: per draw and component, norm_k / reference norm_k is the same for
+    every mode (the scale moved between modes), and the CP product is unchanged."""
+    ref = [np.abs(rng.normal(size=(n, 2))) + 0.5 for n in (7, 5)]
+    noisy = [r + 0.2 * rng.normal(size=(30, *r.shape)) for r in ref]
+    scrambled = [f * np.exp(c) for f, c in zip(noisy, [1.5, -1.5], strict=True)]
+    out = align(scrambled, ref, flip=(False, False), permute=False)
+    ratio = np.stack(
+        [
+            np.linalg.norm(o, axis=1) / np.linalg.norm(r, axis=0)
+            for o, r in zip(out, ref, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(ratio[0], ratio[1], rtol=1e-12)
+    assert np.abs(np.log(ratio)).max() < 0.3  # the planted e^{+-1.5} is gone
+    np.testing.assert_allclose(_cp(out), _cp(scrambled), rtol=1e-12)
+    # rescale=False keeps the planted scales; float32 draws stay float32.
+    kept = align(scrambled, ref, flip=(False, False), permute=False, rescale=False)
+    np.testing.assert_array_equal(kept[0], scrambled[0])
+    assert align([f.astype(np.float32) for f in scrambled], ref)[0].dtype == np.float32
 
 
 def test_align_rejects_mismatched_input(rng):
@@ -649,6 +711,57 @@ def test_label_switched_chains_are_aligned(poisson_rank3):
         f = np.asarray(fit.factors[k])
         assert np.abs(means[1] - f[:, shift]).max() < np.abs(means[1] - f).max() / 3
     # ... and the rates, which alignment must not change, are those of the raw draws.
+    rates = np.einsum("cdir,cdjr->cdij", raw["F0"], raw["F1"])
+    np.testing.assert_allclose(_eta_draws(idata), rates, rtol=1e-12)
+
+
+def _inside_band(draws, f, prob=0.9):
+    """Fraction of the entries of ``f`` inside the equal-tailed band of (chain, draw, ...) draws."""
+    d = draws.reshape(-1, *f.shape)
+    lower, upper = np.quantile(d, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    return float(np.mean((lower <= f) & (f <= upper)))
+
+
+def test_positive_map_entries_lie_inside_their_bands(poisson_nmf):
+    """KL-NMF, rank 2: every MAP entry off the boundary is inside its 90 % band.
+
+    The MAP puts some background loadings at exactly 0, the boundary of the support,
+    below every (positive) draw: those are outside any band, rightly. The others are
+    inside once the draws are on the MAP's scale (the scale between U and V is held
+    only by the Exponential priors and the Jacobian of log F).
+    """
+    _, _, _, fit, idata = poisson_nmf
+    for k, f in enumerate(fit.factors):
+        positive = f > 1e-6 * f.max()
+        assert positive.mean() > 0.5
+        d = idata.posterior[f"F{k}"].values.reshape(-1, *f.shape)
+        lower, upper = np.quantile(d, [0.05, 0.95], axis=0)
+        assert np.mean(((lower <= f) & (f <= upper))[positive]) >= 0.95
+
+
+@pytest.mark.slow
+def test_map_lies_inside_its_own_band_after_scale_alignment():
+    """A concentrated posterior (rates 20-80, 240 counts, rank 1): the MAP is inside its
+    90 % band for >= 95 % of the entries of each factor, with bands of the aligned draws.
+
+    Not vacuous: the raw draws sit on another scale (only the weak Exponential(0.1)
+    prior and the Jacobian of log F, 30 against 8 entries, hold (u c, v / c); raw
+    posterior median of sum(u) ~2.7x the MAP's, measured), so their bands miss the MAP.
+    Aligning changes no rate: the aligned draws' products are the raw draws'.
+    """
+    rng = np.random.default_rng(0)
+    W, H = rng.uniform(2, 4, (30, 1)), rng.uniform(10, 20, (8, 1))
+    X = rng.poisson(W @ H.T).astype(float)
+    model = bf.Model(bf.Poisson(link="identity"), 1, bf.Exponential(0.1))
+    fit = bf.fit(model, X, tol=1e-8, max_iter=3000)
+    recorder = _Recorder(None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sampling, "MCMC", recorder.mcmc)
+        idata = bf.sample(model, X, init=fit, num_chains=1, key=0, **dict(FAST, num_warmup=200))
+    raw = recorder.raw
+    for k, f in enumerate(fit.factors):
+        assert _inside_band(idata.posterior[f"F{k}"].values, f) >= 0.95
+        assert _inside_band(raw[f"F{k}"], f) <= 0.5
     rates = np.einsum("cdir,cdjr->cdij", raw["F0"], raw["F1"])
     np.testing.assert_allclose(_eta_draws(idata), rates, rtol=1e-12)
 
@@ -940,12 +1053,12 @@ def test_laplace_flat_directions_are_the_rotations(rank, rng):
     factors, eta = planted(rng, SHAPE, rank)
     X = eta + 0.1 * rng.normal(size=SHAPE)
     model = bf.Model(bf.Gaussian(0.1), rank, bf.Normal(1.0))
-    fit = bf.fit(model, X, tol=1e-10, max_iter=3000)
+    fit = bf.fit(model, X, tol=1e-8, max_iter=3000)
     flat = rank * (rank - 1) // 2
     for perturbation in (0.0, 1e-6, 1e-6, 1e-6):
         init = tuple(np.asarray(f) + perturbation * rng.normal(size=f.shape) for f in fit.factors)
         with pytest.warns(IdentifiabilityWarning) as record:
-            idata = bf.laplace(model, X, init, num_samples=200)
+            idata = bf.laplace(model, X, init, num_samples=200, rescale=False)
         messages = [str(w.message) for w in record]
         assert any("rotation symmetry" in m for m in messages)
         size = rank * sum(SHAPE)
@@ -1093,3 +1206,16 @@ def test_chains_start_near_the_map_but_apart():
             offset = z[name] - np.log(value)
             assert np.all(np.abs(offset) <= INIT_RADIUS) and offset.std() > 0.5
         assert not np.allclose(starts[0][name], starts[1][name])
+
+
+# --- non-integer counts -----------------------------------------------------------------
+
+
+def test_non_integer_counts_warn_where_the_pmf_is_used(no_work, rng):
+    """Poisson's pmf needs integers: bf.sample / bf.laplace warn (before any work)."""
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(1.0))
+    X = rng.gamma(2.0, size=SHAPE)  # real, non-negative: legitimate for KL-NMF
+    for method in (bf.sample, functools.partial(bf.laplace, fit=None)):
+        with pytest.warns(bf.DataWarning, match=r"Poisson pmf needs integer counts.*np\.round"):
+            with pytest.raises((_Work, ValueError, TypeError)):
+                method(model, X)

@@ -539,3 +539,36 @@ def test_compare_prefers_the_planted_rank():
 
 def _subset(idata):
     return idata.isel(observation=slice(0, 10), groups="log_likelihood")
+
+
+# --- non-integer counts -------------------------------------------------------------------
+
+
+def test_non_integer_counts_fit_silently_but_warn_when_scored():
+    """KL-NMF of real non-negative data is a legitimate fit (KL divergence): no warning.
+    Scoring by the Poisson pmf (log-likelihood, score, cross_validate) warns, once."""
+    rng = np.random.default_rng(0)
+    X = rng.gamma(2.0, size=(10, 8))
+    model = bf.Model(bf.Poisson(link="identity"), 2, bf.NonNegative())
+    fit = bf.fit(model, X, max_iter=200, tol=1e-5)  # filterwarnings=error: no warning here
+    match = r"Poisson pmf needs integer counts.*found 80 such values"
+    with pytest.warns(bf.DataWarning, match="log_likelihood: .*" + match):
+        fit.log_likelihood(X)
+    with pytest.warns(bf.DataWarning, match="score: "):
+        score(fit, X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bf.cross_validate(model, X, ranks=[1, 2], holdout=0.2, folds=2, max_iter=50, tol=1e-4)
+    data_warnings = [w for w in caught if issubclass(w.category, bf.DataWarning)]
+    assert len(data_warnings) == 1 and "cross_validate" in str(data_warnings[0].message)
+    # Whole numbers stored as floats are counts: no warning (filterwarnings=error).
+    counts = np.round(X * 3)
+    bf.fit(model, counts, max_iter=500, tol=1e-3).log_likelihood(counts)
+
+
+def test_non_integer_counts_in_a_block_are_named():
+    lik = bf.Blocks({"x": (slice(0, 2), bf.Gaussian()), "n": (slice(2, 4), bf.Poisson())}, mode=1)
+    x = np.array([[0.5, 1.5, 2.0, 3.5]])
+    problem = lik.pmf_problem(x, np.ones_like(x, bool))
+    assert problem.startswith("block 'n': the Poisson pmf") and "(first: 3.5)" in problem
+    assert lik.pmf_problem(np.round(x), np.ones_like(x, bool)) is None
