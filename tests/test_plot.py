@@ -432,10 +432,12 @@ def test_cli_closes_the_error_figure(rng, tmp_path, capsys):
     from bayesfactor.cli import _report_cv
 
     before = plt.get_fignums()
-    _report_cv(_cv_table(rng), tmp_path)
+    table = _cv_table(rng)
+    assert _report_cv(table, tmp_path) == bf.choose_rank(table, warn=False).rank
     assert plt.get_fignums() == before
     assert (tmp_path / "error.png").read_bytes()[:4] == b"\x89PNG"
-    assert f"at rank {_best_rank(_cv_table(np.random.default_rng(0)))}" in capsys.readouterr().out
+    chosen = bf.choose_rank(table, warn=False).rank
+    assert f"Chosen rank {chosen}: " in capsys.readouterr().out
 
 
 # --- axes that read -------------------------------------------------------------------------
