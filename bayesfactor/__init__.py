@@ -11,7 +11,6 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from bayesfactor import datasets, likelihoods, plot, priors  # noqa: F401
     from bayesfactor._cache import clear_caches  # noqa: F401
     from bayesfactor.conv import ConvModel, factor_power, significance, sort_factors  # noqa: F401
-    from bayesfactor.io import load  # noqa: F401
     from bayesfactor.likelihoods import (  # noqa: F401
         Bernoulli,
         Blocks,
@@ -40,6 +39,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         FitResult,
         IdentifiabilityWarning,
         RankWarning,
+        load,
     )
     from bayesfactor.sampling import laplace, predictive_interval, sample  # noqa: F401
     from bayesfactor.selection import (  # noqa: F401

@@ -44,7 +44,7 @@ from jax.scipy.special import gammaln
 
 from bayesfactor._data import Data, is_sparse
 from bayesfactor._pytree import pytree_dataclass, static_field
-from bayesfactor.likelihoods import Bernoulli, Offset, Poisson
+from bayesfactor.likelihoods import Offset
 
 __all__ = [
     "SparseCounts",
@@ -52,7 +52,6 @@ __all__ = [
     "SparseData",
     "is_sparse",
     "sparse_data",
-    "check_sparse_fit",
 ]
 
 
@@ -352,48 +351,3 @@ def sparse_data(X: Any, mask: Any = None, *, name: str = "X") -> SparseData:
     if not np.issubdtype(values.dtype, np.floating):
         values = values.astype(np.float64)
     return SparseData(SparseCounts.from_coo(indices[keep].astype(np.int32), values[keep], shape))
-
-
-def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> bool:
-    """Refuse what a sparse fit does not support, with the alternative, before any work.
-
-    Returns whether the fit takes the blocked dense pass (:class:`SparseRows`:
-    Poisson log link or Bernoulli with row-solve priors) rather than the KL-NMF
-    pass over the non-zeros (:class:`SparseCounts`).
-    """
-    from bayesfactor.solvers.updates import _mu_update, _newton_update, select_update
-
-    lik = model.likelihood
-    base = lik.base if isinstance(lik, Offset) else lik
-    updates = {select_update(lik, p)[0] for p in model.mode_priors(data.x.ndim)}
-    kl_nmf = updates == {_mu_update}
-    glm = updates == {_newton_update} and (
-        isinstance(base, Bernoulli) or (isinstance(base, Poisson) and base.link == "log")
-    )
-    if not (kl_nmf or glm):
-        raise ValueError(
-            "sparse X is supported for KL-NMF (bf.Poisson(link='identity') with "
-            "NonNegative(), Exponential(rate) or HalfNormal(scale) on every mode) and for "
-            "matrices with bf.Poisson(link='log') or bf.Bernoulli() (optionally in an "
-            "Offset) with Flat(), Normal(scale) or Smooth(scale) priors; got "
-            f"{lik!r} with priors {model.priors!r}. Densify X (X.toarray()) for other models."
-        )
-    if glm and data.x.ndim != 2:
-        raise ValueError(
-            f"sparse X with {lik!r} must be a matrix; got a {data.x.ndim}-way array of shape "
-            f"{data.x.shape}. Densify it, or fit a KL-NMF (bf.Poisson(link='identity'))."
-        )
-    if len(model.intercepts) > 1 or (model.intercepts and not glm):
-        raise ValueError(
-            f"intercepts={model.intercepts} is not supported with sparse X: at most one "
-            "intercept mode, with bf.Poisson(link='log') or bf.Bernoulli() (e.g. "
-            "intercepts=('columns',)); or densify X (X.toarray())."
-        )
-    if lik.estimates():
-        raise ValueError("Estimated likelihood parameters are not supported with sparse X.")
-    if isinstance(init, str) and init == "svd":
-        raise ValueError("init='svd' is not supported with sparse X; use init='random'.")
-    if devices is not None:
-        raise ValueError("devices= is not supported with sparse X yet; use devices=None.")
-    lik.validate(data.observed)
-    return glm

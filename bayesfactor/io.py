@@ -28,7 +28,7 @@ temporaries of a killed save are removed by the next save to the same place. A n
 file gets the permissions of the umask (an existing one keeps its own), and a
 symlink is followed, as ``cp`` and editors do.
 
-Files are treated as coming from strangers. :func:`load` reads only the
+Files are treated as coming from strangers. :func:`bayesfactor.load` reads only the
 bayesfactor format: before any data are read it refuses HDF5 external storage,
 external, soft and virtual links (which would make it read other files), checks
 every dataset's size from the file's own metadata against ``max_bytes`` and its
@@ -58,11 +58,10 @@ import numpy as np
 from bayesfactor import likelihoods, priors
 from bayesfactor.conv import ConvModel
 from bayesfactor.model import Model
-from bayesfactor.result import FitResult
 
-__all__ = ["save", "load", "to_spec", "from_spec", "atomic_write", "check_hdf5", "MAX_BYTES"]
+__all__ = ["save", "read", "to_spec", "from_spec", "atomic_write", "check_hdf5", "MAX_BYTES"]
 
-#: Most bytes of data :func:`load` (and the CLI's ``.nc`` reader) read from one file
+#: Most bytes of data :func:`bayesfactor.load` (and the CLI's ``.nc`` reader) read from one file
 #: unless given ``max_bytes``: sizes come from the file's metadata, checked first.
 MAX_BYTES = 2**30
 #: Deepest nesting of a saved model declaration (a real one is 4-5 levels deep).
@@ -314,7 +313,7 @@ def _digest(variables: dict[str, np.ndarray], attrs: dict) -> str:
     return h.hexdigest()
 
 
-def _dim_names(result: FitResult) -> list[str]:
+def _dim_names(result: Any) -> list[str]:
     dims = list(result.dims) if result.dims else [None] * len(result.factors)
     names = [d if isinstance(d, str) and d else f"mode{k}" for k, d in enumerate(dims)]
     if len(set(names)) != len(names) or {"component", "lag", "iteration", "restart"} & set(names):
@@ -322,7 +321,7 @@ def _dim_names(result: FitResult) -> list[str]:
     return names
 
 
-def save(result: FitResult, path: str | os.PathLike) -> Path:
+def save(result: Any, path: str | os.PathLike) -> Path:
     """Write a fit to a netCDF file, atomically (see the module docstring).
 
     Parameters
@@ -349,7 +348,7 @@ def save(result: FitResult, path: str | os.PathLike) -> Path:
     """
     import xarray as xr
 
-    if not isinstance(result, FitResult):
+    if not all(hasattr(result, a) for a in ("model", "factors", "history", "restart_objectives")):
         raise TypeError(f"save expects a FitResult; got {type(result).__name__}.")
     names = _dim_names(result)
     labels = result.labels or (None,) * len(result.factors)
@@ -388,35 +387,10 @@ def save(result: FitResult, path: str | os.PathLike) -> Path:
         return atomic_write(path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
 
 
-def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> FitResult:
-    """Read a fit written by :func:`save` (or ``FitResult.save``), refusing anything else.
+def read(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """The checked fields of the fit saved at ``path`` (:func:`bayesfactor.load` builds it).
 
-    The file is treated as untrusted (see the module docstring): links and external
-    storage, sizes beyond ``max_bytes``, shapes that do not fit the declared model,
-    non-finite or non-floating factors, inconsistent attributes and a digest that
-    does not match are each refused with one ``ValueError`` naming the file and the
-    problem, before the data are read where the metadata suffice.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A file written by :func:`save`.
-    max_bytes : int, default=MAX_BYTES (1 GiB)
-        Most bytes of data to read, checked against the file's metadata first.
-
-    Returns
-    -------
-    FitResult
-        Factors, model, history and settings as saved: ``predict()`` equals the
-        original fit's.
-
-    Examples
-    --------
-    >>> import tempfile, numpy as np, bayesfactor as bf
-    >>> fit = bf.fit(bf.Model(bf.Gaussian(), 2, bf.NonNegative()), np.eye(5) + 1, max_iter=50)
-    >>> path = fit.save(tempfile.mkdtemp() + "/fit.nc")
-    >>> bool(np.array_equal(bf.load(path).factors[0], fit.factors[0]))
-    True
+    Everything :func:`bayesfactor.load` refuses is refused here, with the same errors.
     """
     import xarray as xr
 
@@ -427,7 +401,7 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> FitResult:
     check_hdf5(path, max_bytes)
     try:
         with xr.open_dataset(path, engine="h5netcdf") as lazy:  # metadata; data on demand
-            result, contents = _read(lazy, where)
+            fields, contents = _read(lazy, where)
     except ValueError:
         raise
     except (
@@ -448,11 +422,11 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> FitResult:
             f"{where} is corrupted: its contents do not match the digest saved with them "
             "(a damaged copy or an edited file); save the fit again from its source."
         )
-    return result
+    return fields
 
 
-def _read(dataset, where: str) -> tuple[FitResult, dict]:
-    """The FitResult in an open (lazy) dataset, checked (see :func:`load`), and what was read."""
+def _read(dataset, where: str) -> tuple[dict[str, Any], dict]:
+    """The fields of the fit in an open (lazy) dataset, checked (:func:`read`); what was read."""
 
     def refuse(problem: str):
         raise ValueError(f"{where} is not a valid saved bayesfactor fit: {problem}.")
@@ -567,7 +541,7 @@ def _read(dataset, where: str) -> tuple[FitResult, dict]:
             labels.append(pd.Index(values, name=dims[k] if dims else None))
         else:
             labels.append(None)
-    result = FitResult(
+    fields = dict(
         model=model,
         factors=factors,
         objective=float(objective),
@@ -580,4 +554,4 @@ def _read(dataset, where: str) -> tuple[FitResult, dict]:
         kind=str(kind),
         intercepts=intercepts,
     )
-    return result, contents
+    return fields, contents

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers import _driver, _loop
 
 # A fit that would run for minutes: tol=0 runs max_iter (after a first fit that compiled
 # the same programs and stopped at once, so the signal arrives during the loop).
@@ -47,7 +47,7 @@ def test_ctrl_c_stops_a_fit_within_a_second():
     result, seconds = _interrupt([sys.executable, "-c", LONG_FIT], "fitting")
     assert "KeyboardInterrupt" in result.stderr and "finished" not in result.stdout
     # Before chunking the compiled loop ran on for over a minute (74 s measured).
-    assert seconds < 5 * _driver.CHUNK_SECONDS + 2.0
+    assert seconds < 5 * _loop.CHUNK_SECONDS + 2.0
 
 
 def test_chunks_give_the_iterates_of_one_loop(monkeypatch):
@@ -63,7 +63,7 @@ def test_chunks_give_the_iterates_of_one_loop(monkeypatch):
             calls.append(phase.get("stop"))
             return program(start, **phase)
 
-        monkeypatch.setattr(_driver, "CHUNK_SECONDS", 0.0)  # every chunk 1 iteration
+        monkeypatch.setattr(_loop, "CHUNK_SECONDS", 0.0)  # every chunk 1 iteration
         return run(counted, start, max_iter, 1e30)
 
     monkeypatch.setattr(_driver, "run_in_chunks", one_at_a_time)

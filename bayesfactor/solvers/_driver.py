@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
-import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,12 +22,28 @@ from bayesfactor._data import (
     warn,
 )
 from bayesfactor._precision import fit_dtype
-from bayesfactor._sparse import SparseCounts, SparseRows, check_sparse_fit, sparse_data
+from bayesfactor._sparse import SparseCounts, SparseData, SparseRows, sparse_data
 from bayesfactor.conv import ConvModel
-from bayesfactor.likelihoods import Gaussian, Offset
+from bayesfactor.likelihoods import Bernoulli, Gaussian, Offset, Poisson
 from bayesfactor.model import Model, cp_product, dropped_constant
 from bayesfactor.priors import Flat, NonNegative, Normal, OneHot
-from bayesfactor.result import ConvergenceWarning, FitResult, IdentifiabilityWarning, RankWarning
+from bayesfactor.result import FitResult, IdentifiabilityWarning, RankWarning
+from bayesfactor.solvers._loop import (
+    MESSAGES,
+    Extrapolation,
+    RandomStart,
+    SolverState,
+    Status,
+    _best,
+    _result,
+    _sweep_flops,
+    _with_likelihood,
+    at_rounding_level,
+    converged,
+    energy_floor,
+    run_in_chunks,
+    saturated,
+)
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout, as_mesh, layout_for
 from bayesfactor.solvers.compress import (
     COMPRESS_OVERSAMPLE,
@@ -38,157 +52,19 @@ from bayesfactor.solvers.compress import (
     compress_sketches,
     tucker_compress,
 )
+from bayesfactor.solvers.conv import fit_conv
 from bayesfactor.solvers.init import intercept_start, svd_init
 from bayesfactor.solvers.updates import (
     _line_search,
     _line_search_step,
+    _mu_update,
+    _newton_update,
     _replace,
     dense_gaussian_objective,
     select_update,
 )
 
 __all__ = ["fit", "fit_sweep", "Status", "SolverState"]
-
-
-class Status(enum.IntEnum):
-    """Why the solver stopped."""
-
-    RUNNING = -1  # internal only: never leaves the solver
-    CONVERGED = 0
-    MAX_ITER = 1
-    NONFINITE = 2
-    STALLED = 3  # no progress: a line search rejected every step, or a rise beyond rounding
-    SEPARATED = 4  # the objective fell to rounding where no finite parameters reach it
-
-
-MESSAGES = {
-    Status.MAX_ITER: (
-        "stopped after max_iter={max_iter} iterations without meeting tol={tol} "
-        "(last relative change {change:.2g}); raise max_iter or loosen tol."
-    ),
-    Status.STALLED: (
-        "stopped at iteration {n_iter} without meeting tol={tol}: the block updates stopped "
-        "making progress (a line search rejected every step of a Newton update, or a "
-        "monotone update raised the objective beyond rounding; last relative change "
-        "{change:.2g}), so this is not an optimum. Bring the data (or an Offset's offsets) "
-        "to the model's scale, e.g. with intercepts=(...) for a constant level, give every "
-        "mode a proper prior (bf.Normal(1.0)), try init='svd' or another key, or fit "
-        "float64 data."
-    ),
-    Status.SEPARATED: (
-        "stopped at iteration {n_iter}: the objective fell to the rounding level, which "
-        "{likelihood!r} reaches only as |eta| grows without bound (separable data: no "
-        "finite MAP under these priors; the factors were still growing). Give every mode "
-        "a proper prior, e.g. bf.Normal(1.0), so that the MAP exists."
-    ),
-    Status.NONFINITE: (
-        "the objective or the factors became non-finite at iteration {n_iter} in every "
-        "restart; "
-        "check the data scaling, the prior scales (a very small scale or a large "
-        "rate), or try another key."
-    ),
-}
-
-
-class SolverState(NamedTuple):
-    """Carry of the alternating loop."""
-
-    factors: tuple[Array, ...]  # one (X.shape[k], rank) array per mode
-    intercepts: tuple[Array, ...]  # one (X.shape[k],) array per mode in model.intercepts
-    estimates: tuple[Array, ...]  # values of the likelihood's Estimated parameters
-    step: Array  # shape=(), int32
-    objective: Array  # shape=(), negative log posterior minus `constant`
-    change: Array  # shape=(), last relative decrease of the objective
-    history: Array  # shape=(max_iter,), NaN past `step`
-    status: Array  # shape=(), int32 code of `Status`
-    # The objective's terms that no parameter changes (e.g. n log(sigma sqrt(2 pi))):
-    # left out of `objective` and `history`, so that they do not hide its relative
-    # change, and added back when the result is reported.
-    constant: Array
-    floor: Array  # shape=(), rounding level of the objective's changes (energy_floor)
-    extrapolation: Extrapolation | tuple = ()  # () when the fit does not extrapolate
-
-
-class Extrapolation(NamedTuple):
-    """Carry of the extrapolated block updates (:func:`_extrapolate`); one copy of the factors."""
-
-    previous: tuple[Array, ...]  # per mode: the block before the last update (see body)
-    beta: Array  # shape=(), extrapolation weight of the next iteration
-    beta_max: Array  # shape=(), ceiling of beta (the weight of the last restart)
-    plain: Array  # shape=(), bool: the next iteration does not extrapolate (after a restart)
-
-
-def converged(
-    previous: Array, objective: Array, floor: Array, tol: Array, steps: Array | int = 1
-) -> tuple[Array, Array]:
-    r"""The relative decrease of the objective per iteration, and whether it is small enough.
-
-    With :math:`L` the objective without its constant terms (``likelihood.energy``: a
-    large constant would hide its changes), evaluated ``steps`` (:math:`s`) iterations
-    apart, the change is :math:`c = (L_{t-s} - L_t) / (s |L_t|)`; the fit has converged
-    when :math:`|c| \le \text{tol}`. One exception, for ``tol > 0``: when the objective
-    itself is at the rounding level of the data's energy (:func:`energy_floor`, e.g.
-    :math:`L \to 0` on exact low-rank data), so that :math:`c` stays large from rounding
-    alone, a change below that level ends the fit too. ``tol = 0`` never converges: the
-    fit runs ``max_iter`` iterations.
-    """
-    decrease = previous - objective
-    change = decrease / (steps * jnp.maximum(jnp.abs(objective), jnp.finfo(objective.dtype).tiny))
-    rounding = at_rounding_level(objective, floor) & (jnp.abs(decrease) <= floor)
-    return change, (tol > 0) & ((jnp.abs(change) <= tol) | rounding)
-
-
-def at_rounding_level(objective: Array, floor: Array) -> Array:
-    """Whether the objective itself is at the rounding level (:func:`converged`'s exception)."""
-    return jnp.abs(objective) <= floor
-
-
-def energy_floor(likelihood, x: Array, mask: Array, gram: bool = False) -> Array:
-    r"""Rounding level of an objective at an exact fit, from the data's energy :math:`E_0`.
-
-    :math:`E_0 = \sum_i |E(x_i, 0)|`. The Gram form of a Gaussian objective,
-    :math:`\|X\|^2 - 2 \langle X, \eta\rangle + \|\eta\|^2` (``gram``), cancels to a
-    rounding error of about :math:`\epsilon E_0`: its level is :math:`16 \epsilon E_0`.
-    A sum of the residuals' energies is accurate to about :math:`\epsilon` of itself
-    and reaches about :math:`\epsilon^2 E_0` at an exact fit; its level is
-    :math:`16 \epsilon^{3/2} E_0`, between the two, so that it never ends a fit whose
-    objective is above :math:`10^{-9} E_0` in float32 (:math:`10^{-22} E_0` in float64).
-    """
-    if isinstance(x, Tucker):  # Gaussian: E(x, 0) = x^2 / (2 sigma^2)
-        energy = 0.5 * x.sq_norm / likelihood.parameter_value**2
-    else:
-        at_zero = lambda lik, x: jnp.abs(lik.energy(x, jnp.zeros_like(x)))  # noqa: E731
-        energy = _observed_sum(at_zero, likelihood, x, mask)
-    eps = jnp.finfo(x.dtype).eps
-    return 16 * eps * (1.0 if gram else jnp.sqrt(eps)) * energy
-
-
-def saturated(likelihood, x: Array, mask: Array) -> Array:
-    r""":math:`\sum_i \inf_\eta E(x_i, \eta)` (``Likelihood.saturated_energy``): a constant.
-
-    The fit's objective is the energy minus this (a deviance, 0 at a perfect fit,
-    plus the priors), so that its relative change does not depend on the data's scale.
-    """
-    if isinstance(x, Tucker):  # Gaussian
-        return jnp.zeros((), x.dtype)
-    return _observed_sum(lambda lik, x: lik.saturated_energy(x), likelihood, x, mask)
-
-
-def _observed_sum(elementwise, likelihood, x: Array, mask: Array) -> Array:
-    """The sum of ``elementwise(likelihood, x)`` over the observed entries of any data.
-
-    For sparse counts only the stored entries are summed: ``elementwise`` must be 0 at
-    ``x = 0`` there (KL-NMF's energies are). Sparse rows are densified a block at a time.
-    """
-
-    def total(likelihood, x, mask, factors=()):
-        return jnp.sum(jnp.where(mask, elementwise(likelihood, x), 0.0))
-
-    if isinstance(x, SparseCounts):
-        return total(likelihood, x.values, True)
-    if isinstance(x, SparseRows):
-        return x.map_rows(total, likelihood)
-    return total(likelihood, x, mask)
 
 
 #: Extrapolation (Ang & Gillis 2019): starting weight, its division at a restart, its
@@ -354,15 +230,6 @@ def _random_init(
         else:
             factors.append(prior.init(s * draws[starts[k] : starts[k + 1]]))
     return tuple(factors)
-
-
-class RandomStart(NamedTuple):
-    """Random initializations: draws made on the host (:func:`draw_start`), shaped in the fit."""
-
-    normals: Array  # shape=(restarts, sum of n_k, rank), standard normal
-    rows: tuple  # per mode: (restarts, rank) int Forgy rows of a OneHot mode, else None
-    scale: Array  # shape=(), typical magnitude of eta (Likelihood.init_scale)
-    given: tuple  # per mode: an (n_k, rank) array used by every restart, or None (random)
 
 
 def draw_start(
@@ -835,46 +702,6 @@ _fit = jax.jit(
 )
 
 
-#: Wall time that one compiled chunk of the loop aims at (:func:`run_in_chunks`).
-CHUNK_SECONDS = 0.25
-#: A pessimistic rate of the loop's arithmetic (flop/s), for the first chunk's length.
-_SLOW_FLOPS = 2e9
-
-
-def run_in_chunks(program: Any, start: Any, max_iter: int, flops: float) -> SolverState:
-    r"""Run a fit's loop (``program``: ``_fit`` or ``_fit_sweep`` bound to its data) in chunks.
-
-    The loop is compiled once (``phase="advance"``, its ``stop`` traced) and called
-    for chunks of iterations of about :data:`CHUNK_SECONDS` of wall time each; between
-    two chunks Python runs, so Ctrl-C (``KeyboardInterrupt``) stops the fit within
-    a chunk, and nothing keeps computing after it. The first chunk is as long as
-    :data:`_SLOW_FLOPS` allows for ``flops`` per iteration (a small fit runs in one
-    chunk); each next one is scaled by the measured time (at most 8 times longer).
-    A chunk ends when every restart has stopped or passed its ``stop``, and the next
-    continues the same carry, so the iterates are those of one uninterrupted loop.
-    """
-    state = program(start, phase="start")
-    stop, size = 0, int(np.clip(CHUNK_SECONDS * _SLOW_FLOPS / max(flops, 1.0), 1, max_iter))
-    while True:
-        stop = min(max_iter, stop + size)
-        began = time.perf_counter()
-        state = program(state, phase="advance", stop=stop)
-        if not (np.asarray(state.status) == Status.RUNNING).any():
-            return state  # at stop == max_iter every restart has stopped (MAX_ITER)
-        seconds = max(time.perf_counter() - began, 1e-6)
-        size = int(np.clip(size * CHUNK_SECONDS / seconds, 1, 8 * size))
-
-
-def _sweep_flops(x: Any, rank: int, batch: int) -> float:
-    """About the arithmetic of one iteration: a product with the stored data per mode.
-
-    ``x`` is the data as the loop holds it (dense, Tucker-compressed or sparse): its
-    stored numbers, whatever its form, times the rank, per mode and fit in ``batch``.
-    """
-    stored = sum(float(np.size(leaf)) for leaf in jax.tree.leaves(x))
-    return 2.0 * x.ndim * stored * rank * batch
-
-
 def _host_state(state: SolverState, layout: Layout, model: Model, ndim: int) -> SolverState:
     """A chunked loop's carry on the host: padding rows cut off, the extrapolation dropped."""
     state = jax.device_get(state._replace(extrapolation=()))
@@ -952,15 +779,6 @@ def _inactive_prior(model: Model, x: Array, active: Array | None) -> Array | flo
         for p, n in zip(model.mode_priors(x.ndim), x.shape, strict=True)
     )
     return jnp.sum(~active) * zero_column
-
-
-def _with_likelihood(model: Model, likelihood) -> Model:
-    """``model`` with another likelihood, built without the declaration checks (traced)."""
-    new = object.__new__(Model)
-    for field in dataclasses.fields(Model):
-        object.__setattr__(new, field.name, getattr(model, field.name))
-    object.__setattr__(new, "likelihood", likelihood)
-    return new
 
 
 #: Most modes of X: the einsum specs name each mode by a letter ("z", "y": components).
@@ -1280,8 +1098,6 @@ def fit(
     if compress is not None and not isinstance(compress, (bool, int, np.integer)):
         raise TypeError(f"compress must be True, False, None or an int; got {compress!r}.")
     if isinstance(model, ConvModel):
-        from bayesfactor.solvers.conv import fit_conv  # imports this module
-
         unsupported = (("fixed", fixed), ("devices", devices), ("a sparse X", sparse))
         extra = (
             ("accelerate=True", accelerate),
@@ -1388,6 +1204,49 @@ def _check_magnitude(data: Any, dtype) -> None:
         )
 
 
+def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> bool:
+    """Refuse what a sparse fit does not support, with the alternative, before any work.
+
+    Returns whether the fit takes the blocked dense pass (:class:`SparseRows`:
+    Poisson log link or Bernoulli with row-solve priors) rather than the KL-NMF
+    pass over the non-zeros (:class:`SparseCounts`).
+    """
+    lik = model.likelihood
+    base = lik.base if isinstance(lik, Offset) else lik
+    updates = {select_update(lik, p)[0] for p in model.mode_priors(data.x.ndim)}
+    kl_nmf = updates == {_mu_update}
+    glm = updates == {_newton_update} and (
+        isinstance(base, Bernoulli) or (isinstance(base, Poisson) and base.link == "log")
+    )
+    if not (kl_nmf or glm):
+        raise ValueError(
+            "sparse X is supported for KL-NMF (bf.Poisson(link='identity') with "
+            "NonNegative(), Exponential(rate) or HalfNormal(scale) on every mode) and for "
+            "matrices with bf.Poisson(link='log') or bf.Bernoulli() (optionally in an "
+            "Offset) with Flat(), Normal(scale) or Smooth(scale) priors; got "
+            f"{lik!r} with priors {model.priors!r}. Densify X (X.toarray()) for other models."
+        )
+    if glm and data.x.ndim != 2:
+        raise ValueError(
+            f"sparse X with {lik!r} must be a matrix; got a {data.x.ndim}-way array of shape "
+            f"{data.x.shape}. Densify it, or fit a KL-NMF (bf.Poisson(link='identity'))."
+        )
+    if len(model.intercepts) > 1 or (model.intercepts and not glm):
+        raise ValueError(
+            f"intercepts={model.intercepts} is not supported with sparse X: at most one "
+            "intercept mode, with bf.Poisson(link='log') or bf.Bernoulli() (e.g. "
+            "intercepts=('columns',)); or densify X (X.toarray())."
+        )
+    if lik.estimates():
+        raise ValueError("Estimated likelihood parameters are not supported with sparse X.")
+    if isinstance(init, str) and init == "svd":
+        raise ValueError("init='svd' is not supported with sparse X; use init='random'.")
+    if devices is not None:
+        raise ValueError("devices= is not supported with sparse X yet; use devices=None.")
+    lik.validate(data.observed)
+    return glm
+
+
 def _check_compress(compress: Any, model: Model, data: Any, devices: Any):
     """Per-mode ranks of ``fit(..., compress=...)``, or ``()`` when off; errors before any work."""
     if compress is None or compress is False:
@@ -1418,11 +1277,6 @@ def _check_compress(compress: Any, model: Model, data: Any, devices: Any):
             )
     q = rank + COMPRESS_OVERSAMPLE if compress is True else int(compress)
     return compress_ranks(data.shape, q)
-
-
-def _best(state: SolverState) -> int:
-    """The restart of ``state`` (host arrays) with the lowest finite objective."""
-    return int(np.argmin(np.where(np.isfinite(state.objective), state.objective, np.inf)))
 
 
 def _best_start(state: SolverState) -> tuple[Array, ...]:
@@ -1611,57 +1465,3 @@ def _check_controls(restarts: Any, max_iter: Any, tol: Any) -> None:
     number = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
     if not (number and np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0; got {tol!r}.")
-
-
-def _result(
-    model: Any,
-    state: SolverState,
-    data: Any,
-    *,
-    max_iter: int,
-    tol: float,
-    stacklevel: int = 4,
-    screened: SolverState | None = None,
-) -> FitResult:
-    """The best restart of ``state`` (host arrays) as a FitResult; raise or warn on its status.
-
-    ``stacklevel`` points the ConvergenceWarning at the user's call of ``bf.fit``.
-    ``screened``: the restarts on a compression (``fit(..., compress=...)``), whose
-    objectives are the ``restart_objectives``.
-    """
-    best = _best(state)
-    status = Status(int(state.status[best]))
-    n_iter = int(state.step[best])
-    finite = all(np.isfinite(f[best]).all() for f in (*state.factors, *state.intercepts))
-    if status == Status.NONFINITE or not np.isfinite(state.objective[best]) or not finite:
-        raise FloatingPointError(MESSAGES[Status.NONFINITE].format(n_iter=n_iter))
-    if status in (Status.MAX_ITER, Status.STALLED, Status.SEPARATED):
-        warn(
-            MESSAGES[status].format(
-                max_iter=max_iter,
-                tol=tol,
-                change=float(state.change[best]),
-                n_iter=n_iter,
-                likelihood=model.likelihood,
-            ),
-            ConvergenceWarning,
-            stacklevel=stacklevel,
-        )
-    if state.estimates:
-        values = tuple(float(v[best]) for v in state.estimates)
-        model = _with_likelihood(model, model.likelihood.with_values(values))
-    constant = np.asarray(state.constant)  # added back: the full negative log posterior
-    restarts = state if screened is None else screened
-    return FitResult(
-        model=model,
-        factors=tuple(np.asarray(f[best]) for f in state.factors),
-        objective=float(state.objective[best] + constant[best]),
-        history=np.asarray(state.history[best][:n_iter] + constant[best]),
-        n_iter=n_iter,
-        converged=status == Status.CONVERGED,
-        restart_objectives=np.asarray(restarts.objective + restarts.constant),
-        labels=data.labels,
-        dims=data.dims,
-        kind=data.kind,
-        intercepts=tuple(np.asarray(b[best]) for b in state.intercepts),
-    )

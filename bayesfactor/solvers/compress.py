@@ -91,13 +91,33 @@ class Tucker:
 
     def mttkrp(self, factors: tuple[Array, ...], k: int) -> Array:
         r"""The MTTKRP of :math:`\hat X`: :math:`Q_k G_{(k)} (\odot_{j \ne k} Q_j^\top F_j)`."""
-        from bayesfactor.solvers.updates import mttkrp  # imports this module
-
         small = tuple(
             None if j == k else b.T @ f
             for j, (b, f) in enumerate(zip(self.bases, factors, strict=True))
         )
         return self.bases[k] @ mttkrp(self.core, small, k)
+
+
+def _specs(ndim: int, k: int) -> tuple[str, list[str]]:
+    modes = _LETTERS[:ndim]
+    return modes, [f"{m}z" for j, m in enumerate(modes) if j != k]
+
+
+def mttkrp(a: Array, factors: tuple[Array, ...], k: int) -> Array:
+    r"""Matricized tensor times Khatri–Rao product :math:`A_{(k)} (\odot_{j\ne k} F_j)`.
+
+    Returns an array of shape ``(a.shape[k], rank)``. A :class:`Tucker` ``a`` gives
+    the MTTKRP of the data it approximates, from its core and bases.
+    """
+    if isinstance(a, Tucker):
+        return a.mttkrp(factors, k)
+    if a.ndim == 2 and k == 1:
+        # (F_0^T A)^T: XLA's CPU dot transposes the large operand for A^T F_0 (measured
+        # 12.8 ms vs 4.6 ms for A F_1 on a 5000 x 2000 float32 A, r=20, one thread).
+        return (factors[0].T @ a).T
+    modes, others = _specs(a.ndim, k)
+    spec = ",".join([modes, *others]) + f"->{modes[k]}z"
+    return jnp.einsum(spec, a, *(f for j, f in enumerate(factors) if j != k))
 
 
 def compress_ranks(shape: tuple[int, ...], q: int) -> tuple[int, ...]:
@@ -116,8 +136,6 @@ def compress_ranks(shape: tuple[int, ...], q: int) -> tuple[int, ...]:
 def _contract(x: Array, bases: list[Array], k: int) -> Array:
     r""":math:`X \times_{j \ne k} B_j^\top`, unfolded along mode ``k``: ``(n_k, prod q_j)``."""
     if x.ndim == 2:  # one other mode: the MTTKRP itself (with its fast transpose)
-        from bayesfactor.solvers.updates import mttkrp  # imports this module
-
         return mttkrp(x, tuple(bases), k)
     modes = _LETTERS[: x.ndim]
     upper = _LETTERS.upper()

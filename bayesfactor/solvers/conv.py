@@ -64,7 +64,7 @@ from bayesfactor.likelihoods import Gaussian
 from bayesfactor.model import dropped_constant
 from bayesfactor.priors import NonNegative
 from bayesfactor.result import FitResult, IdentifiabilityWarning
-from bayesfactor.solvers._driver import (
+from bayesfactor.solvers._loop import (
     RandomStart,
     SolverState,
     Status,

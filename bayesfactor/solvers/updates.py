@@ -47,9 +47,9 @@ from jax import Array, lax
 
 from bayesfactor._sparse import SparseCounts, SparseRows
 from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, Gaussian, Likelihood, Poisson
-from bayesfactor.model import _LETTERS, Model, cp_product
+from bayesfactor.model import Model, cp_product
 from bayesfactor.priors import OneHot, Prior
-from bayesfactor.solvers.compress import Tucker
+from bayesfactor.solvers.compress import _specs, mttkrp
 
 __all__ = [
     "mttkrp",
@@ -67,28 +67,6 @@ _MAX_BACKTRACK = 12
 #: rank-10 NMF; 4 -> 8 sweeps on benchmarks/run.py's 5000 x 2000 rank-20 NMF, 48-54
 #: -> 39 iterations to scikit-learn's loss, +6 % per iteration, ~17 % less time).
 _CD_SWEEPS = 8
-
-
-def _specs(ndim: int, k: int) -> tuple[str, list[str]]:
-    modes = _LETTERS[:ndim]
-    return modes, [f"{m}z" for j, m in enumerate(modes) if j != k]
-
-
-def mttkrp(a: Array, factors: tuple[Array, ...], k: int) -> Array:
-    r"""Matricized tensor times Khatri–Rao product :math:`A_{(k)} (\odot_{j\ne k} F_j)`.
-
-    Returns an array of shape ``(a.shape[k], rank)``. A :class:`Tucker` ``a`` gives
-    the MTTKRP of the data it approximates, from its core and bases.
-    """
-    if isinstance(a, Tucker):
-        return a.mttkrp(factors, k)
-    if a.ndim == 2 and k == 1:
-        # (F_0^T A)^T: XLA's CPU dot transposes the large operand for A^T F_0 (measured
-        # 12.8 ms vs 4.6 ms for A F_1 on a 5000 x 2000 float32 A, r=20, one thread).
-        return (factors[0].T @ a).T
-    modes, others = _specs(a.ndim, k)
-    spec = ",".join([modes, *others]) + f"->{modes[k]}z"
-    return jnp.einsum(spec, a, *(f for j, f in enumerate(factors) if j != k))
 
 
 def row_grams(w: Array, factors: tuple[Array, ...], k: int) -> Array:
