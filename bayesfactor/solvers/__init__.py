@@ -1,6 +1,7 @@
 """Alternating-MAP fitting: the driver and the block updates it chooses."""
 
-from bayesfactor.solvers._driver import SolverState as SolverState, Status as Status, fit as fit
+from bayesfactor.solvers._driver import fit as fit
+from bayesfactor.solvers._loop import SolverState as SolverState, Status as Status
 from bayesfactor.solvers.updates import (
     describe_update as describe_update,
     select_update as select_update,

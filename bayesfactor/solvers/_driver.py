@@ -64,7 +64,7 @@ from bayesfactor.solvers.updates import (
     select_update,
 )
 
-__all__ = ["fit", "fit_sweep", "Status", "SolverState"]
+__all__ = ["fit", "fit_sweep"]
 
 
 #: Extrapolation (Ang & Gillis 2019): starting weight, its division at a restart, its
