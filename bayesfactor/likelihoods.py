@@ -163,6 +163,11 @@ class Likelihood(abc.ABC):
     #: ``energy`` reaches its infimum at finite ``eta`` (an exact fit); False where it is
     #: approached only as ``|eta|`` grows without bound (Bernoulli: separable data).
     exact_fit: ClassVar[bool] = True
+    #: Column-wise proximal coordinate descent (HALS) is exact for it: a quadratic energy
+    #: of the CP product itself, with one weight (Gaussian; not inside an Offset).
+    admits_hals: ClassVar[bool] = False
+    #: The multiplicative MM update of KL-NMF applies (Poisson with the identity link).
+    admits_multiplicative: ClassVar[bool] = False
 
     @abc.abstractmethod
     def log_prob(self, x: Array, eta: Array) -> Array:
@@ -364,6 +369,7 @@ class Gaussian(Likelihood):
     majorizes: ClassVar[bool] = True
     constant_weight: ClassVar[bool] = True
     parameter: ClassVar[str] = "scale"
+    admits_hals: ClassVar[bool] = True
 
     def __post_init__(self):
         _check_positive("scale", self.scale, "Gaussian")
@@ -544,6 +550,7 @@ class Poisson(Likelihood):
 
     link: Literal["log", "identity"] = static_field(default="log")
     support: ClassVar = constraints.nonnegative
+    admits_multiplicative = property(lambda self: self.link == "identity")
 
     def __post_init__(self):
         if self.link not in ("log", "identity"):

@@ -52,6 +52,8 @@ class Prior(abc.ABC):
     #: stays zero under every block update: a fit padded with zero components equals
     #: the fit at its own rank (``cross_validate`` then fits all ranks in one program).
     additive: ClassVar[bool] = True
+    #: Rows are assignments to one component (``OneHot``): Lloyd's step updates them.
+    assigns: ClassVar[bool] = False
 
     @abc.abstractmethod
     def log_prob(self, f: Array) -> Array:
@@ -341,6 +343,7 @@ class OneHot(Prior):
     support: ClassVar = constraints.simplex
     separable: ClassVar[bool] = False
     additive: ClassVar[bool] = False  # uniform over `rank` indicators: -n log(rank)
+    assigns: ClassVar[bool] = True
 
     def log_prob(self, f):  # noqa: D102
         onehot = jnp.all((f == 0) | (f == 1)) & jnp.all(jnp.sum(f, axis=-1) == 1)

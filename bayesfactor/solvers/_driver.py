@@ -57,8 +57,6 @@ from bayesfactor.solvers.init import intercept_start, svd_init
 from bayesfactor.solvers.updates import (
     _line_search,
     _line_search_step,
-    _mu_update,
-    _newton_update,
     _replace,
     dense_gaussian_objective,
     select_update,
@@ -170,11 +168,11 @@ def accelerates(priors, plan) -> bool:
     1.43633e6, 1.43640e6 vs 1.43631e6), and reached scikit-learn's loss in 277
     iterations instead of 114; ``accelerate=True`` still turns it on.
     """
-    if len(plan) < 2 or any(isinstance(p, OneHot) for p in priors):
+    if len(plan) < 2 or any(p.assigns for p in priors):
         return False
-    if any(name.startswith("multiplicative") for _, _, name, _ in plan):
+    if any(u.multiplicative for _, u in plan):
         return False
-    return len(priors) == 2 or all(name.startswith("row-solve") for _, _, name, _ in plan)
+    return len(priors) == 2 or all(u.kind == "row-solve" for _, u in plan)
 
 
 #: Iterations between evaluations of the objective where it is a pass over the data
@@ -194,7 +192,7 @@ def check_interval(plan, accelerate: bool) -> int:
     take it from the Gram matrices, line searches and extrapolation compare it, and
     Lloyd steps stop exactly when the assignments do.
     """
-    multiplicative = all(name.startswith("multiplicative") for _, _, name, _ in plan)
+    multiplicative = all(u.multiplicative for _, u in plan)
     return CHECK_EVERY if multiplicative and not accelerate else 1
 
 
@@ -339,17 +337,20 @@ def _fit_impl(
     offsetting = bool(model.intercepts) and not gaussian
     rows = isinstance(x, SparseRows)  # sparse, log/logit link: blocked dense passes
     lik = Offset.traced(model.likelihood, 0.0) if offsetting else model.likelihood
-    plan = [(k, *select_update(lik, priors[k])) for k in order]
-    if order == [k for k in order if isinstance(priors[k], OneHot)]:
+    plan = [(k, select_update(lik, priors[k])) for k in order]
+    if all(u.kind == "lloyd" for _, u in plan):
         # Every other mode held fixed (e.g. assigning new data to known centres): the
         # assignment itself, no empty component re-seeded (nothing would follow it).
-        plan = [(k, functools.partial(u, relocate=False), *rest) for k, u, *rest in plan]
+        plan = [
+            (k, dataclasses.replace(u, apply=functools.partial(u.apply, relocate=False)))
+            for k, u in plan
+        ]
     if accelerate is None:  # extrapolation compares the objective every iteration
         accelerate = accelerates(priors, plan) and check_every in (None, 1)
     every = check_interval(plan, accelerate) if check_every is None else check_every
     last = order[-1]
     # Multiplicative updates keep a zero entry at zero: their extrapolation stays positive.
-    positive = {k: name.startswith("multiplicative") for k, _, name, _ in plan}
+    positive = {k: u.multiplicative for k, u in plan}
     # Scale-free priors on every fitted mode: rescaling components leaves the objective
     # unchanged, and the extrapolation would drift along it.
     balance = len(order) > 1 and all(isinstance(priors[k], (Flat, NonNegative)) for k in order)
@@ -466,9 +467,9 @@ def _fit_impl(
                 sub, data = Model(lik, 1, flat), x - (model.eta(factors) + rest)
             else:
                 sub, data = Model(Offset.traced(lik, model.eta(factors) + rest), 1, flat), x
-            update, _, line_search = select_update(sub.likelihood, flat)
-            new = update(sub, flat, data, mask, ones, k, dense)
-            if line_search:
+            update = select_update(sub.likelihood, flat)
+            new = update.apply(sub, flat, data, mask, ones, k, dense)
+            if update.line_search:
                 new = _line_search(
                     sub, data, mask, ones, k, new, sub.objective(data, mask, ones, constants=False)
                 )
@@ -501,11 +502,11 @@ def _fit_impl(
             hat = _extrapolate(priors[last], factors[last], previous[last], beta, positive[last])
             previous[last] = factors[last]
             factors = layout.constrain(_replace(factors, last, hat))
-        for k, update, _, line_search in plan:  # static: unrolled at trace time
-            new = update(m, priors[k], data, mask, factors, k, dense)
+        for k, update in plan:  # static: unrolled at trace time
+            new = update.apply(m, priors[k], data, mask, factors, k, dense)
             if active is not None:  # inactive components: exactly 0 (see fit_sweep)
                 new = jnp.where(active, new, 0.0)
-            if line_search:
+            if update.line_search:
                 before = objective(factors, intercepts, estimates) + sat  # as m.objective
                 new, stall = _line_search_step(m, data, mask, factors, k, new, before)
                 stalled = stalled | stall
@@ -602,12 +603,12 @@ def _fit_impl(
         f0 = layout.constrain(f0 if active is None else tuple(jnp.where(active, f, 0) for f in f0))
         b0 = intercepts0
         e0 = tuple(jnp.asarray(e.value, x.dtype) for e in model.likelihood.estimates())
-        updates = {k: (update, line_search) for k, update, _, line_search in plan}
+        updates = dict(plan)
         for k in assign:  # static
             m, data = given(b0, e0)
-            update, line_search = updates[k]
-            new = update(m, priors[k], data, mask, f0, k, dense)
-            if line_search:  # from the drawn block, as in a sweep
+            update = updates[k]
+            new = update.apply(m, priors[k], data, mask, f0, k, dense)
+            if update.line_search:  # from the drawn block, as in a sweep
                 new = _line_search(m, data, mask, f0, k, new, objective(f0, b0, e0) + sat)
             f0 = layout.constrain(_replace(f0, k, new))
         obj0 = objective(f0, b0, e0) + padding(f0)
@@ -1213,9 +1214,9 @@ def check_sparse_fit(model, data: SparseData, *, init: Any, devices: Any) -> boo
     """
     lik = model.likelihood
     base = lik.base if isinstance(lik, Offset) else lik
-    updates = {select_update(lik, p)[0] for p in model.mode_priors(data.x.ndim)}
-    kl_nmf = updates == {_mu_update}
-    glm = updates == {_newton_update} and (
+    kinds = {select_update(lik, p).kind for p in model.mode_priors(data.x.ndim)}
+    kl_nmf = kinds == {"multiplicative"}
+    glm = kinds == {"row-solve"} and (
         isinstance(base, Bernoulli) or (isinstance(base, Poisson) and base.link == "log")
     )
     if not (kl_nmf or glm):

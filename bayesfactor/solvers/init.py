@@ -243,8 +243,7 @@ def _svd_factors(model: Model, x: Array, sketches, pads, mean: Array) -> tuple[A
             continue
         f = v * s[None]
         if nonneg[k]:
-            name = select_update(model.likelihood, prior)[1]
-            if name.startswith("multiplicative"):
+            if select_update(model.likelihood, prior).multiplicative:
                 floor = mean
             elif ndim == 2:
                 floor = 0.01 * jnp.sqrt(mean)

@@ -38,6 +38,7 @@ that only accepts a non-increasing objective.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -46,9 +47,9 @@ import jax.numpy as jnp
 from jax import Array, lax
 
 from bayesfactor._sparse import SparseCounts, SparseRows
-from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, Gaussian, Likelihood, Poisson
+from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, Gaussian, Likelihood
 from bayesfactor.model import Model, cp_product
-from bayesfactor.priors import OneHot, Prior
+from bayesfactor.priors import Prior
 from bayesfactor.solvers.compress import _specs, mttkrp
 
 __all__ = [
@@ -406,39 +407,73 @@ def _line_search_step(model, x, mask, factors, k, proposal, objective):
     return at(t)[k], (t == 0) & (distance > scale)
 
 
-BlockUpdate = Callable[..., Array]
+@dataclasses.dataclass(frozen=True)
+class BlockUpdate:
+    """A block update and what the driver needs to know about it (see :func:`select_update`).
+
+    Attributes
+    ----------
+    apply : callable
+        ``apply(model, prior, x, mask, factors, k, dense) -> new F_k``.
+    kind : str
+        ``"lloyd"``, ``"row-solve"``, ``"hals"``, ``"multiplicative"`` or
+        ``"coordinate-newton"``.
+    exactness : str
+        ``"exact"``, ``"majorized"`` or ``"line search"``: how a step relates to the
+        objective.
+    line_search : bool
+        The proposal goes through the backtracking line search (neither exact nor a
+        majorization step).
+    """
+
+    apply: Callable[..., Array]
+    kind: str
+    exactness: str = "exact"
+    line_search: bool = False
+
+    @property
+    def name(self) -> str:
+        """Short name for reports, e.g. ``"hals (exact)"``."""
+        return self.kind if self.kind == "lloyd" else f"{self.kind} ({self.exactness})"
+
+    @property
+    def multiplicative(self) -> bool:
+        """Multiplicative: iterates stay positive, and a zero entry stays zero."""
+        return self.kind == "multiplicative"
 
 
-def select_update(likelihood: Likelihood, prior: Prior) -> tuple[BlockUpdate, str, bool]:
-    """The block update for a (likelihood, prior) pair.
+def _multiplicative_pair(likelihood: Likelihood, prior: Prior) -> bool:
+    support = prior.support in NONNEGATIVE_SUPPORTS
+    return likelihood.admits_multiplicative and support and prior.separable
+
+
+#: The block updates by capability, in order: a pair gets the first whose test it passes.
+UPDATES = (
+    ("lloyd", _lloyd_update, lambda likelihood, prior: prior.assigns),
+    ("row-solve", _newton_update, lambda likelihood, prior: prior.prox is None),
+    ("hals", _cd_update, lambda likelihood, prior: likelihood.admits_hals),
+    ("multiplicative", _mu_update, _multiplicative_pair),
+    # Columns with eta kept current; the line search, if any, is per column inside.
+    ("coordinate-newton", _coordinate_newton_update, lambda likelihood, prior: True),
+)
+
+
+def select_update(likelihood: Likelihood, prior: Prior) -> BlockUpdate:
+    """The block update for a (likelihood, prior) pair: the first of :data:`UPDATES` it admits.
 
     Returns
     -------
-    update : callable
-        ``update(model, prior, x, mask, factors, k, dense) -> new F_k``.
-    name : str
-        Short name of the update (for reports).
-    line_search : bool
-        Whether the proposal must go through the backtracking line search
-        (the update is neither exact nor a majorization step).
+    BlockUpdate
+        The update function, its kind, how exact a step is, and whether it needs the
+        backtracking line search.
     """
-    if isinstance(prior, OneHot):
-        return _lloyd_update, "lloyd", False
+    kind, apply = next((k, f) for k, f, admits in UPDATES if admits(likelihood, prior))
     exact = likelihood.exact_quadratic and prior.exact_curvature
-    suffix = "exact" if exact else "majorized" if likelihood.majorizes else "line search"
-    if prior.prox is None:
-        return _newton_update, f"row-solve ({suffix})", suffix == "line search"
-    if isinstance(likelihood, Gaussian):
-        return _cd_update, f"hals ({suffix})", False
-    if (
-        isinstance(likelihood, Poisson)
-        and likelihood.link == "identity"
-        and prior.support in NONNEGATIVE_SUPPORTS
-        and prior.separable
-    ):
-        return _mu_update, "multiplicative (majorized)", False
-    # Columns with eta kept current; the line search, if any, is per column inside.
-    return _coordinate_newton_update, f"coordinate-newton ({suffix})", False
+    exactness = "exact" if exact else "majorized" if likelihood.majorizes else "line search"
+    if kind == "multiplicative":
+        exactness = "majorized"
+    line_search = kind == "row-solve" and exactness == "line search"
+    return BlockUpdate(apply, kind, exactness, line_search)
 
 
 def describe_update(model: Model, ndim: int = 2) -> tuple[str, ...]:
@@ -451,4 +486,4 @@ def describe_update(model: Model, ndim: int = 2) -> tuple[str, ...]:
     >>> describe_update(bf.Model(bf.Gaussian(), rank=2, priors=bf.NonNegative()))
     ('hals (exact)', 'hals (exact)')
     """
-    return tuple(select_update(model.likelihood, p)[1] for p in model.mode_priors(ndim))
+    return tuple(select_update(model.likelihood, p).name for p in model.mode_priors(ndim))
