@@ -405,38 +405,29 @@ def _row_order(f0: np.ndarray) -> np.ndarray:
 
 def _posterior_draws(idata: Any, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
     """The draws ``F0, F1, ...`` of ``idata``, each (chains * draws, n_k, rank), checked."""
-    posterior = getattr(idata, "posterior", None)
+    from bayesfactor.sampling import factor_draws
+
+    sampled, _ = factor_draws(idata)
     names = [f"F{k}" for k in range(len(shapes))]
-    if posterior is None or any(name not in posterior for name in names):
+    if len(sampled) < len(shapes) or any(f is None for f in sampled[: len(shapes)]):
         raise ValueError(
-            "idata must be an arviz.InferenceData from bf.sample or bf.laplace, with "
-            f"posterior variables {', '.join(names)} (one per mode of the fit); got "
-            f"{type(idata).__name__}"
-            + ("" if posterior is None else f" with variables {list(posterior.data_vars)}")
-            + ". Pass the idata of this fit's model and data."
+            f"idata has no posterior draws of every factor: plot needs {', '.join(names)} "
+            "(one per mode of the fit, none held fixed); pass the idata of this fit's model "
+            "and data."
         )
-    if f"F{len(shapes)}" in posterior:
+    if len(sampled) > len(shapes):
         raise ValueError(
             f"idata has more than {len(shapes)} factor variables (F{len(shapes)} too) but "
             f"the fit has {len(shapes)} modes; pass the idata of this fit's model and data."
         )
-    draws = []
-    for name, shape in zip(names, shapes, strict=True):
-        var = posterior[name]
-        if var.ndim != 4 or not {"chain", "draw"} <= set(var.dims):
+    for name, f, shape in zip(names, sampled, shapes, strict=True):
+        if f.shape[1:] != tuple(shape):
             raise ValueError(
-                f"idata.posterior[{name!r}] must have dims (chain, draw, <mode dim>, "
-                f"component); got dims {var.dims}."
-            )
-        f = np.asarray(var.transpose("chain", "draw", ...).values, dtype=float)
-        if f.shape[2:] != shape:
-            raise ValueError(
-                f"idata.posterior[{name!r}] has draws of shape {f.shape[2:]} but the fit's "
+                f"idata.posterior[{name!r}] has draws of shape {f.shape[1:]} but the fit's "
                 f"factor {name[1:]} has shape {shape}; pass the idata of this fit's model "
                 "and data (same rank and data shape)."
             )
-        draws.append(f.reshape(-1, *shape))
-    return draws
+    return [np.asarray(f, dtype=float) for f in sampled]
 
 
 def _mode_labels(fit: Any, labels: Any, sizes: Sequence[int]) -> tuple[list, list]:

@@ -79,6 +79,7 @@ __all__ = [
     "sample",
     "laplace",
     "predictive_interval",
+    "factor_draws",
     "align",
     "numpyro_model",
     "IdentifiabilityWarning",
@@ -1054,6 +1055,53 @@ def laplace(
 # --- summaries ------------------------------------------------------------------------
 
 
+def _flat_draws(posterior: Any, name: str) -> np.ndarray:
+    """``posterior[name]`` as (chains * draws, ...), refusing a variable without those dims."""
+    var = posterior[name]
+    if var.ndim < 2 or not {"chain", "draw"} <= set(var.dims):
+        raise ValueError(
+            f"idata.posterior[{name!r}] must have dims (chain, draw, ...); got dims {var.dims}."
+        )
+    values = var.transpose("chain", "draw", ...).values
+    return values.reshape((-1, *values.shape[2:]))
+
+
+def factor_draws(idata: Any) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """The factors of an InferenceData from :func:`sample` or :func:`laplace`, per mode.
+
+    The one reader of ``idata`` (:func:`predictive_interval`, ``bf.plot.factors``).
+
+    Returns
+    -------
+    sampled : list
+        Per mode ``k``: the draws of ``F{k}`` from ``posterior``, shape ``(chains *
+        draws, n_k, rank)``, or None for a mode held fixed.
+    fixed : list
+        Per mode: its value from ``constant_data`` (``sample(..., fixed=...)``), or None.
+
+    Raises
+    ------
+    TypeError
+        ``idata`` has no posterior group with ``F0`` (sampled or fixed).
+    """
+    posterior = getattr(idata, "posterior", None)
+    constant = getattr(idata, "constant_data", None)
+    constant = {} if constant is None else constant
+    if posterior is None or not ("F0" in posterior or "F0" in constant):
+        raise TypeError(
+            "idata must be an arviz.InferenceData returned by bf.sample or bf.laplace (a "
+            f"posterior group with variables F0, F1, ...); got {type(idata).__name__}"
+            + ("" if posterior is None else f" with variables {list(posterior.data_vars)}")
+            + "."
+        )
+    sampled: list[np.ndarray | None] = []
+    fixed: list[np.ndarray | None] = []
+    while (name := f"F{len(sampled)}") in posterior or name in constant:
+        sampled.append(_flat_draws(posterior, name) if name in posterior else None)
+        fixed.append(None if name in posterior else np.asarray(constant[name].values))
+    return sampled, fixed
+
+
 def predictive_interval(
     idata: Any, model: Model, prob: float = 0.9
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1094,25 +1142,10 @@ def predictive_interval(
         raise TypeError(f"model must be a bf.Model; got {model!r}.")
     if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
         raise ValueError(f"prob must be a number in (0, 1); got {prob!r}. Use e.g. prob=0.9.")
-    posterior = getattr(idata, "posterior", None)
-    constant = getattr(idata, "constant_data", None)
-    constant = {} if constant is None else constant
-    if posterior is None or not ("F0" in posterior or "F0" in constant):
-        raise TypeError(
-            "idata must be the InferenceData returned by bf.sample or bf.laplace (a "
-            f"posterior group with variables F0, F1, ...); got {type(idata).__name__}."
-        )
-    # Sampled modes from posterior, modes held fixed (sample(..., fixed=...)) from constant_data.
-    factors: list[Array | None] = []
-    constants: list[Array | None] = []
-    while (name := f"F{len(factors)}") in posterior or name in constant:
-        if name in posterior:
-            f = posterior[name].transpose("chain", "draw", ...).values
-            factors.append(jnp.asarray(f.reshape((-1, *f.shape[2:]))))
-            constants.append(None)
-        else:
-            factors.append(None)
-            constants.append(jnp.asarray(constant[name].values))
+    sampled, fixed = factor_draws(idata)
+    posterior = idata.posterior
+    factors = [None if f is None else jnp.asarray(f) for f in sampled]
+    constants = [None if c is None else jnp.asarray(c) for c in fixed]
     model.mode_priors(len(factors))  # the model must have one prior per mode
     rank = next(f for f in factors + constants if f is not None).shape[-1]
     if rank != model.rank:
@@ -1127,8 +1160,7 @@ def predictive_interval(
             f"idata has no posterior variables {missing}, which model declares; pass the "
             "model that produced idata."
         )
-    draws = [posterior[n].transpose("chain", "draw", ...).values for n in names]
-    draws = [jnp.asarray(d.reshape((-1, *d.shape[2:]))) for d in draws]
+    draws = [jnp.asarray(_flat_draws(posterior, n)) for n in names]
     extras = (tuple(draws[: len(model.intercepts)]), tuple(draws[len(model.intercepts) :]))
     means = np.asarray(_mean_draws(model, tuple(factors), tuple(constants), extras))
     tail = (1.0 - prob) / 2.0
