@@ -316,11 +316,21 @@ def _ranks(text: str) -> list[int]:
     return ranks
 
 
+def _count_shares(cells, genes, cell_type):
+    """Per cell type and component: the mean share of a cell's expected count it explains.
+
+    Component ``r`` contributes ``W[i, r] * sum_j H[j, r]`` to cell ``i``'s expected
+    total count (identity link).
+    """
+    expected = cells * genes.sum(axis=0).to_numpy()
+    return expected.div(expected.sum(axis=1), axis=0).groupby(cell_type.to_numpy()).mean()
+
+
 def _demo_figure(path: Path, cells, genes, cell_type, chosen: int) -> None:
     """Mean share of each cell type per component, and each component's top genes."""
     import matplotlib.pyplot as plt
 
-    share = cells.div(cells.sum(axis=1), axis=0).groupby(cell_type.to_numpy()).mean()
+    share = _count_shares(cells, genes, cell_type)
     rank = cells.shape[1]
     fig, (left, right) = plt.subplots(
         1, 2, figsize=(12, 1.5 + 0.45 * max(rank, len(share))), layout="constrained"
@@ -329,7 +339,7 @@ def _demo_figure(path: Path, cells, genes, cell_type, chosen: int) -> None:
     left.set_xticks(range(rank), [str(k + 1) for k in range(rank)])
     left.set_yticks(range(len(share)), share.index)
     left.set_xlabel("component")
-    left.set_title("mean share of a cell's counts, by cell type", fontsize=10)
+    left.set_title("mean share of a cell's expected count, by cell type", fontsize=10)
     fig.colorbar(image, ax=left, shrink=0.8)
     right.axis("off")
     right.set_title("top genes (share of the component's counts)", fontsize=10)
@@ -412,12 +422,12 @@ def _demo(args: argparse.Namespace) -> int:
     order = np.argsort(-size, kind="stable")
     cells = pd.DataFrame(cells[:, order], index=counts.index, columns=columns)
     gene_f = pd.DataFrame(gene_f[:, order], index=counts.columns, columns=columns)
-    share = cells.div(cells.sum(axis=1), axis=0).groupby(pbmc.cell_type.to_numpy()).mean()
+    share = _count_shares(cells, gene_f, pbmc.cell_type)
     print("\nComponents (largest first): the cell type of the highest mean share, top genes")
     for k, column in enumerate(columns):
         top = ", ".join(gene_f[column].nlargest(5).index)
         kind = share[column].idxmax()
-        print(f"  {k + 1}: {kind} ({share[column].max():.0%} of its cells' counts): {top}")
+        print(f"  {k + 1}: {kind} ({share[column].max():.0%} of its cells' expected counts): {top}")
     paths = [out / "factors.png", out / "cell_factors.csv", out / "gene_factors.csv"]
     _demo_figure(paths[0], cells, gene_f, pbmc.cell_type, chosen)
     cells.assign(cell_type=pbmc.cell_type).to_csv(paths[1])
