@@ -90,6 +90,7 @@ def test_block_densities_are_each_likelihoods_own(rng):
     assert (np.abs(draw[:, 6:8]) <= np.pi).all()
 
 
+@pytest.mark.slow  # ~10-12 s
 def test_mixed_fit_with_missing_entries_descends(rng):
     blocks, x, _ = _mixed(rng, n=40, per_block=5)
     x[rng.random(x.shape) < 0.2] = np.nan

@@ -882,6 +882,7 @@ def test_loo_and_waic_run(poisson_nmf):
     assert best - 3 * loo.p_loo < loo.elpd_loo < best
 
 
+@pytest.mark.slow  # ~10-12 s
 @pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto:UserWarning")
 @pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.sort_values:Warning")
 def test_compare_prefers_the_planted_rank(poisson_rank3):

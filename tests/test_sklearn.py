@@ -49,6 +49,7 @@ def test_transform_handles_missing_entries(rng):
     np.testing.assert_allclose(est.inverse_transform(est.transform(holed)), new, atol=1e-6)
 
 
+@pytest.mark.slow  # ~10-12 s
 def test_clone_and_grid_search_over_rank(rng):
     rates = np.abs(rng.normal(size=(90, 2))) @ np.abs(rng.normal(size=(2, 30))) * 5
     x = rng.poisson(rates).astype(float)
