@@ -144,7 +144,7 @@ class FitResult:
 
         ``entries`` and ``block`` select part of it, as for :meth:`predict`.
         """
-        return np.asarray(self._at("eta", entries, block))
+        return np.asarray(self._at("eta", entries, block)[0])
 
     def _check_dense(self, what: str, shape: tuple[int, ...] | None = None, work=1) -> None:
         """Refuse to form a dense array (of the data's shape) that would not fit in memory.
@@ -211,13 +211,16 @@ class FitResult:
             )
         return tuple(out)
 
-    def _at(self, what: str, entries: Any, block: Any) -> Array:
-        """``eta`` (``what="eta"``) or the mean, whole or at ``entries`` / ``block``."""
+    def _at(self, what: str, entries: Any, block: Any) -> tuple[Array, tuple | None]:
+        """``eta`` (``what="eta"``) or the mean, whole or at ``entries`` / ``block``.
+
+        Also the per-mode indices it took (None: everything).
+        """
         index = self._selection(what, entries, block)
         if index is None:
             self._check_dense(what)
             fn = _eta if what == "eta" else _mean
-            return fn(self.model, self._factors(), self._intercepts())
+            return fn(self.model, self._factors(), self._intercepts()), None
         pointwise = entries is not None
         if pointwise:  # the (modes, n, rank) stack of factor rows
             self._check_dense(what, index[0].shape, work=len(index) * self.model.rank + 1)
@@ -233,8 +236,8 @@ class FitResult:
         else:
             eta = _eta(self.model, factors, tuple(parts))
         if what == "eta":
-            return eta
-        return self.model.likelihood.restrict(index, pointwise).mean(eta)
+            return eta, index
+        return self.model.likelihood.restrict(index, pointwise).mean(eta), index
 
     def predict(self, *, entries: Any = None, block: Any = None) -> Any:
         """``E[X]`` under the fitted model (the inverse link of ``eta``), shaped like ``X``.
@@ -269,10 +272,11 @@ class FitResult:
         >>> fit.predict(block=(slice(0, 10), None)).shape
         (10, 20)
         """
-        mean = np.asarray(self._at("predict", entries, block))
+        mean, index = self._at("predict", entries, block)
+        mean = np.asarray(mean)
         if entries is not None:
             return mean
-        index = self._selection("predict", entries, block) or (slice(None),) * mean.ndim
+        index = index or (slice(None),) * mean.ndim
         labels = tuple(
             None if lab is None else lab[i] for lab, i in zip(self.labels, index, strict=False)
         )

@@ -79,16 +79,8 @@ plt.close(fig)
 # $V$ to the MAP's column norms, which leaves every rate $U V^\top$ unchanged.
 
 # %%
-idata = bf.sample(
-    model,
-    counts,
-    init=fit,
-    num_warmup=num_warmup,
-    num_samples=num_samples,
-    num_chains=num_chains,
-    key=1,
-    progress_bar=False,
-)
+nuts = dict(init=fit, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
+idata = bf.sample(model, counts, **nuts, key=1, progress_bar=False)
 print(idata.posterior)
 print("divergences:", int(idata.sample_stats["diverging"].sum()))
 
@@ -147,17 +139,7 @@ lo, hi = np.quantile(v, [0.05, 0.95], axis=0)
 v_map = fit.factors[1]
 print("sum over time of V, MAP:          ", np.round(v_map.sum(0), 1))
 print("posterior median, aligned draws:  ", np.round(np.median(v.sum(1), 0), 1))
-raw = bf.sample(
-    model,
-    counts,
-    init=fit,
-    num_warmup=num_warmup,
-    num_samples=num_samples,
-    num_chains=num_chains,
-    key=1,
-    progress_bar=False,
-    rescale=False,
-)
+raw = bf.sample(model, counts, **nuts, key=1, progress_bar=False, rescale=False)
 v_raw = raw.posterior["F1"].stack(s=("chain", "draw")).transpose("s", ...).values
 print("posterior median, raw draws:      ", np.round(np.median(v_raw.sum(1), 0), 1))
 for name, draws in (("aligned", v), ("raw", v_raw)):

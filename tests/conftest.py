@@ -30,3 +30,17 @@ def planted(rng, shape, rank, nonnegative=False, scale=1.0):
     letters = "abcdefg"[: len(shape)]
     eta = np.einsum(",".join(f"{c}z" for c in letters) + "->" + letters, *factors)
     return factors, eta
+
+
+def made_up_fit(model, factors, **fields):
+    """A FitResult of given factors, no fit run: for tests of what is drawn or scored."""
+    import bayesfactor as bf
+
+    defaults = dict(
+        objective=0.0,
+        history=np.zeros(1),
+        n_iter=1,
+        converged=True,
+        restart_objectives=np.zeros(1),
+    )
+    return bf.FitResult(model=model, factors=tuple(factors), **(defaults | fields))

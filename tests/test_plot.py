@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import made_up_fit
 from matplotlib.collections import PolyCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
@@ -155,14 +156,10 @@ def ensemble(rng, x):
     results = {}
     for rank in (1, 2):
         results[rank] = [
-            bf.FitResult(
-                model=bf.Model(bf.Gaussian(), rank, bf.Flat()),
-                factors=(rng.normal(size=(12, rank)), rng.normal(size=(10, rank))),
+            made_up_fit(
+                bf.Model(bf.Gaussian(), rank, bf.Flat()),
+                (rng.normal(size=(12, rank)), rng.normal(size=(10, rank))),
                 objective=float(rng.random()),
-                history=np.zeros(1),
-                n_iter=1,
-                converged=True,
-                restart_objectives=np.zeros(1),
             )
             for _ in range(3)
         ]
@@ -524,14 +521,9 @@ def test_factors_colour_categorical_groups_with_a_legend():
     party = votes.party.astype(str).to_numpy()
     rng = np.random.default_rng(1)
     u, v = rng.random((party.size, 2)), rng.random((16, 2))
-    fit = bf.FitResult(
-        model=bf.Model(bf.Bernoulli(), 2, bf.Normal(1.0)),
-        factors=(u, v),
-        objective=0.0,
-        history=np.zeros(1),
-        n_iter=1,
-        converged=True,
-        restart_objectives=np.zeros(1),
+    fit = made_up_fit(
+        bf.Model(bf.Bernoulli(), 2, bf.Normal(1.0)),
+        (u, v),
         labels=(pd.Index(party, name="party"), votes.data.columns),
         dims=("party", "vote"),
         kind="pandas",

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planted
+from conftest import made_up_fit, planted
 from scipy import special, stats
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import accuracy_score, mean_poisson_deviance, mean_squared_error
@@ -193,15 +193,7 @@ def test_score_matches_scipy_and_sklearn(rng, likelihood, priors, data, mean, re
     x[0, 0] = np.nan
     mask = rng.random(x.shape) < 0.6
     mask[0, 0] = False
-    fit = bf.FitResult(
-        model=bf.Model(likelihood, 2, priors),
-        factors=(u, v),
-        objective=0.0,
-        history=np.zeros(1),
-        n_iter=1,
-        converged=True,
-        restart_objectives=np.zeros(1),
-    )
+    fit = made_up_fit(bf.Model(likelihood, 2, priors), (u, v))
     got = score(fit, x, mask)
     name, error, logpdf = reference(x[mask], mu[mask])
     assert sorted(got) == sorted(["log_likelihood", name])

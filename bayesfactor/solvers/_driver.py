@@ -22,6 +22,7 @@ from bayesfactor._data import (
     warn,
 )
 from bayesfactor._precision import fit_dtype
+from bayesfactor._pytree import unchecked_replace
 from bayesfactor._sparse import SparseCounts, SparseData, SparseRows, sparse_data
 from bayesfactor.conv import ConvModel
 from bayesfactor.likelihoods import Bernoulli, Gaussian, Offset, Poisson
@@ -37,7 +38,6 @@ from bayesfactor.solvers._loop import (
     _best,
     _result,
     _sweep_flops,
-    _with_likelihood,
     at_rounding_level,
     converged,
     energy_floor,
@@ -400,13 +400,13 @@ def _fit_impl(
         offset = model.intercept_eta(intercepts, x.shape, full=not rows)
         if gaussian:
             return m, x - offset
-        return _with_likelihood(m, Offset.traced(m.likelihood, offset)), x
+        return unchecked_replace(m, likelihood=Offset.traced(m.likelihood, offset)), x
 
     def current(estimates):
         """The model with the likelihood's Estimated parameters at their current values."""
         if not estimates:
             return model
-        return _with_likelihood(model, model.likelihood.with_values(estimates))
+        return unchecked_replace(model, likelihood=model.likelihood.with_values(estimates))
 
     def objective(factors, intercepts, estimates):
         """The objective without its constant terms: the energy less its ``saturated`` part."""
@@ -1445,8 +1445,9 @@ def fit_sweep(
             )
             starts = jax.tree.map(lambda *a: np.stack(a), *[start(i, rank) for i in batch])
             flops = _sweep_flops(x, rank, size * restarts)
-            state = jax.device_get(run_in_chunks(program, starts, max_iter, flops))
-            state = state._replace(extrapolation=())
+            state = _host_state(
+                run_in_chunks(program, starts, max_iter, flops), ONE_DEVICE, model, x.ndim
+            )
             for j, i in enumerate(chunk):
                 member = jax.tree.map(lambda a, j=j: a[j], state)
                 member = member._replace(factors=tuple(f[..., : ranks[i]] for f in member.factors))

@@ -22,7 +22,6 @@ from jax import Array
 from bayesfactor._data import warn
 from bayesfactor._pytree import unchecked_replace
 from bayesfactor._sparse import SparseCounts, SparseRows
-from bayesfactor.model import Model
 from bayesfactor.result import ConvergenceWarning, FitResult
 from bayesfactor.solvers.compress import Tucker
 
@@ -219,11 +218,6 @@ def _sweep_flops(x: Any, rank: int, batch: int) -> float:
     return 2.0 * x.ndim * stored * rank * batch
 
 
-def _with_likelihood(model: Model, likelihood) -> Model:
-    """``model`` with another likelihood, built without the declaration checks (traced)."""
-    return unchecked_replace(model, likelihood=likelihood)
-
-
 def _best(state: SolverState) -> int:
     """The restart of ``state`` (host arrays) with the lowest finite objective."""
     return int(np.argmin(np.where(np.isfinite(state.objective), state.objective, np.inf)))
@@ -265,7 +259,7 @@ def _result(
         )
     if state.estimates:
         values = tuple(float(v[best]) for v in state.estimates)
-        model = _with_likelihood(model, model.likelihood.with_values(values))
+        model = unchecked_replace(model, likelihood=model.likelihood.with_values(values))
     constant = np.asarray(state.constant)  # added back: the full negative log posterior
     restarts = state if screened is None else screened
     return FitResult(
