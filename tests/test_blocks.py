@@ -175,6 +175,7 @@ def test_auto_likelihood_of_a_plain_array_is_one_likelihood():
         bf.Model(bf.Gaussian())
 
 
+@pytest.mark.slow  # ~10-30 s
 def test_cross_validate_scores_each_block_with_its_own_error():
     rng = np.random.default_rng(0)
     blocks, x, _ = _mixed(rng, n=60, per_block=5)

@@ -160,6 +160,7 @@ def test_objective_never_increases_with_intercepts_and_missing_entries(rng, like
     assert np.isfinite(result.log_likelihood(x))
 
 
+@pytest.mark.slow  # ~10-30 s
 def test_row_baselines_of_counts_are_recovered(rng):
     baseline = rng.uniform(-1.0, 2.0, size=(80, 1))  # firing rates differ ~20x across rows
     u, v = rng.normal(size=(80, 1)), rng.normal(size=(1, 50))

@@ -443,6 +443,7 @@ def _hand_written_poisson_nmf(x, observed, rank, rate):
     numpyro.sample("obs", dist.Poisson((U @ V.T)[observed]).to_event(1), obs=x[observed])
 
 
+@pytest.mark.slow  # ~10-30 s
 def test_nuts_agrees_with_a_hand_written_numpyro_model(poisson_nmf):
     """Posterior mean and sd of every rate (U V^T)_ij: bf.sample vs NUTS on a model by hand.
 

@@ -166,6 +166,7 @@ def test_cross_validate_table_equals_separate_fits(rng):
                 j += 1
 
 
+@pytest.mark.slow  # ~10-30 s
 def test_large_sweeps_run_in_equal_calls_of_one_program(monkeypatch):
     model, kind = CASES["pca"]
     x = make_data(kind, MATRIX)
