@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from bayesfactor._registry import LIKELIHOODS, PRIORS, declared_cli_names
+
 __all__ = ["main"]
 
 _DESCRIPTION = """\
@@ -120,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME[:P]",
         type=_likelihood,
         default="gaussian",  # argparse converts it after parsing (--help stays fast)
-        help=f"observation model, one of {', '.join(_LIKELIHOODS)}; P is the Gaussian or "
-        "Laplace scale or the von Mises concentration. poisson is the identity link "
+        help=f"observation model, one of {', '.join(_LIKELIHOODS)}; P sets its parameter "
+        "(the Gaussian or Laplace scale, the von Mises concentration, ...). poisson is the identity link "
         "(counts = sum of non-negative parts: KL-NMF, bf.Poisson(link='identity')); "
         "poisson-log is the log link (bf.Poisson(), Python's default); auto: one per "
         "column of a CSV from its values (bool, counts, floats; with column intercepts) "
@@ -221,17 +223,10 @@ _DATA_HELP = (
     "data file: .npy (any N-way array), .csv (first row column labels, first column "
     "row labels) or .nc (one xarray DataArray); empty/NaN entries are missing"
 )
-_LIKELIHOODS = ("gaussian", "poisson", "poisson-log", "bernoulli", "laplace", "vonmises", "auto")
-_PRIORS = (
-    "flat",
-    "normal",
-    "laplace",
-    "nonnegative",
-    "exponential",
-    "halfnormal",
-    "smooth",
-    "onehot",
-)
+#: The names the likelihood and prior classes declare (``cli_names``), read from their
+#: source so that --help does not load JAX; resolved to the classes after parsing.
+_LIKELIHOODS = (*declared_cli_names("likelihoods"), "auto")
+_PRIORS = declared_cli_names("priors")
 
 
 def _name_and_number(text: str, names: Sequence[str], kind: str):
@@ -255,49 +250,25 @@ def _name_and_number(text: str, names: Sequence[str], kind: str):
 
 
 def _likelihood(text: str):
-    import bayesfactor as bf
-
     name, p = _name_and_number(text, _LIKELIHOODS, "likelihood")
-    kwargs = (
-        {}
-        if p is None
-        else {
-            "gaussian": {"scale": p},
-            "laplace": {"scale": p},
-            "vonmises": {"concentration": p},
-        }.get(name)
-    )
-    if kwargs is None:
-        raise argparse.ArgumentTypeError(f"{name!r} takes no number; use just '{name}'")
-    return {
-        "gaussian": lambda: bf.Gaussian(**kwargs),
-        "poisson": lambda: bf.Poisson(link="identity"),
-        "poisson-log": lambda: bf.Poisson(link="log"),
-        "bernoulli": lambda: bf.Bernoulli(),
-        "laplace": lambda: bf.LaplaceLikelihood(**kwargs),
-        "vonmises": lambda: bf.VonMises(**kwargs),
-        "auto": lambda: "auto",
-    }[name]()
+    if name == "auto":
+        return "auto"
+    return _construct(name, p, LIKELIHOODS, needs_number=False)
 
 
 def _prior(text: str):
-    import bayesfactor as bf
-
     name, p = _name_and_number(text, _PRIORS, "prior")
-    plain = {"flat": bf.Flat, "nonnegative": bf.NonNegative, "onehot": bf.OneHot}
-    if name in plain:
-        if p is not None:
-            raise argparse.ArgumentTypeError(f"{name!r} takes no number; use just '{name}'")
-        return plain[name]()
-    if p is None:
+    return _construct(name, p, PRIORS, needs_number=True)
+
+
+def _construct(name: str, p: float | None, registry, needs_number: bool):
+    """The class registered under CLI ``name``, its parameter set to ``p`` when given."""
+    cls, kwargs = registry.by_cli_name()[name]
+    if p is not None and cls.parameter is None:
+        raise argparse.ArgumentTypeError(f"{name!r} takes no number; use just '{name}'")
+    if p is None and needs_number and cls.parameter is not None:
         raise argparse.ArgumentTypeError(f"{name!r} needs a number, e.g. '{name}:1.0'")
-    return {
-        "normal": bf.Normal,
-        "laplace": bf.Laplace,
-        "exponential": bf.Exponential,
-        "halfnormal": bf.HalfNormal,
-        "smooth": bf.Smooth,
-    }[name](p)
+    return cls(**kwargs, **({} if p is None else {cls.parameter: p}))
 
 
 def _ranks(text: str) -> list[int]:

@@ -55,7 +55,8 @@ from typing import Any
 
 import numpy as np
 
-from bayesfactor import likelihoods, priors
+from bayesfactor import likelihoods
+from bayesfactor._registry import LIKELIHOODS, PRIORS
 from bayesfactor.conv import ConvModel
 from bayesfactor.model import Model
 
@@ -69,13 +70,22 @@ MAX_DEPTH = 32
 #: A temporary file of a save left this long untouched is stale (its save was killed).
 STALE_S = 600.0
 
-#: Classes a saved declaration may name: ``{"Model": Model, "Gaussian": ..., ...}``.
-_CLASSES: dict[str, type] = {"Model": Model, "ConvModel": ConvModel}
-for _module in (likelihoods, priors):
-    for _name in _module.__all__:
-        _cls = getattr(_module, _name)
-        if isinstance(_cls, type) and dataclasses.is_dataclass(_cls):
-            _CLASSES[f"{_module.__name__.rsplit('.', 1)[-1]}.{_name}"] = _cls
+
+def _classes() -> dict[str, type]:
+    """Classes a saved declaration may name (``"likelihoods.Poisson"``, ...).
+
+    The models, estimated parameters and the registered likelihoods and priors
+    (:mod:`bayesfactor._registry`).
+    """
+    return {
+        "Model": Model,
+        "ConvModel": ConvModel,
+        "likelihoods.Estimated": likelihoods.Estimated,
+        **LIKELIHOODS.classes(),
+        **PRIORS.classes(),
+    }
+
+
 _FORMAT = "bayesfactor.FitResult/2"  # /2: with a digest; /1 is still read
 
 
@@ -98,7 +108,7 @@ def to_spec(obj: Any, arrays: list | None = None) -> Any:
     True
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        name = next((k for k, c in _CLASSES.items() if c is type(obj)), None)
+        name = next((k for k, c in _classes().items() if c is type(obj)), None)
         if name is None:
             raise TypeError(f"cannot save {type(obj).__name__}: not a bayesfactor model part.")
         spec = {"class": name}
@@ -137,7 +147,8 @@ def from_spec(spec: Any, arrays: Sequence[np.ndarray] = (), depth: int = 0) -> A
         return np.asarray(spec["array"], dtype=np.dtype(spec["dtype"]))
     if isinstance(spec, dict):
         name = spec.get("class")
-        if name not in _CLASSES:
+        classes = _classes()
+        if name not in classes:
             raise ValueError(
                 f"the file declares an unknown model part {name!r}; it was written by "
                 "another version of bayesfactor, or is not a bayesfactor file."
@@ -146,7 +157,7 @@ def from_spec(spec: Any, arrays: Sequence[np.ndarray] = (), depth: int = 0) -> A
         for key in ("priors", "names", "labels"):
             if isinstance(kwargs.get(key), list):
                 kwargs[key] = tuple(kwargs[key])
-        cls = _CLASSES[name]
+        cls = classes[name]
         return getattr(cls, "from_fields", cls)(**kwargs)
     if isinstance(spec, list):
         return [from_spec(s, arrays, depth + 1) for s in spec]

@@ -27,6 +27,7 @@ from numpyro.distributions import constraints
 
 from bayesfactor._data import observed
 from bayesfactor._pytree import pytree_dataclass, static_field, unchecked_replace
+from bayesfactor._registry import LIKELIHOODS
 
 __all__ = [
     "Likelihood",
@@ -168,6 +169,13 @@ class Likelihood(abc.ABC):
     admits_hals: ClassVar[bool] = False
     #: The multiplicative MM update of KL-NMF applies (Poisson with the identity link).
     admits_multiplicative: ClassVar[bool] = False
+    #: Names on the command line (``--likelihood NAME[:P]``) -> constructor arguments;
+    #: ``P`` sets :attr:`parameter`. Empty: not offered there.
+    cli_names: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LIKELIHOODS.add(cls)  # saved files and the command line find it by name
 
     @abc.abstractmethod
     def log_prob(self, x: Array, eta: Array) -> Array:
@@ -364,6 +372,8 @@ class Gaussian(Likelihood):
     2
     """
 
+    cli_names: ClassVar = {"gaussian": {}}
+
     scale: float | Estimated = 1.0
     exact_quadratic: ClassVar[bool] = True
     majorizes: ClassVar[bool] = True
@@ -424,6 +434,8 @@ class Laplace(Likelihood):
     >>> bf.Model(likelihood=bf.likelihoods.Laplace(), rank=2, priors=bf.Flat()).rank
     2
     """
+
+    cli_names: ClassVar = {"laplace": {}}
 
     scale: float | Estimated = 1.0
     parameter: ClassVar[str] = "scale"
@@ -487,6 +499,8 @@ class Bernoulli(Likelihood):
     2
     """
 
+    cli_names: ClassVar = {"bernoulli": {}}
+
     support: ClassVar = constraints.boolean
     majorizes: ClassVar[bool] = True
     constant_weight: ClassVar[bool] = True
@@ -547,6 +561,8 @@ class Poisson(Likelihood):
     ...          priors=bf.NonNegative()).likelihood
     Poisson(link='identity')
     """
+
+    cli_names: ClassVar = {"poisson": {"link": "identity"}, "poisson-log": {"link": "log"}}
 
     link: Literal["log", "identity"] = static_field(default="log")
     support: ClassVar = constraints.nonnegative
@@ -654,6 +670,8 @@ class VonMises(Likelihood):
     >>> bf.Model(likelihood=bf.VonMises(2.0), rank=1, priors=bf.Flat()).rank
     1
     """
+
+    cli_names: ClassVar = {"vonmises": {}}
 
     concentration: float | Estimated = 1.0
     majorizes: ClassVar[bool] = True

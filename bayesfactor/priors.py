@@ -18,6 +18,7 @@ from jax import Array
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
+from bayesfactor._registry import PRIORS
 from bayesfactor.likelihoods import _check_positive
 
 __all__ = [
@@ -54,6 +55,14 @@ class Prior(abc.ABC):
     additive: ClassVar[bool] = True
     #: Rows are assignments to one component (``OneHot``): Lloyd's step updates them.
     assigns: ClassVar[bool] = False
+    #: The constructor argument a number sets (``--prior NAME:P``); ``None``: no number.
+    parameter: ClassVar[str | None] = None
+    #: Names on the command line (``--prior NAME[:P]``) -> constructor arguments.
+    cli_names: ClassVar[dict[str, dict]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        PRIORS.add(cls)  # saved files and the command line find it by name
 
     @abc.abstractmethod
     def log_prob(self, f: Array) -> Array:
@@ -97,6 +106,8 @@ class Flat(Prior):
     Flat()
     """
 
+    cli_names: ClassVar = {"flat": {}}
+
     def log_prob(self, f):  # noqa: D102
         return jnp.zeros((), f.dtype)
 
@@ -118,6 +129,9 @@ class Normal(Prior):
     >>> bf.Normal(2.0).scale
     2.0
     """
+
+    cli_names: ClassVar = {"normal": {}}
+    parameter: ClassVar = "scale"
 
     scale: float = 1.0
 
@@ -155,6 +169,9 @@ class Laplace(Prior):
     0.5
     """
 
+    cli_names: ClassVar = {"laplace": {}}
+    parameter: ClassVar = "scale"
+
     scale: float = 1.0
 
     def __post_init__(self):
@@ -178,6 +195,8 @@ class NonNegative(Prior):
     >>> bf.NonNegative()
     NonNegative()
     """
+
+    cli_names: ClassVar = {"nonnegative": {}}
 
     support: ClassVar = constraints.nonnegative
     prox = staticmethod(_nonneg_prox)
@@ -206,6 +225,9 @@ class Exponential(Prior):
     >>> bf.Exponential(rate=0.1).rate
     0.1
     """
+
+    cli_names: ClassVar = {"exponential": {}}
+    parameter: ClassVar = "rate"
 
     rate: float = 1.0
     support: ClassVar = constraints.nonnegative
@@ -241,6 +263,9 @@ class HalfNormal(Prior):
     >>> bf.HalfNormal(1.0).scale
     1.0
     """
+
+    cli_names: ClassVar = {"halfnormal": {}}
+    parameter: ClassVar = "scale"
 
     scale: float = 1.0
     support: ClassVar = constraints.nonnegative
@@ -288,6 +313,9 @@ class Smooth(Prior):
     >>> bf.Smooth(0.1, nonnegative=True)
     Smooth(scale=0.1, nonnegative=True)
     """
+
+    cli_names: ClassVar = {"smooth": {}}
+    parameter: ClassVar = "scale"
 
     scale: float = 1.0
     nonnegative: bool = static_field(default=False)
@@ -339,6 +367,8 @@ class OneHot(Prior):
     >>> bf.Model(likelihood=bf.Gaussian(), rank=3, priors=(bf.OneHot(), bf.Flat())).priors
     (OneHot(), Flat())
     """
+
+    cli_names: ClassVar = {"onehot": {}}
 
     support: ClassVar = constraints.simplex
     separable: ClassVar[bool] = False
