@@ -53,7 +53,7 @@ class Registry:
         """``{cli name: (class, constructor arguments)}`` over the registered classes."""
         found = {}
         for cls in self.classes().values():
-            for name, kwargs in getattr(cls, "cli_names", {}).items():
+            for name, kwargs in cls.__dict__.get("cli_names", {}).items():
                 found[name] = (cls, dict(kwargs))
         return found
 
