@@ -318,6 +318,11 @@ def _spec_of_fields(likelihoods: Any, assignment: Any, names: Any) -> dict:
     if len(names) != len(likelihoods):
         raise ValueError(f"Blocks: {len(names)} names for {len(likelihoods)} likelihoods.")
     assignment = np.asarray(assignment, dtype=int)
+    if assignment.ndim != 1 or not ((0 <= assignment) & (assignment < len(names))).all():
+        raise ValueError(
+            f"Blocks: assignment must be a 1-D array of block numbers 0..{len(names) - 1}, "
+            "one per index along mode."
+        )
     return {
         name: (np.flatnonzero(assignment == b), lik)
         for b, (name, lik) in enumerate(zip(names, likelihoods, strict=True))
