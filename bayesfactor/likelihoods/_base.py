@@ -75,6 +75,9 @@ class Likelihood(ParameterEstimates, abc.ABC):
     error_name: ClassVar[str] = "mse"
     #: A higher :meth:`error` is better (accuracy), not worse.
     error_higher_is_better: ClassVar[bool] = False
+    #: The block :meth:`Blocks.infer` gathers columns of this likelihood into (``"counts"``);
+    #: None: each column with another one of it is a block named after the column.
+    block_name: ClassVar[str | None] = None
     #: Names on the command line (``--likelihood NAME[:P]``) -> constructor arguments;
     #: ``P`` sets :attr:`parameter`. Empty: not offered there.
     cli_names: ClassVar[dict[str, dict[str, Any]]] = {}

@@ -40,6 +40,7 @@ class Bernoulli(Likelihood):
     constant_weight: ClassVar[bool] = True
     exact_fit: ClassVar[bool] = False
     admits_sparse_rows: ClassVar[bool] = True
+    block_name: ClassVar[str] = "binary"
     error_name: ClassVar[str] = "accuracy"
     error_higher_is_better: ClassVar[bool] = True
 

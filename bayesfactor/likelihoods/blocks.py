@@ -128,7 +128,7 @@ class Blocks(Likelihood):
         groups: dict[str, tuple[list[int], Likelihood]] = {}
         for j, (column, series) in enumerate(frame.items()):
             lik = overrides[column] if column in overrides else _infer_one(series, column)
-            kind = {Bernoulli: "binary", Poisson: "counts"}.get(type(lik), str(column))
+            kind = getattr(lik, "block_name", None) or str(column)  # None: not a likelihood
             key = kind if kind not in groups or groups[kind][1] == lik else str(column)
             groups.setdefault(key, ([], lik))[0].append(j)
         spec = {key: (index, lik) for key, (index, lik) in groups.items()}

@@ -56,6 +56,7 @@ class Poisson(Likelihood):
     admits_multiplicative = property(lambda self: self.link == "identity")
     admits_sparse_rows = property(lambda self: self.link == "log")
     error_name: ClassVar[str] = "deviance"
+    block_name: ClassVar[str] = "counts"
 
     def __post_init__(self):
         if self.link not in ("log", "identity"):
