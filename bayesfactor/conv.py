@@ -43,9 +43,9 @@ import numpy as np
 from jax import Array
 
 from bayesfactor._pytree import pytree_dataclass, static_field
-from bayesfactor.likelihoods import Gaussian, Likelihood, Poisson
+from bayesfactor.likelihoods import Likelihood
 from bayesfactor.model import data_term
-from bayesfactor.priors import Exponential, HalfNormal, NonNegative, Prior
+from bayesfactor.priors import NonNegative, Prior
 
 __all__ = [
     "ConvModel",
@@ -55,10 +55,6 @@ __all__ = [
     "significance",
     "Significance",
 ]
-
-#: Priors the multiplicative MM updates handle: non-negative, separable, with a
-#: penalty gradient g such that the curvature is at most g / F (see solvers.conv).
-SUPPORTED_PRIORS = (NonNegative, Exponential, HalfNormal)
 
 
 def _lag_stack(h: Array, lags: int) -> Array:
@@ -182,7 +178,8 @@ class ConvModel:
 
     def __post_init__(self):
         lik = self.likelihood
-        if not (isinstance(lik, Gaussian) or (isinstance(lik, Poisson) and lik.link == "identity")):
+        # The multiplicative updates: least squares (seqNMF) or KL (Poisson, identity link).
+        if not isinstance(lik, Likelihood) or not (lik.least_squares or lik.admits_multiplicative):
             raise TypeError(
                 f"ConvModel supports bf.Gaussian(scale) and bf.Poisson(link='identity'); got "
                 f"{lik!r}. Use one of those (Poisson with the log link has no "
@@ -209,7 +206,9 @@ class ConvModel:
                 f"priors must be one prior or a pair (prior_W, prior_H); got {len(items)} priors."
             )
         for name, prior in zip("WH", items, strict=True):
-            if not isinstance(prior, SUPPORTED_PRIORS):
+            # The multiplicative MM updates handle non-negative, separable priors (whose
+            # penalty gradient g bounds the curvature by g / F: see solvers.conv).
+            if not isinstance(prior, Prior) or not (prior.nonnegative and prior.separable):
                 raise ValueError(
                     f"the prior on {name} is {prior!r}; ConvModel's multiplicative updates need "
                     "a non-negative separable prior: NonNegative(), Exponential(rate) (L1) or "

@@ -14,16 +14,13 @@ from collections.abc import Sequence
 from importlib import resources
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.io import loadmat
 
 from bayesfactor._data import as_key
-from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
 from bayesfactor.model import Model, cp_product
-from bayesfactor.priors import Exponential, Laplace, OneHot, Smooth
 
 __all__ = [
     "Bunch",
@@ -413,23 +410,6 @@ def load_pbmc68k() -> Bunch:
     )
 
 
-def _draw_factor(prior, key: jax.Array, n: int, rank: int) -> jax.Array:
-    """One ``(n, rank)`` factor matrix drawn to suit ``prior`` (its law when proper)."""
-    k1, k2 = jax.random.split(key)
-    if isinstance(prior, OneHot):
-        return jax.nn.one_hot(jax.random.randint(k1, (n,), 0, rank), rank)
-    if isinstance(prior, Exponential):
-        return jax.random.exponential(k1, (n, rank)) / prior.rate
-    if isinstance(prior, Laplace):
-        f = prior.scale * jax.random.laplace(k1, (n, rank))
-    elif isinstance(prior, Smooth):  # a Gaussian random walk from a N(0, 1) level
-        steps = prior.scale * jax.random.normal(k2, (n, rank)).at[0].set(0.0)
-        f = jax.random.normal(k1, (1, rank)) + jnp.cumsum(steps, axis=0)
-    else:  # Flat, NonNegative: N(0, 1); Normal, HalfNormal: N(0, scale^2)
-        f = getattr(prior, "scale", 1.0) * jax.random.normal(k1, (n, rank))
-    return jnp.abs(f) if prior.support in NONNEGATIVE_SUPPORTS else f
-
-
 def simulate(
     model: Model, shape: Sequence[int], key: int | jax.Array = 0
 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -481,7 +461,7 @@ def simulate(
     priors = model.mode_priors(len(shape))
     keys = jax.random.split(as_key(key), len(shape) + 1)
     factors = tuple(
-        _draw_factor(prior, k, int(n), model.rank)
+        prior.sample(k, (int(n), model.rank))
         for prior, k, n in zip(priors, keys[1:], shape, strict=True)
     )
     X = model.likelihood.distribution(cp_product(factors)).sample(keys[0])

@@ -28,8 +28,6 @@ import numpy as np
 from jax import Array
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from bayesfactor.priors import Smooth
-
 __all__ = ["Layout", "ONE_DEVICE", "as_mesh", "layout_for"]
 
 
@@ -186,10 +184,10 @@ def layout_for(mesh: Mesh | None, shape: tuple[int, ...], model) -> Layout:
     pad = -n % size
     prior = model.mode_priors(len(shape))[mode]
     along = [np.shape(a) for a in jax.tree.leaves(model.likelihood) if n in np.shape(a)]
-    if pad and (isinstance(prior, Smooth) or along):
+    if pad and (prior.couples_rows or along):
         why = (
             f"its prior {prior!r} couples neighbouring rows"
-            if isinstance(prior, Smooth)
+            if prior.couples_rows
             else f"the likelihood holds arrays of shape {along[0]} along it"
         )
         raise ValueError(

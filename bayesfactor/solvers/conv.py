@@ -60,9 +60,7 @@ from bayesfactor.conv import (
     _smooth,
     conv_product,
 )
-from bayesfactor.likelihoods import Gaussian
 from bayesfactor.model import dropped_constant
-from bayesfactor.priors import NonNegative
 from bayesfactor.result import FitResult, IdentifiabilityWarning
 from bayesfactor.solvers._loop import (
     RandomStart,
@@ -97,7 +95,7 @@ def _step(lik, prior, f, op, eta, x_pos, x_neg, ones, ortho_grad):
     """One multiplicative MM step for the block ``f`` (see the module docstring)."""
     tiny = jnp.finfo(f.dtype).tiny
     grad = jax.grad(prior.penalty)(f) + ortho_grad
-    if isinstance(lik, Gaussian):
+    if lik.least_squares:
         den = op(eta * ones) + lik.parameter_value**2 * grad
         if x_neg is not None:
             den = den + op(x_neg)
@@ -230,7 +228,7 @@ def _check(model: ConvModel, data: Data) -> None:
             "overlaps of non-negative quantities); X has negative entries. Shift or clip the "
             "data, or use xortho=0."
         )
-    free = [isinstance(p, NonNegative) for p in model.factor_priors()]
+    free = [p.scale_free for p in model.factor_priors()]
     if any(free) and not all(free):
         warn(
             "one of W and H has a scale-free NonNegative prior and the other a prior that "

@@ -53,9 +53,7 @@ from jax import Array
 
 from bayesfactor._data import Data, host_rng, seed_words
 from bayesfactor._sparse import SparseRows
-from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS
 from bayesfactor.model import Model
-from bayesfactor.priors import OneHot
 from bayesfactor.solvers.compress import Tucker, compress_ranks, compress_sketches, tucker_compress
 from bayesfactor.solvers.updates import select_update
 
@@ -230,14 +228,14 @@ def _svd_factors(model: Model, x: Array, sketches, pads, mean: Array) -> tuple[A
             scales.append(s if k == 0 else jnp.ones_like(s))
     vectors = [_pad(v, rank, pad) for v, pad in zip(vectors, pads, strict=True)]
     scales = [jnp.pad(s, (0, rank - s.shape[0]), constant_values=s.min()) for s in scales]
-    nonneg = [p.support in NONNEGATIVE_SUPPORTS or isinstance(p, OneHot) for p in priors]
+    nonneg = [p.nonnegative for p in priors]
     if any(nonneg):
         signed = _nndsvd_signs([vectors[k] for k in range(ndim) if nonneg[k]])
         it = iter(signed)
         vectors = [next(it) if nonneg[k] else v for k, v in enumerate(vectors)]
     factors = []
     for k, (v, s, prior) in enumerate(zip(vectors, scales, priors, strict=True)):
-        if isinstance(prior, OneHot):
+        if prior.assigns:
             best = jnp.argmax(v * s[None], axis=1)
             factors.append(jax.nn.one_hot(best, rank, dtype=dtype))
             continue

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from jax import Array, lax
 
 from bayesfactor._sparse import SparseCounts, SparseRows
-from bayesfactor.likelihoods import NONNEGATIVE_SUPPORTS, Gaussian, Likelihood
+from bayesfactor.likelihoods import Likelihood
 from bayesfactor.model import Model, cp_product
 from bayesfactor.priors import Prior
 from bayesfactor.solvers.compress import _specs, mttkrp
@@ -123,7 +123,7 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
         grad, hess = x.map_rows(
             functools.partial(_data_derivatives, k=k, dense=dense), lik, factors, stack=k == 0
         )
-    elif dense and isinstance(lik, Gaussian):
+    elif dense and lik.least_squares:
         # Constant weights, no mask: (F_k Gram - X_(k) Z) / sigma^2, eta never formed.
         gram = _full_gram(factors, k) / lik.parameter_value**2
         grad = f0 @ gram - mttkrp(x, factors, k) / lik.parameter_value**2
@@ -443,8 +443,7 @@ class BlockUpdate:
 
 
 def _multiplicative_pair(likelihood: Likelihood, prior: Prior) -> bool:
-    support = prior.support in NONNEGATIVE_SUPPORTS
-    return likelihood.admits_multiplicative and support and prior.separable
+    return likelihood.admits_multiplicative and prior.nonnegative and prior.separable
 
 
 #: The block updates by capability, in order: a pair gets the first whose test it passes.

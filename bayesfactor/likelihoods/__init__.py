@@ -1,0 +1,34 @@
+"""Likelihoods: one small class per observation model (see :mod:`._base` for the interface).
+
+The leaves (:class:`Gaussian`, :class:`Laplace`, :class:`Bernoulli`, :class:`Poisson`,
+:class:`VonMises`) each have a module; :class:`Offset` and :class:`Blocks` combine them;
+:class:`Estimated` marks a parameter fitted with the factors.
+"""
+
+from bayesfactor.likelihoods._base import LINK_FLOOR, NONNEGATIVE_SUPPORTS, Likelihood
+from bayesfactor.likelihoods._messages import DataWarning, warn_pmf_data
+from bayesfactor.likelihoods.bernoulli import Bernoulli
+from bayesfactor.likelihoods.blocks import Blocks, infer
+from bayesfactor.likelihoods.estimated import Estimated
+from bayesfactor.likelihoods.gaussian import Gaussian
+from bayesfactor.likelihoods.laplace import Laplace
+from bayesfactor.likelihoods.offset import Offset
+from bayesfactor.likelihoods.poisson import Poisson
+from bayesfactor.likelihoods.vonmises import VonMises
+
+__all__ = [
+    "Likelihood",
+    "Estimated",
+    "Gaussian",
+    "Laplace",
+    "Bernoulli",
+    "Poisson",
+    "VonMises",
+    "Offset",
+    "Blocks",
+    "DataWarning",
+    "warn_pmf_data",
+    "infer",
+    "NONNEGATIVE_SUPPORTS",
+    "LINK_FLOOR",
+]
