@@ -1066,7 +1066,7 @@ def compare(idatas: Mapping[str, Any], *, ic: str = "loo", **kwargs: Any) -> Any
     >>> bf.compare(runs).index.tolist()
     ['rank 1']
     """
-    from bayesfactor.sampling import _arviz
+    from bayesfactor.sampling.idata import _arviz
 
     if not isinstance(idatas, Mapping) or not idatas:
         raise TypeError(
