@@ -16,6 +16,7 @@ from bayesfactor._data import as_data, as_key, warn
 from bayesfactor._precision import fit_dtype
 from bayesfactor.alignment import align
 from bayesfactor.model import Model
+from bayesfactor.priors import Prior
 from bayesfactor.result import FitResult, IdentifiabilityWarning
 from bayesfactor.sampling.checks import (
     _check_count,
@@ -170,6 +171,48 @@ def laplace(
     reference = _reference(fit, model, data.shape, "fit")
     fixed = _check_fixed(fixed, fit, len(data.shape))
     free = [k for k in range(len(priors)) if k not in fixed]
+    _check_map(reference, priors, free, max_parameters)
+    _warn_identifiability(model, priors, "laplace", fixed)
+
+    dtype = fit_dtype(data.x.dtype)
+    transforms = [biject_to(p.support) for p in priors]
+    z0, grad, hessian = _curvature(model, data, reference, transforms, fixed, dtype)
+    lam, vec, keep = _spectrum(hessian, grad, z0, dtype)
+    draws = _gaussian_draws(key, num_samples, z0, lam[keep], vec[:, keep], dtype)
+    blocks: list[np.ndarray | None] = [None] * len(priors)
+    start = 0
+    for k in free:  # ravel_pytree's order: the free modes in mode order
+        f = reference[k]
+        block = draws[:, start : start + f.size].reshape((1, num_samples, *f.shape))
+        blocks[k] = np.asarray(transforms[k](jnp.asarray(block, dtype)))
+        start += f.size
+    rescaled = align(
+        [blocks[k] for k in free],
+        [reference[k] for k in free],
+        flip=[False] * len(free),
+        permute=False,
+        rescale=rescale,
+    )
+    for k, f in zip(free, rescaled, strict=True):
+        blocks[k] = f
+    return _inference_data(
+        model,
+        data,
+        blocks,
+        None,
+        _attrs("laplace", "scale between modes" if rescale else "none"),
+        predictive_key if posterior_predictive else None,
+        [reference[k] if k in fixed else None for k in range(len(priors))],
+    )
+
+
+def _check_map(
+    reference: Sequence[np.ndarray],
+    priors: Sequence[Prior],
+    free: Sequence[int],
+    max_parameters: int,
+) -> None:
+    """Refuse more than ``max_parameters`` free entries, or a MAP at a prior's kink or boundary."""
     size = sum(reference[k].size for k in free)
     if size > max_parameters:
         raise ValueError(
@@ -188,10 +231,21 @@ def laplace(
                 "kink or a boundary. Use bf.sample (NUTS) for this model, or a smooth prior "
                 "on that mode (e.g. bf.Normal(scale))."
             )
-    _warn_identifiability(model, priors, "laplace", fixed)
 
-    dtype = fit_dtype(data.x.dtype)
-    transforms = [biject_to(p.support) for p in priors]
+
+def _curvature(
+    model: Model,
+    data: Any,
+    reference: Sequence[np.ndarray],
+    transforms: Sequence[Any],
+    fixed: tuple[int, ...],
+    dtype: Any,
+) -> tuple[list[Array], np.ndarray, np.ndarray]:
+    """The MAP of the free modes on the unconstrained scale, the gradient and the Hessian there.
+
+    The gradient and Hessian (float64 NumPy) are of the negative log posterior in the
+    flattened free factors (:func:`_derivatives`); both must be finite.
+    """
     z_all = tuple(
         None if k in fixed else t.inv(jnp.asarray(f, dtype))
         for k, (t, f) in enumerate(zip(transforms, reference, strict=True))
@@ -205,12 +259,23 @@ def laplace(
             model, jnp.asarray(data.x, dtype), jnp.asarray(data.mask), z_all, constants
         )
     )
-    z0 = [z_all[k] for k in free]
+    z0 = [z for z in z_all if z is not None]
     if not (np.isfinite(hessian).all() and np.isfinite(grad).all()):
         raise ValueError(
             "the Hessian of the negative log posterior at fit is not finite; check that fit "
             "is the MAP of this model on this X."
         )
+    return z0, grad, hessian
+
+
+def _spectrum(
+    hessian: np.ndarray, grad: np.ndarray, z0: Sequence[Array], dtype: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigenvalues and vectors of the Hessian, and which eigenvalues are above the flat ones.
+
+    Raises for a negative eigenvalue beyond the tolerance (not a local minimum); warns
+    (:class:`IdentifiabilityWarning`) for flat directions, where the draws stay at the MAP.
+    """
     lam, vec = np.linalg.eigh(hessian)
     # An eigenvalue is known to the Hessian's rounding, sqrt(eps) * lam_max, and to the
     # accuracy of the MAP: along a symmetry (rotation, scale) the curvature is exactly 0
@@ -230,6 +295,7 @@ def laplace(
             "with a smaller tol, a larger max_iter or more restarts."
         )
     keep = lam > tol
+    size = lam.size
     flat_directions = int(size - keep.sum())
     if flat_directions:
         warn(
@@ -239,32 +305,19 @@ def laplace(
             "stay at the MAP along them, so the spread of single components is "
             "understated; eta and predictions are unaffected to first order.",
             IdentifiabilityWarning,
+            stacklevel=4,  # warn, _spectrum, laplace, the user's call
         )
-    noise = np.asarray(jax.random.normal(key, (num_samples, int(keep.sum())), dtype))
+    return lam, vec, keep
+
+
+def _gaussian_draws(
+    key: Array, num_samples: int, z0: Sequence[Array], lam: np.ndarray, vec: np.ndarray, dtype: Any
+) -> np.ndarray:
+    r"""Draws of :math:`\hat z + V \Lambda^{-1/2} \epsilon`, :math:`\epsilon \sim N(0, I)`.
+
+    ``lam``, ``vec``: the kept eigenvalues and their eigenvectors (columns); returns
+    (num_samples, size) flattened unconstrained factors, the free modes in mode order.
+    """
+    noise = np.asarray(jax.random.normal(key, (num_samples, lam.size), dtype))
     z = np.concatenate([np.asarray(v).reshape(-1) for v in z0])
-    z = z + (noise / np.sqrt(lam[keep])) @ vec[:, keep].T
-    draws: list[np.ndarray | None] = [None] * len(priors)
-    start = 0
-    for k in free:  # ravel_pytree's order: the free modes in mode order
-        f = reference[k]
-        block = z[:, start : start + f.size].reshape((1, num_samples, *f.shape))
-        draws[k] = np.asarray(transforms[k](jnp.asarray(block, dtype)))
-        start += f.size
-    rescaled = align(
-        [draws[k] for k in free],
-        [reference[k] for k in free],
-        flip=[False] * len(free),
-        permute=False,
-        rescale=rescale,
-    )
-    for k, f in zip(free, rescaled, strict=True):
-        draws[k] = f
-    return _inference_data(
-        model,
-        data,
-        draws,
-        None,
-        _attrs("laplace", "scale between modes" if rescale else "none"),
-        predictive_key if posterior_predictive else None,
-        [reference[k] if k in fixed else None for k in range(len(priors))],
-    )
+    return z + (noise / np.sqrt(lam)) @ vec.T

@@ -253,45 +253,167 @@ def sample(
     model = model.for_data(X) if isinstance(model, Model) else model
     data = as_data(X, mask)
     priors = _check_model(model, data, "sample")
-    _check_count("num_samples", num_samples, 1)
-    _check_count("num_warmup", num_warmup, 0)
-    _check_count("num_chains", num_chains, 1)
-    _check_flag("posterior_predictive", posterior_predictive)
-    _check_flag("rescale", rescale)
-    _check_flag("progress_bar", progress_bar)
-    methods = ("sequential", "parallel", "vectorized")
-    if chain_method is not None and chain_method not in methods:
-        raise ValueError(f"chain_method must be one of {methods} or None; got {chain_method!r}.")
-    if not (isinstance(target_accept_prob, (int, float)) and 0 < target_accept_prob < 1):
-        raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob!r}.")
+    _check_settings(
+        num_samples,
+        num_warmup,
+        num_chains,
+        chain_method,
+        target_accept_prob,
+        posterior_predictive=posterior_predictive,
+        rescale=rescale,
+        progress_bar=progress_bar,
+    )
     fit_key, mcmc_key, predictive_key = jax.random.split(as_key(key), 3)
     fixed = _check_fixed(fixed, init, len(data.shape))
-    factors = init.factors if isinstance(init, FitResult) else init
-    complete = init is not None and not (
-        isinstance(factors, (tuple, list)) and any(f is None for f in factors)
-    )
-    if complete:  # checked before any warning or work
-        reference = _reference(init, model, data.shape, "init")
     names = [f"intercept{k}" for k in model.intercepts] + list(model.likelihood.estimate_names())
-    map_fit = init if isinstance(init, FitResult) else None
-    if names and map_fit is not None and _extras(map_fit.model, map_fit) is None:
-        raise ValueError(
-            f"init is a fit of {map_fit.model!r}, which lacks this model's {names}; pass "
-            "init=bf.fit(model, X) of this model."
-        )
+    reference, map_fit = _check_init(init, model, data.shape, names)  # before any work
     _warn_identifiability(model, priors, "sample", fixed)
-    if not complete or (names and map_fit is None):
+    if reference is None or (names and map_fit is None):
         start = {} if init is None else {"init": init, "fixed": fixed}
         map_fit = _fit_map(model, X, mask=mask, key=fit_key, **start)
         reference = _reference(map_fit, model, data.shape, "init")
 
     dtype = fit_dtype(data.x.dtype)
     free = [k for k in range(len(priors)) if k not in fixed]
+    values = _start_values(model, map_fit, reference, priors, free, names, dtype)
+    constants = {k: jnp.asarray(reference[k], dtype) for k in fixed}
+    samples, stats = _run_nuts(
+        model,
+        data,
+        values,
+        constants,
+        dtype,
+        mcmc_key,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+        target_accept_prob=target_accept_prob,
+    )
+    return _inference_data(
+        model,
+        data,
+        _aligned(samples, reference, priors, fixed, rescale),
+        stats,
+        _attrs(
+            "nuts",
+            ("" if fixed else "permutation, ")
+            + "paired sign flips"
+            + (", scale between modes" if rescale else ""),
+        ),
+        predictive_key if posterior_predictive else None,
+        [reference[k] if k in fixed else None for k in range(len(priors))],
+        {name: np.asarray(samples[name]) for name in names},
+    )
+
+
+def _aligned(
+    samples: Mapping[str, Array],
+    reference: Sequence[np.ndarray],
+    priors: Sequence[Prior],
+    fixed: tuple[int, ...],
+    rescale: bool,
+) -> list[np.ndarray | None]:
+    """The draws of the free factors aligned to the MAP (:func:`align`), None for fixed modes.
+
+    Components are permuted (unless a mode is fixed), real modes sign-flipped in
+    pairs and, with ``rescale``, each component's scale moved between the free modes.
+    """
+    free = [k for k in range(len(priors)) if k not in fixed]
+    aligned = align(
+        [np.asarray(samples[f"F{k}"]) for k in free],
+        [reference[k] for k in free],
+        flip=[priors[k].support is constraints.real for k in free],
+        permute=not fixed,
+        rescale=rescale,
+    )
+    draws: list[np.ndarray | None] = [None] * len(priors)
+    for k, f in zip(free, aligned, strict=True):
+        draws[k] = f
+    return draws
+
+
+def _check_settings(
+    num_samples: Any,
+    num_warmup: Any,
+    num_chains: Any,
+    chain_method: Any,
+    target_accept_prob: Any,
+    **flags: Any,
+) -> None:
+    """The MCMC settings of :func:`sample` (``flags``: name -> a value that must be a bool)."""
+    _check_count("num_samples", num_samples, 1)
+    _check_count("num_warmup", num_warmup, 0)
+    _check_count("num_chains", num_chains, 1)
+    for name, value in flags.items():
+        _check_flag(name, value)
+    methods = ("sequential", "parallel", "vectorized")
+    if chain_method is not None and chain_method not in methods:
+        raise ValueError(f"chain_method must be one of {methods} or None; got {chain_method!r}.")
+    if not (isinstance(target_accept_prob, (int, float)) and 0 < target_accept_prob < 1):
+        raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob!r}.")
+
+
+def _check_init(
+    init: Any, model: Model, shape: tuple[int, ...], names: list[str]
+) -> tuple[list[np.ndarray] | None, FitResult | None]:
+    """The MAP factors of a complete ``init`` (None when it must be fitted) and its fit.
+
+    ``init`` is complete when it gives every mode; a fit of another model than
+    ``model`` (``names``: its intercepts and Estimated parameters) is refused.
+    """
+    factors = init.factors if isinstance(init, FitResult) else init
+    complete = init is not None and not (
+        isinstance(factors, (tuple, list)) and any(f is None for f in factors)
+    )
+    reference = _reference(init, model, shape, "init") if complete else None
+    map_fit = init if isinstance(init, FitResult) else None
+    if names and map_fit is not None and _extras(map_fit.model, map_fit) is None:
+        raise ValueError(
+            f"init is a fit of {map_fit.model!r}, which lacks this model's {names}; pass "
+            "init=bf.fit(model, X) of this model."
+        )
+    return reference, map_fit
+
+
+def _start_values(
+    model: Model,
+    map_fit: FitResult | None,
+    reference: Sequence[np.ndarray],
+    priors: Sequence[Prior],
+    free: Sequence[int],
+    names: Sequence[str],
+    dtype: Any,
+) -> dict[str, Array]:
+    """The MAP of every site: free factors (moved inside their support), then ``names``."""
     values = {f"F{k}": jnp.asarray(_interior(reference[k], priors[k]), dtype) for k in free}
     if names:  # intercepts and Estimated parameters start at the MAP too
         start_extras = _extras(model, map_fit)
         values |= {n: jnp.asarray(v, dtype) for n, v in zip(names, start_extras, strict=True)}
-    constants = {k: jnp.asarray(reference[k], dtype) for k in fixed}
+    return values
+
+
+def _run_nuts(
+    model: Model,
+    data: Any,
+    values: dict[str, Array],
+    constants: dict[int, Array],
+    dtype: Any,
+    key: Array,
+    *,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    chain_method: str | None,
+    progress_bar: bool,
+    target_accept_prob: float,
+) -> tuple[dict[str, Array], dict[str, np.ndarray]]:
+    """NUTS (numpyro) on :func:`numpyro_model` from near ``values``: draws and statistics.
+
+    Returns the draws grouped by chain (site name -> (chain, draw, ...)) and the
+    statistics of :data:`_STATS` under ArviZ's names (``lp`` = -potential energy).
+    """
     if chain_method is None:
         parallel = num_chains > 1 and jax.local_device_count() >= num_chains
         chain_method = "parallel" if parallel else "sequential"
@@ -309,7 +431,7 @@ def sample(
         progress_bar=progress_bar,
     )
     mcmc.run(
-        mcmc_key,
+        key,
         model,
         jnp.asarray(data.x, dtype),
         jnp.asarray(data.mask),
@@ -317,34 +439,10 @@ def sample(
         extra_fields=tuple(_STATS),
     )
     samples = mcmc.get_samples(group_by_chain=True)
-    aligned = align(
-        [np.asarray(samples[f"F{k}"]) for k in free],
-        [reference[k] for k in free],
-        flip=[priors[k].support is constraints.real for k in free],
-        permute=not fixed,
-        rescale=rescale,
-    )
-    draws: list[np.ndarray | None] = [None] * len(priors)
-    for k, f in zip(free, aligned, strict=True):
-        draws[k] = f
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {name: np.asarray(extra[field]) for field, name in _STATS.items()}
     stats["lp"] = -stats["lp"]
-    return _inference_data(
-        model,
-        data,
-        draws,
-        stats,
-        _attrs(
-            "nuts",
-            ("" if fixed else "permutation, ")
-            + "paired sign flips"
-            + (", scale between modes" if rescale else ""),
-        ),
-        predictive_key if posterior_predictive else None,
-        [reference[k] if k in fixed else None for k in range(len(priors))],
-        {name: np.asarray(samples[name]) for name in names},
-    )
+    return samples, stats
 
 
 def _extras(model: Model, fit: FitResult) -> list[np.ndarray] | None:
