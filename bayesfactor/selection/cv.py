@@ -7,10 +7,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
-from bayesfactor._data import as_data, as_key
+from bayesfactor._data import Data, as_data, as_key
 from bayesfactor.likelihoods import warn_pmf_data
 from bayesfactor.model import Model
+from bayesfactor.result import FitResult
 from bayesfactor.selection.batch import (
     _as_models,
     _check_models,
@@ -133,7 +135,9 @@ def cross_validate(
         ``DataFrame.attrs`` holds ``metric`` (the error's name),
         ``higher_is_better``, ``likelihood`` and ``svd_bound`` (for a fully
         observed Gaussian matrix: ``{rank: least mean squared error of any rank-r
-        matrix}``, Eckart–Young, else None).
+        matrix}``, Eckart–Young, else None), ``holdout`` (the fraction, or
+        ``"masks"``), ``scheme`` and ``shape`` (the data's), which
+        :func:`bayesfactor.plot.error` reads.
 
     Raises
     ------
@@ -167,37 +171,17 @@ def cross_validate(
     """
     import pandas as pd
 
-    labels, models = _as_models(model)
-    models = [m.for_data(X) if isinstance(m, Model) else m for m in models]  # "auto"
-    ranks_ = _check_ranks(ranks, (m.rank for m in models))
-    _check_positive_int("restarts", restarts)
-    for flag, value in (("per_restart", per_restart), ("pad_ranks", pad_ranks)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be a bool; got {value!r}.")
-    data = as_data(X, mask)
-    _check_models(models, data)
-    for m in models:  # held-out entries are scored by the likelihood's pmf
-        warn_pmf_data(m.likelihood, data.x, data.mask, "cross_validate")
+    labels, models, ranks_, data = _check_arguments(
+        model, X, ranks, restarts, per_restart, pad_ranks, mask
+    )
     key_masks, key_fits = jax.random.split(as_key(key))
     masks = _as_holdout(holdout, folds, scheme, axis, key_masks, data)
-    fold_keys = jax.random.split(key_fits, masks.shape[0])
-
+    runs = _runs(jax.random.split(key_fits, masks.shape[0]), restarts, per_restart)
     log = _Warnings()
     rows = []
-    n = 1 if per_restart else restarts  # restarts per fit
-    runs = [  # (fold, restart, key) of each fit of a (model, rank)
-        (f, i, k)
-        for f in range(masks.shape[0])
-        for i, k in (
-            enumerate(jax.random.split(fold_keys[f], restarts))
-            if per_restart
-            else [("best", fold_keys[f])]
-        )
-    ]
     n_ranks = len(ranks_ if ranks is not None else [0])
     bar = _progress(len(models) * n_ranks * len(runs), progress, "cross_validate")
     for label, m in zip(labels or [None], models, strict=True):
-        name, _, higher = _metric(m.likelihood)
         # Every (rank, fold, restart) of a model in one compiled program (fit_sweep).
         members = [
             (rank, *run) for rank in (ranks_ if ranks is not None else [m.rank]) for run in runs
@@ -208,38 +192,118 @@ def cross_validate(
             ranks=[rank for rank, *_ in members],
             masks=[data.mask & ~masks[f] for _, f, _, _ in members],
             keys=[k for *_, k in members],
-            restarts=n,
+            restarts=1 if per_restart else restarts,
             max_iter=max_iter,
             tol=tol,
             pad=pad_ranks,
         )
         bar.update(len(members))
-        for (rank, f, restart, _), fit in zip(members, fits, strict=True):
-            train, test = data.mask & ~masks[f], masks[f]
-            tr, te = _score(fit, data.x, train), _score(fit, data.x, test)
-            row = {} if labels is None else {"model": label}
-            row |= {"rank": rank, "fold": f, "restart": restart}
-            # Overall, then per block (Blocks): train_/test_ log-likelihood, error.
-            row |= {
-                f"{split}_{score}": value[score]
-                for score in tr
-                for split, value in (("train", tr), ("test", te))
-            }
-            row |= {"objective": fit.objective, "n_iter": fit.n_iter, "converged": fit.converged}
-            if n > 1:
-                row["restart_objectives"] = tuple(float(f"{v:.6g}") for v in fit.restart_objectives)
-            rows.append(row)
+        prefix = {} if labels is None else {"model": label}
+        rows += [
+            _row(prefix, member[:3], fit, data, masks[member[1]], restarts > 1 and not per_restart)
+            for member, fit in zip(members, fits, strict=True)
+        ]
     bar.close()
     log.emit(max_iter)
     table = pd.DataFrame(rows)
+    table.attrs.update(_table_attrs(models, data, table["rank"].unique(), holdout, scheme))
+    return table
+
+
+def _check_arguments(
+    model: Any,
+    X: Any,
+    ranks: Any,
+    restarts: Any,
+    per_restart: Any,
+    pad_ranks: Any,
+    mask: Any,
+) -> tuple[list[Any] | None, list[Model], list[int], Data]:
+    """Labels (None for a single model), models, ranks and data, all checked before any fit.
+
+    Also warns (``DataWarning``) when a likelihood's pmf is asked to score non-counts.
+    """
+    labels, models = _as_models(model)
+    models = [m.for_data(X) if isinstance(m, Model) else m for m in models]  # "auto"
+    ranks_ = _check_ranks(ranks, (m.rank for m in models))
+    _check_positive_int("restarts", restarts)
+    for flag, value in (("per_restart", per_restart), ("pad_ranks", pad_ranks)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be a bool; got {value!r}.")
+    data = as_data(X, mask)
+    _check_models(models, data)
+    for m in models:  # held-out entries are scored by the likelihood's pmf
+        # stacklevel: warn_pmf_data, _check_arguments, cross_validate, the user's call.
+        warn_pmf_data(m.likelihood, data.x, data.mask, "cross_validate", stacklevel=4)
+    return labels, models, ranks_, data
+
+
+def _runs(fold_keys: jax.Array, restarts: int, per_restart: bool) -> list[tuple[int, Any, Any]]:
+    """(fold, restart, key) of each fit of a (model, rank).
+
+    One fit per fold (restart ``"best"``, the fold's key), or with ``per_restart`` one
+    per restart (``0, 1, ...``, the keys of ``jax.random.split(fold key, restarts)``).
+    """
+    return [
+        (f, i, k)
+        for f in range(fold_keys.shape[0])
+        for i, k in (
+            enumerate(jax.random.split(fold_keys[f], restarts))
+            if per_restart
+            else [("best", fold_keys[f])]
+        )
+    ]
+
+
+def _row(
+    prefix: dict,
+    member: tuple[int, int, Any],
+    fit: FitResult,
+    data: Data,
+    test: np.ndarray,
+    restart_objectives: bool,
+) -> dict[str, Any]:
+    """One row of the table: ``prefix``, (rank, fold, restart), scores and the fit's status.
+
+    ``test`` is the fold's held-out mask; the fit was trained on the other observed entries.
+    ``restart_objectives``: also the objectives of the fit's restarts (rounded).
+    """
+    rank, f, restart = member
+    train = data.mask & ~test
+    tr, te = _score(fit, data.x, train), _score(fit, data.x, test)
+    row = dict(prefix)
+    row |= {"rank": rank, "fold": f, "restart": restart}
+    # Overall, then per block (Blocks): train_/test_ log-likelihood, error.
+    row |= {
+        f"{split}_{score}": value[score]
+        for score in tr
+        for split, value in (("train", tr), ("test", te))
+    }
+    row |= {"objective": fit.objective, "n_iter": fit.n_iter, "converged": fit.converged}
+    if restart_objectives:
+        row["restart_objectives"] = tuple(float(f"{v:.6g}") for v in fit.restart_objectives)
+    return row
+
+
+def _table_attrs(
+    models: list[Model], data: Data, ranks: Iterable[int], holdout: Any, scheme: str
+) -> dict[str, Any]:
+    """The ``DataFrame.attrs`` of :func:`cross_validate`'s table (read by ``bf.plot.error``).
+
+    ``metric``: the error's name (None when the models' errors differ);
+    ``higher_is_better``: of the last model's error; ``likelihood``: the first
+    model's, as text; ``svd_bound``: :func:`_svd_bound` of the first model (a dict
+    {rank: least mean squared error} or None); ``holdout``: the fraction, or
+    ``"masks"`` for explicit masks; ``scheme``; ``shape``: the data's shape.
+    """
     names = {_metric(m.likelihood)[0] for m in models}
-    table.attrs.update(
+    name, _, higher = _metric(models[-1].likelihood)
+    return dict(
         metric=name if len(names) == 1 else None,
         higher_is_better=higher,
         likelihood=repr(models[0].likelihood),
-        svd_bound=_svd_bound(models[0].likelihood, data, table["rank"].unique()),
+        svd_bound=_svd_bound(models[0].likelihood, data, ranks),
         holdout=holdout if isinstance(holdout, numbers.Real) else "masks",
         scheme=scheme,
         shape=data.shape,
     )
-    return table
