@@ -35,12 +35,12 @@ import numpyro.distributions as dist  # noqa: E402
 from numpyro.infer import MCMC, NUTS  # noqa: E402
 
 import bayesfactor as bf  # noqa: E402
-from bayesfactor import sampling  # noqa: E402
+from bayesfactor.sampling.idata import _arviz  # noqa: E402
 
 # The Gaussian/Normal case warns about its rotation symmetry (rates are unaffected);
 # ArviZ's import notice; bf.ConvergenceWarning.
 warnings.simplefilter("ignore")
-az = sampling._arviz()
+az = _arviz()
 
 #: (num_warmup, num_samples, num_chains): full, quick.
 SETTINGS = {False: (1000, 1000, 2), True: (200, 200, 2)}

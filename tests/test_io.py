@@ -103,7 +103,7 @@ def test_load_refuses_files_it_did_not_write(tmp_path):
 
 
 def test_posterior_saves_with_arviz_netcdf(tmp_path, rng):
-    from bayesfactor.sampling import _arviz
+    from bayesfactor.sampling.idata import _arviz
 
     x = rng.normal(size=(6, 5))
     model = bf.Model(bf.Gaussian(), 1, bf.Normal(1.0))

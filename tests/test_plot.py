@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import bayesfactor as bf
 from bayesfactor import plot
-from bayesfactor.sampling import _arviz
+from bayesfactor.sampling.idata import _arviz
 
 
 def _dots(axis, color):

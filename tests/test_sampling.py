@@ -28,16 +28,19 @@ import pandas as pd
 import pytest
 import xarray as xr
 from conftest import planted
+from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import log_density, potential_energy
 from scipy import stats
 from scipy.special import expit
 
 import bayesfactor as bf
-from bayesfactor import sampling
-from bayesfactor.sampling import IdentifiabilityWarning, align, numpyro_model
+from bayesfactor._data import as_key
+from bayesfactor.sampling import IdentifiabilityWarning, align, numpyro_model, nuts
+from bayesfactor.sampling.idata import _arviz
+from bayesfactor.sampling.nuts import _interior
 
-az = sampling._arviz()
+az = _arviz()
 
 SHAPE = (12, 10)
 #: Tolerated |z| of a NUTS mean against a reference, z = difference / (sd / sqrt(ESS)).
@@ -181,11 +184,11 @@ def poisson_rank3():
     shift = np.array([1, 2, 0])
     starts = {}
     for k, (f, prior) in enumerate(zip(fit.factors, model.mode_priors(2), strict=True)):
-        f = sampling._interior(np.asarray(f), prior)
+        f = _interior(np.asarray(f), prior)
         starts[f"F{k}"] = np.log(np.stack([f, f[:, shift]]))
     recorder = _Recorder(starts)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sampling, "MCMC", recorder.mcmc)
+        mp.setattr(nuts, "MCMC", recorder.mcmc)
         idata = bf.sample(
             model,
             X,
@@ -242,7 +245,7 @@ def _density_inputs(model, kind, rng):
     priors = model.mode_priors(2)
     factors = [
         np.abs(rng.normal(size=(n, 2))) + 0.1
-        if p.support is not sampling.constraints.real
+        if p.support is not constraints.real
         else rng.normal(size=(n, 2))
         for n, p in zip(SHAPE, priors, strict=True)
     ]
@@ -508,7 +511,7 @@ def test_laplace_with_a_fixed_mode_is_the_closed_form(gauss_fixed_v):
     u = idata.posterior["F0"].values[0]
     dev = u - mean
     mahalanobis = np.einsum("sir,rq,siq->s", dev, precision, dev)
-    key = jax.random.split(sampling.as_key(3))[0]
+    key = jax.random.split(as_key(3))[0]
     eps = np.asarray(jax.random.normal(key, (num, u[0].size), u.dtype))
     np.testing.assert_allclose(mahalanobis, np.sum(eps**2, axis=1), rtol=1e-6)
     # And, without the key: the moments within their Monte-Carlo error.
@@ -757,7 +760,7 @@ def test_map_lies_inside_its_own_band_after_scale_alignment():
     fit = bf.fit(model, X, tol=1e-8, max_iter=3000)
     recorder = _Recorder(None)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sampling, "MCMC", recorder.mcmc)
+        mp.setattr(nuts, "MCMC", recorder.mcmc)
         idata = bf.sample(model, X, init=fit, num_chains=1, key=0, **dict(FAST, num_warmup=200))
     raw = recorder.raw
     for k, f in enumerate(fit.factors):
@@ -910,8 +913,8 @@ def no_work(monkeypatch):
     def fail(*args, **kwargs):
         raise _Work
 
-    monkeypatch.setattr(sampling, "_fit_map", fail)
-    monkeypatch.setattr(sampling, "MCMC", fail)
+    monkeypatch.setattr(nuts, "_fit_map", fail)
+    monkeypatch.setattr(nuts, "MCMC", fail)
 
 
 def test_discrete_prior_is_refused(no_work, rng):
@@ -1188,7 +1191,8 @@ def test_chains_start_near_the_map_but_apart():
     import jax
     from numpyro.infer.util import initialize_model
 
-    from bayesfactor.sampling import INIT_RADIUS, _init_near, numpyro_model
+    from bayesfactor.sampling import INIT_RADIUS, numpyro_model
+    from bayesfactor.sampling.nuts import _init_near
 
     model = bf.Model(bf.Poisson(link="identity"), 2, bf.Exponential(1.0))
     x = np.random.default_rng(0).poisson(2.0, size=(6, 5)).astype(float)
