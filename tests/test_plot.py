@@ -427,7 +427,7 @@ def test_every_plot_draws_into_the_given_axes(rng, ensemble):
 
 
 def test_cli_closes_the_error_figure(rng, tmp_path, capsys):
-    from bayesfactor.cli import _report_cv
+    from bayesfactor.cli.commands import _report_cv
 
     before = plt.get_fignums()
     table = _cv_table(rng)

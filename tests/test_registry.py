@@ -7,7 +7,7 @@ import pytest
 import bayesfactor as bf
 from bayesfactor import io
 from bayesfactor._registry import LIKELIHOODS, PRIORS, declared_cli_names
-from bayesfactor.cli import _likelihood, _prior
+from bayesfactor.cli.arguments import _likelihood, _prior
 from bayesfactor.likelihoods import Likelihood
 from bayesfactor.priors import Prior
 
