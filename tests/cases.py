@@ -3,6 +3,9 @@
 import numpy as np
 
 import bayesfactor as bf
+from bayesfactor.likelihoods_gamma import Gamma
+from bayesfactor.likelihoods_negative_binomial import NegativeBinomial
+from bayesfactor.priors_group import GroupLasso
 
 MATRIX = (12, 10)
 TENSOR = (6, 5, 4)
@@ -44,6 +47,8 @@ def make_data(kind: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
         return (rng.random(shape) < 1 / (1 + np.exp(-(eta - eta.mean()) * 2))).astype(float)
     if kind == "angle":
         return rng.vonmises(eta - eta.mean(), 4.0)
+    if kind == "positive":  # gamma draws of shape 4 (CV 0.5) around a positive mean
+        return rng.gamma(4.0, (eta + 0.1) / 4.0)
     raise ValueError(kind)
 
 
@@ -66,4 +71,11 @@ CASES = {
     "logistic_pca": (bf.Model(bf.Bernoulli(), 2, bf.Normal(1.0)), "binary"),
     "robust_pca": (bf.Model(bf.LaplaceLikelihood(0.5), 2, bf.Flat()), "real"),
     "circular": (bf.Model(bf.VonMises(4.0), 2, bf.Normal(2.0)), "angle"),
+    "nb_pca": (bf.Model(NegativeBinomial(2.0), 2, bf.Normal(1.0)), "count"),
+    "gamma_pca": (bf.Model(Gamma(4.0), 2, bf.Normal(1.0)), "positive"),
+    "group_pca": (bf.Model(bf.Gaussian(), 2, GroupLasso(1.0)), "real"),
+    "nb_group_nonneg": (
+        bf.Model(NegativeBinomial(2.0), 2, GroupLasso(0.5, nonnegative=True)),
+        "count",
+    ),
 }
