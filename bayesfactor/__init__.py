@@ -72,7 +72,23 @@ def _lazy_names() -> dict[str, tuple[str, str | None]]:
     return names
 
 
+def _declared_names() -> dict[str, tuple[str, str]]:
+    """Likelihood and prior classes that no line above names (a new leaf module's class).
+
+    They are served as ``bf.NAME`` too, unless the name is taken (the first kind wins).
+    """
+    from bayesfactor._registry import declared_classes
+
+    names: dict[str, tuple[str, str]] = {}
+    for kind in ("likelihoods", "priors"):
+        for name, module in declared_classes(kind).items():
+            names.setdefault(name, (module, name))
+    return names
+
+
 _LAZY = _lazy_names()
+_NEW = {k: v for k, v in _declared_names().items() if k not in _LAZY}
+_LAZY.update(_NEW)
 
 
 def __getattr__(name: str) -> Any:
@@ -137,3 +153,4 @@ __all__ = [
     "datasets",
     "plot",
 ]
+__all__ += sorted(_NEW)

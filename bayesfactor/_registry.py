@@ -8,7 +8,9 @@ classes), the command line offers it under the names it declares in ``cli_names`
 arguments) with its ``parameter`` (the constructor argument a ``NAME:P`` sets).
 
 :func:`declared_cli_names` reads those names from the source files without importing
-them, so that ``bayesfactor --help`` lists them without loading JAX.
+them, so that ``bayesfactor --help`` lists them without loading JAX, and
+:func:`declared_classes` finds the classes that declare them, so that ``bf.NAME`` and
+``bf.likelihoods.NAME`` reach a new class without a line in any ``__init__``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pathlib
 import pkgutil
 from typing import Any
 
-__all__ = ["Registry", "LIKELIHOODS", "PRIORS", "declared_cli_names"]
+__all__ = ["Registry", "LIKELIHOODS", "PRIORS", "declared_cli_names", "declared_classes"]
 
 
 class Registry:
@@ -68,6 +70,39 @@ LIKELIHOODS = Registry("likelihoods")
 PRIORS = Registry("priors")
 
 
+def _source_files(kind: str) -> list[pathlib.Path]:
+    spec = importlib.util.find_spec(f"bayesfactor.{kind}")
+    folders = spec.submodule_search_locations
+    if not folders:
+        return [pathlib.Path(spec.origin)]
+    return sorted(p for d in folders for p in pathlib.Path(d).glob("*.py"))
+
+
+def _cli_names(node: ast.AST) -> list[str]:
+    """The keys of a literal ``cli_names = {...}`` statement, else ``[]``."""
+    target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
+    if (
+        isinstance(node, (ast.Assign, ast.AnnAssign))
+        and isinstance(target, ast.Name)
+        and target.id == "cli_names"
+        and isinstance(node.value, ast.Dict)
+    ):
+        return [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+    return []
+
+
+def _declared(kind: str) -> list[tuple[str, str, list[str]]]:
+    """``(module, class name, cli names)`` for each top-level class of ``bayesfactor.<kind>``."""
+    found = []
+    for path in _source_files(kind):
+        module = f"bayesfactor.{kind}" + ("" if path.stem == "__init__" else f".{path.stem}")
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                names = [n for statement in node.body for n in _cli_names(statement)]
+                found.append((module, node.name, names))
+    return found
+
+
 def declared_cli_names(kind: str) -> tuple[str, ...]:
     """The CLI names that the classes of ``bayesfactor.<kind>`` declare, read from source.
 
@@ -79,22 +114,30 @@ def declared_cli_names(kind: str) -> tuple[str, ...]:
     >>> "poisson-log" in declared_cli_names("likelihoods")
     True
     """
-    spec = importlib.util.find_spec(f"bayesfactor.{kind}")
-    folders = spec.submodule_search_locations
-    files = (
-        sorted(p for d in folders for p in pathlib.Path(d).glob("*.py"))
-        if folders
-        else [pathlib.Path(spec.origin)]
-    )
-    names: list[str] = []
-    for path in files:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
-            if (
-                isinstance(node, (ast.Assign, ast.AnnAssign))
-                and isinstance(target, ast.Name)
-                and target.id == "cli_names"
-                and isinstance(node.value, ast.Dict)
-            ):
-                names += [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
-    return tuple(names)
+    return tuple(name for _, _, names in _declared(kind) for name in names)
+
+
+def declared_classes(kind: str) -> dict[str, str]:
+    """``{class name: module}`` of the public classes of ``bayesfactor.<kind>``, from source.
+
+    A public class is one that names itself on the command line (a literal
+    ``cli_names``). The package ``__init__`` and ``bayesfactor`` serve these names on
+    first use (PEP 562), so a new likelihood or prior module is public without an edit
+    elsewhere.
+
+    Examples
+    --------
+    >>> declared_classes("priors")["Normal"]
+    'bayesfactor.priors.normal'
+    """
+    return {
+        cls: module for module, cls, names in _declared(kind) if names and not cls.startswith("_")
+    }
+
+
+def serve(kind: str, name: str) -> Any:
+    """The declared class ``name`` of ``bayesfactor.<kind>`` (for a package ``__getattr__``)."""
+    module = declared_classes(kind).get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayesfactor.{kind}' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -3,9 +3,8 @@
 import numpy as np
 
 import bayesfactor as bf
-from bayesfactor.likelihoods_gamma import Gamma
-from bayesfactor.likelihoods_negative_binomial import NegativeBinomial
-from bayesfactor.priors_group import GroupLasso
+from bayesfactor.likelihoods import Gamma, NegativeBinomial
+from bayesfactor.priors import GroupLasso
 
 MATRIX = (12, 10)
 TENSOR = (6, 5, 4)

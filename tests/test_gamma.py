@@ -14,7 +14,7 @@ from scipy import optimize, special, stats
 import bayesfactor as bf
 from bayesfactor.cli import main
 from bayesfactor.datasets import simulate
-from bayesfactor.likelihoods_gamma import Gamma
+from bayesfactor.likelihoods import Gamma
 from bayesfactor.sklearn import FactorModel
 
 K = 3.0  # the shape k of the fixed-parameter checks

@@ -12,8 +12,8 @@ from scipy import integrate, optimize, stats
 import bayesfactor as bf
 from bayesfactor.cli import main
 from bayesfactor.datasets import simulate
-from bayesfactor.likelihoods_negative_binomial import NegativeBinomial
-from bayesfactor.priors_group import GroupLasso
+from bayesfactor.likelihoods import NegativeBinomial
+from bayesfactor.priors import GroupLasso
 from bayesfactor.sklearn import FactorModel
 from bayesfactor.solvers import describe_update
 

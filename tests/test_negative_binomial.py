@@ -14,7 +14,7 @@ from scipy import stats
 import bayesfactor as bf
 from bayesfactor.cli import main
 from bayesfactor.datasets import simulate
-from bayesfactor.likelihoods_negative_binomial import NegativeBinomial
+from bayesfactor.likelihoods import NegativeBinomial
 from bayesfactor.sklearn import FactorModel
 
 R = 2.5  # the concentration r of the fixed-parameter checks

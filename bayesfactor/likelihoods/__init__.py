@@ -5,6 +5,7 @@ The leaves (:class:`Gaussian`, :class:`Laplace`, :class:`Bernoulli`, :class:`Poi
 :class:`Estimated` marks a parameter fitted with the factors.
 """
 
+from bayesfactor._registry import declared_classes, serve
 from bayesfactor.likelihoods._base import LINK_FLOOR, NONNEGATIVE_SUPPORTS, Likelihood
 from bayesfactor.likelihoods._messages import DataWarning, warn_pmf_data
 from bayesfactor.likelihoods.bernoulli import Bernoulli
@@ -32,3 +33,9 @@ __all__ = [
     "NONNEGATIVE_SUPPORTS",
     "LINK_FLOOR",
 ]
+# Leaf classes not imported above (a new module's class) are served on first use.
+__all__ += sorted(set(declared_classes("likelihoods")) - set(__all__))
+
+
+def __getattr__(name: str) -> object:
+    return serve("likelihoods", name)

@@ -237,7 +237,7 @@ def factors(
 
     With posterior draws (here made up: 50 draws around the factors):
 
-    >>> from bayesfactor.sampling import _arviz
+    >>> from bayesfactor.sampling.idata import _arviz
     >>> f0, f1 = rng.random((40, 3)), rng.random((6, 3))
     >>> idata = _arviz().from_dict(posterior={
     ...     "F0": f0 + 0.05 * rng.normal(size=(1, 50, 40, 3)),

@@ -14,7 +14,8 @@ from numpyro.distributions import constraints
 
 from bayesfactor._data import observed
 from bayesfactor._pytree import pytree_dataclass
-from bayesfactor.likelihoods import LINK_FLOOR, Estimated, Likelihood, _check_positive
+from bayesfactor.likelihoods._base import LINK_FLOOR, Likelihood
+from bayesfactor.likelihoods.estimated import Estimated, check_positive
 
 __all__ = ["NegativeBinomial"]
 
@@ -58,7 +59,7 @@ class NegativeBinomial(Likelihood):
     Examples
     --------
     >>> import bayesfactor as bf
-    >>> from bayesfactor.likelihoods_negative_binomial import NegativeBinomial
+    >>> from bayesfactor.likelihoods import NegativeBinomial
     >>> bf.Model(NegativeBinomial(5.0), rank=2, priors=bf.Normal(1.0)).likelihood
     NegativeBinomial(concentration=5.0)
     """
@@ -70,7 +71,7 @@ class NegativeBinomial(Likelihood):
     parameter: ClassVar[str] = "concentration"
 
     def __post_init__(self):
-        _check_positive("concentration", self.concentration, "NegativeBinomial")
+        check_positive("concentration", self.concentration, "NegativeBinomial")
 
     def log_prob(self, x, eta):  # noqa: D102
         r = self.parameter_value

@@ -12,7 +12,8 @@ from jax.scipy.special import digamma, gammaln
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass
-from bayesfactor.likelihoods import LINK_FLOOR, Estimated, Likelihood, _check_positive
+from bayesfactor.likelihoods._base import LINK_FLOOR, Likelihood
+from bayesfactor.likelihoods.estimated import Estimated, check_positive
 
 __all__ = ["Gamma"]
 
@@ -52,7 +53,7 @@ class Gamma(Likelihood):
     Examples
     --------
     >>> import bayesfactor as bf
-    >>> from bayesfactor.likelihoods_gamma import Gamma
+    >>> from bayesfactor.likelihoods import Gamma
     >>> bf.Model(Gamma(4.0), rank=2, priors=bf.Normal(1.0)).likelihood
     Gamma(concentration=4.0)
     """
@@ -64,7 +65,7 @@ class Gamma(Likelihood):
     parameter: ClassVar[str] = "concentration"
 
     def __post_init__(self):
-        _check_positive("concentration", self.concentration, "Gamma")
+        check_positive("concentration", self.concentration, "Gamma")
 
     def log_prob(self, x, eta):  # noqa: D102
         k = self.parameter_value

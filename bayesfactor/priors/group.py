@@ -11,8 +11,8 @@ from jax.scipy.special import gammaln
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
-from bayesfactor.likelihoods import _check_positive
-from bayesfactor.priors import Prior
+from bayesfactor.likelihoods.estimated import check_positive
+from bayesfactor.priors._base import Prior
 
 __all__ = ["GroupLasso"]
 
@@ -66,7 +66,7 @@ class GroupLasso(Prior):
     Examples
     --------
     >>> import jax.numpy as jnp
-    >>> from bayesfactor.priors_group import GroupLasso
+    >>> from bayesfactor.priors import GroupLasso
     >>> prior = GroupLasso(rate=1.0)
     >>> prior.prox(jnp.array([6.0, 8.0]), 5.0).tolist()  # norm 10 shrunk by 5 * rate
     [3.0, 4.0]
@@ -83,7 +83,7 @@ class GroupLasso(Prior):
     additive: ClassVar[bool] = True  # ... and a zero column stays zero (prox(0) = 0)
 
     def __post_init__(self):
-        _check_positive("rate", self.rate, "GroupLasso")
+        check_positive("rate", self.rate, "GroupLasso")
         if not isinstance(self.nonnegative, bool):
             raise TypeError(f"GroupLasso: nonnegative must be a bool; got {self.nonnegative!r}.")
 
