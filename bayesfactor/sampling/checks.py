@@ -14,7 +14,7 @@ import numpy as np
 from bayesfactor._data import Data, warn
 from bayesfactor.likelihoods import warn_pmf_data
 from bayesfactor.model import Model
-from bayesfactor.priors import Flat, NonNegative, Normal, OneHot, Prior, Smooth
+from bayesfactor.priors import Prior
 from bayesfactor.result import IdentifiabilityWarning
 from bayesfactor.solvers._driver import check_factors
 
@@ -23,7 +23,7 @@ __all__: list[str] = []
 
 def _check_continuous(priors: Sequence[Prior], method: str) -> None:
     for k, prior in enumerate(priors):
-        if isinstance(prior, OneHot) or prior.support.is_discrete:
+        if prior.assigns or prior.support.is_discrete:
             raise ValueError(
                 f"{method} needs continuous factors, but the prior on mode {k} is {prior!r}, "
                 "which is discrete (each row is an indicator vector): NUTS and the Laplace "
@@ -31,16 +31,6 @@ def _check_continuous(priors: Sequence[Prior], method: str) -> None:
                 "hard assignment), or a continuous prior on that mode, e.g. "
                 "bf.NonNegative() or bf.Exponential(rate) for soft memberships."
             )
-
-
-def _is_flat(prior: Prior) -> bool:
-    return isinstance(prior, (Flat, NonNegative))
-
-
-def _is_rotation_invariant(prior: Prior) -> bool:
-    return isinstance(prior, (Flat, Normal)) or (
-        isinstance(prior, Smooth) and not prior.nonnegative
-    )
 
 
 def _warn_identifiability(
@@ -53,7 +43,7 @@ def _warn_identifiability(
         len(priors) == 2
         and not fixed
         and model.rank >= 2
-        and all(map(_is_rotation_invariant, priors))
+        and all(p.rotation_invariant for p in priors)
     ):
         warn(
             f"{method}: a matrix model with rank={model.rank} and rotation-invariant priors "
@@ -65,7 +55,7 @@ def _warn_identifiability(
             IdentifiabilityWarning,
             stacklevel=4,
         )
-    flat = [k for k in free if _is_flat(priors[k])]
+    flat = [k for k in free if priors[k].scale_free]
     if flat and len(free) >= 2:
         every = len(flat) == len(free)
         warn(

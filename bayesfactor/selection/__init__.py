@@ -17,7 +17,9 @@ Bernoulli              ``accuracy``: :math:`[\,[\mu > 1/2] = x\,]`    higher
 VonMises               ``circular_error``: :math:`1 - \cos(x - \mu)`  lower
 =====================  =============================================  ==================
 
-where :math:`\mu` is the fitted mean (``FitResult.predict()``).
+where :math:`\mu` is the fitted mean (``FitResult.predict()``). Each likelihood
+declares its error (``error_name``, ``error``, ``error_higher_is_better``); one that
+declares none is scored by squared error.
 
 References
 ----------

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesfactor.likelihoods import Gaussian, Likelihood
+from bayesfactor.likelihoods import Likelihood
 from bayesfactor.model import Model
 from bayesfactor.result import ConvergenceWarning, FitResult
 
@@ -123,7 +123,7 @@ def _svd_bound(likelihood: Likelihood, data, ranks: Iterable[int]) -> dict[int, 
     :math:`\min_{\operatorname{rank} M \le r} \frac{1}{|X|}\|X - M\|_F^2 =
     \frac{1}{|X|}\sum_{i > r} \sigma_i^2`, for a fully observed Gaussian matrix only.
     """
-    if not isinstance(likelihood, Gaussian) or data.x.ndim != 2 or not data.dense:
+    if not likelihood.least_squares or data.x.ndim != 2 or not data.dense:
         return None
     s2 = np.linalg.svd(data.x, compute_uv=False) ** 2
     return {int(r): float(s2[r:].sum() / data.x.size) for r in ranks}

@@ -23,7 +23,7 @@ from bayesfactor.selection.batch import (
     _Warnings,
 )
 from bayesfactor.selection.holdout import _as_holdout
-from bayesfactor.selection.score import _metric, _score
+from bayesfactor.selection.score import _score
 
 __all__ = ["cross_validate"]
 
@@ -296,8 +296,9 @@ def _table_attrs(
     {rank: least mean squared error} or None); ``holdout``: the fraction, or
     ``"masks"`` for explicit masks; ``scheme``; ``shape``: the data's shape.
     """
-    names = {_metric(m.likelihood)[0] for m in models}
-    name, _, higher = _metric(models[-1].likelihood)
+    names = {m.likelihood.error_name for m in models}
+    last = models[-1].likelihood
+    name, higher = last.error_name, last.error_higher_is_better
     return dict(
         metric=name if len(names) == 1 else None,
         higher_is_better=higher,

@@ -22,7 +22,7 @@ from bayesfactor.selection.batch import (
     _svd_bound,
     _Warnings,
 )
-from bayesfactor.selection.score import _metric, _score
+from bayesfactor.selection.score import _score
 
 __all__ = ["similarity", "Ensemble", "fit_ensemble"]
 
@@ -130,7 +130,7 @@ class Ensemble:
         rows = []
         likelihood = self.results[self.ranks[0]][0].model.likelihood
         warn_pmf_data(likelihood, self.x, self.mask, "Ensemble.objectives (train scores)")
-        name, _, higher = _metric(likelihood)
+        name, higher = likelihood.error_name, likelihood.error_higher_is_better
         for rank in self.ranks:
             for i, r in enumerate(self.results[rank]):
                 s = _score(r, self.x, self.mask)

@@ -9,58 +9,12 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.special import xlogy
 
 from bayesfactor._data import as_data
-from bayesfactor.likelihoods import (
-    Bernoulli,
-    Blocks,
-    DataWarning,
-    Gaussian,
-    Laplace,
-    Likelihood,
-    Offset,
-    Poisson,
-    VonMises,
-    warn_pmf_data,
-)
+from bayesfactor.likelihoods import DataWarning, warn_pmf_data
 from bayesfactor.result import FitResult
 
 __all__ = ["score"]
-
-
-def _mse(x, mu):
-    return (x - mu) ** 2
-
-
-def _deviance(x, mu):
-    # Poisson unit deviance; mu floored at machine epsilon as in the likelihood's log.
-    mu = np.maximum(mu, np.finfo(float).eps)
-    return 2.0 * (xlogy(x, x) - xlogy(x, mu) - x + mu)
-
-
-def _accuracy(x, mu):
-    return ((mu > 0.5) == (x == 1)).astype(float)
-
-
-def _circular_error(x, mu):
-    return 1.0 - np.cos(x - mu)
-
-
-#: (error name, elementwise error of data x and fitted mean mu, higher is better).
-_METRICS = (
-    ((Gaussian, Laplace), "mse", _mse, False),
-    ((Poisson,), "deviance", _deviance, False),
-    ((Bernoulli,), "accuracy", _accuracy, True),
-    ((VonMises,), "circular_error", _circular_error, False),
-)
-
-
-def _metric(likelihood: Likelihood) -> tuple[str, Any, bool]:
-    for classes, name, fn, higher in _METRICS:
-        if isinstance(likelihood, classes):
-            return name, fn, higher
-    return "mse", _mse, False  # a new likelihood without its own error: squared error
 
 
 def score(fit: FitResult, X: Any, mask: Any = None) -> dict[str, float]:
@@ -114,16 +68,13 @@ def _score(fit: FitResult, x: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     A block's scores are named ``log_likelihood_<block>`` and ``<error>_<block>``
     with the error of the block's own likelihood (e.g. ``accuracy_licks``).
     """
-    lik = fit.model.likelihood
-    lik = lik.base if isinstance(lik, Offset) else lik
+    lik = fit.model.likelihood.base
     parts = [("", lik, mask)]
-    if isinstance(lik, Blocks):
-        for b, (block, blik) in enumerate(zip(lik.names, lik.likelihoods, strict=True)):
-            parts.append((f"_{block}", blik, mask & np.asarray(lik._in_block(b, x.shape))))
+    parts += [(f"_{name}", part, mask & where) for name, part, where in lik.parts(x.shape)]
     lp = mu = None
     out = {}
     for suffix, part, where in parts:
-        name, error, _ = _metric(part)
+        name, error = part.error_name, part.error
         if not where.any():
             out |= {f"log_likelihood{suffix}": np.nan, f"{name}{suffix}": np.nan}
             continue
