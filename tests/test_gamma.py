@@ -10,6 +10,7 @@ import pytest
 import statsmodels.api as sm
 from cases import assert_monotone
 from scipy import optimize, special, stats
+from sklearn.metrics import mean_gamma_deviance
 
 import bayesfactor as bf
 from bayesfactor.cli import main
@@ -185,3 +186,10 @@ def test_cross_validate_scores_held_out_entries(positive):
     table = bf.cross_validate(model, positive, ranks=[1, 2], holdout=0.2, max_iter=200, key=0)
     assert sorted(table["rank"].unique()) == [1, 2]
     assert np.isfinite(table["test_log_likelihood"]).all()
+    assert table.attrs["metric"] == "deviance" and not table.attrs["higher_is_better"]
+
+
+def test_error_is_sklearns_gamma_deviance(rng):
+    x, mu = rng.gamma(2.0, 1.5, size=200), rng.gamma(3.0, 1.0, size=200)
+    expected = mean_gamma_deviance(x, mu)
+    np.testing.assert_allclose(Gamma(2.0).error(x, mu).mean(), expected, rtol=1e-12)

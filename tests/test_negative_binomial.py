@@ -202,3 +202,12 @@ def test_cross_validate_scores_held_out_counts(counts):
     table = bf.cross_validate(model, counts, ranks=[1, 2], holdout=0.2, max_iter=200, key=0)
     assert sorted(table["rank"].unique()) == [1, 2]
     assert np.isfinite(table["test_log_likelihood"]).all()
+    assert table.attrs["metric"] == "deviance" and not table.attrs["higher_is_better"]
+
+
+def test_error_is_statsmodels_unit_deviance(rng):
+    x = rng.negative_binomial(3.0, 0.4, size=200).astype(float)
+    mu = rng.gamma(2.0, 2.0, size=200)
+    family = sm.families.NegativeBinomial(alpha=1 / 3.0)
+    expected = family.deviance(x, mu) / x.size
+    np.testing.assert_allclose(NegativeBinomial(3.0).error(x, mu).mean(), expected, rtol=1e-12)

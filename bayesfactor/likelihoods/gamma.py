@@ -63,9 +63,15 @@ class Gamma(Likelihood):
     concentration: float | Estimated = 1.0
     support: ClassVar = constraints.positive
     parameter: ClassVar[str] = "concentration"
+    error_name: ClassVar[str] = "deviance"
 
     def __post_init__(self):
         check_positive("concentration", self.concentration, "Gamma")
+
+    def error(self, x, mu):  # noqa: D102
+        # Unit deviance 2 [(x - mu) / mu - log(x / mu)] (scikit-learn's gamma deviance).
+        mu = np.maximum(mu, np.finfo(float).eps)
+        return 2.0 * ((x - mu) / mu - np.log(x / mu))
 
     def log_prob(self, x, eta):  # noqa: D102
         k = self.parameter_value

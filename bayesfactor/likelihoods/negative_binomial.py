@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import scipy.special
 from jax import lax
 from jax.scipy.special import gammaln, xlogy
 from numpyro.distributions import constraints
@@ -69,9 +70,17 @@ class NegativeBinomial(Likelihood):
     concentration: float | Estimated = 1.0
     support: ClassVar = constraints.nonnegative_integer
     parameter: ClassVar[str] = "concentration"
+    error_name: ClassVar[str] = "deviance"
 
     def __post_init__(self):
         check_positive("concentration", self.concentration, "NegativeBinomial")
+
+    def error(self, x, mu):  # noqa: D102
+        # Unit deviance 2 [x log(x / mu) - (x + r) log((x + r) / (mu + r))] (statsmodels'
+        # NegativeBinomial family, alpha = 1/r); mu floored at eps as in the Poisson's.
+        r = float(self.parameter_value)
+        mu = np.maximum(mu, np.finfo(float).eps)
+        return 2.0 * (scipy.special.xlogy(x, x / mu) - (x + r) * np.log((x + r) / (mu + r)))
 
     def log_prob(self, x, eta):  # noqa: D102
         r = self.parameter_value
