@@ -700,6 +700,7 @@ def test_sampled_components_are_aligned_and_mix(poisson_nmf):
             assert np.all(np.argmax(cos, axis=1) == np.arange(2))
 
 
+@pytest.mark.slow  # its fixture's two-chain NUTS run (~17 s; test_compare shares it)
 def test_label_switched_chains_are_aligned(poisson_rank3):
     """Chains in different labellings: raw R-hat is large, aligned R-hat < 1.05."""
     model, X, fit, idata, raw = poisson_rank3

@@ -1,0 +1,19 @@
+"""Doctests that compile several programs run with the slow checks (CI runs both suites).
+
+Their examples stay tested: ``python -m pytest -m slow`` runs them, as CI does.
+"""
+
+import pytest
+
+#: Doctests of over ~8 s each on two cores (compilation, mostly), by their pytest name.
+SLOW_DOCTESTS = {
+    "bayesfactor.selection.loo.compare",  # two NUTS runs
+    "bayesfactor.sampling.nuts.sample",  # a NUTS run
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name in SLOW_DOCTESTS:
+            item.add_marker(pytest.mark.slow)
