@@ -1,5 +1,6 @@
 """Test configuration: float64 for tight comparisons, strict rank promotion."""
 
+import contextlib
 import os
 
 # No persistent compilation cache in tests (test_cache.py checks it in subprocesses): a
@@ -14,6 +15,34 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 from cases import OBJ_INCREASE_TOL  # noqa: E402, F401  (re-exported for the tests)
+
+#: The event JAX records once per program it compiles (no event on a cache hit; the
+#: persistent cache is off in tests, so every new program is compiled and counted).
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+class Compiles(list):
+    """The names (``"jit(f)"``) of the programs compiled inside :func:`count_compiles`."""
+
+    def of(self, jitted) -> int:
+        """How many of them are programs of the jitted function ``jitted``."""
+        return self.count(f"jit({jitted.__name__})")
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Record every program JAX compiles in the block, through ``jax.monitoring``."""
+    compiled = Compiles()
+
+    def listen(event, duration, **kwargs):
+        if event == COMPILE_EVENT:
+            compiled.append(kwargs.get("fun_name", ""))
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield compiled
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from cases import CASES, MATRIX, assert_monotone, make_data
 from conftest import planted
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers.accelerate import balance
+from bayesfactor.solvers.plan import accelerates
 from bayesfactor.solvers.updates import select_update
 
 
@@ -43,7 +44,7 @@ def test_extrapolated_history_is_monotone_and_objective_matches_factors(name):
     model, kind = CASES[name]
     # On by default except for the multiplicative KL updates (forced on here).
     multiplicative = KINDS[name].startswith("multiplicative")
-    assert _driver.accelerates(model.mode_priors(2), _plan(model)) is not multiplicative
+    assert accelerates(model.mode_priors(2), _plan(model)) is not multiplicative
     assert select_update(model.likelihood, model.mode_priors(2)[0]).name == KINDS[name]
     x = make_data(kind, (30, 20))
     result = _fit(model, x, key=3, max_iter=300, tol=1e-10)
@@ -102,7 +103,7 @@ def test_fewer_iterations_on_a_planted_nmf(rng):
 def test_fixed_mode_is_not_extrapolated_and_restarts_are_monotone():
     model, kind = CASES["poisson_pca"]
     x = make_data(kind, (6, 5, 4))
-    assert _driver.accelerates(model.mode_priors(3), _plan(model, 3)[:2])
+    assert accelerates(model.mode_priors(3), _plan(model, 3)[:2])
     v = np.random.default_rng(0).normal(size=(4, 2))
     result = _fit(model, x, key=0, restarts=3, init=(None, None, v), fixed=(2,), max_iter=200)
     np.testing.assert_array_equal(result.factors[2], v)
@@ -130,7 +131,7 @@ def test_balance_keeps_eta_and_equalizes_column_norms(rng):
     factors = [rng.random((n, 3)) * s for n, s in ((5, 1e-3), (4, 1.0), (6, 1e3))]
     factors[2][:, 1] = 0.0  # a dead component is left alone
     out, previous = [jnp.asarray(f) for f in factors], [jnp.asarray(f) for f in factors]
-    _driver._balance(out, previous, (0, 1, 2))
+    balance(out, previous, (0, 1, 2))
     model = bf.Model(bf.Gaussian(), 3, bf.Flat())
     np.testing.assert_allclose(model.eta(tuple(out)), model.eta(tuple(factors)), rtol=1e-12)
     norms = np.array([np.linalg.norm(f, axis=0) for f in out])
@@ -141,14 +142,14 @@ def test_balance_keeps_eta_and_equalizes_column_norms(rng):
 
 def test_switched_off_for_kmeans_single_blocks_and_tensors_without_row_solves():
     kmeans = CASES["kmeans"][0]
-    assert not _driver.accelerates(kmeans.mode_priors(2), _plan(kmeans))
+    assert not accelerates(kmeans.mode_priors(2), _plan(kmeans))
     nmf = CASES["nmf"][0]
-    assert not _driver.accelerates(nmf.mode_priors(2), _plan(nmf)[:1])
-    assert not _driver.accelerates(nmf.mode_priors(3), _plan(nmf, 3))
+    assert not accelerates(nmf.mode_priors(2), _plan(nmf)[:1])
+    assert not accelerates(nmf.mode_priors(3), _plan(nmf, 3))
     kl = CASES["kl_nmf"][0]
-    assert not _driver.accelerates(kl.mode_priors(3), _plan(kl, 3))
+    assert not accelerates(kl.mode_priors(3), _plan(kl, 3))
     pca = CASES["pca"][0]
-    assert _driver.accelerates(pca.mode_priors(3), _plan(pca, 3))
+    assert accelerates(pca.mode_priors(3), _plan(pca, 3))
 
 
 def test_accelerate_false_runs_the_plain_updates_and_is_checked():

@@ -10,7 +10,7 @@ from cases import assert_monotone
 from scipy import stats
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers import program
 
 LIKS = {
     "counts": bf.Poisson(),
@@ -125,7 +125,7 @@ def test_dataframe_dtypes_choose_the_likelihoods(rng):
 
 
 def test_block_errors_name_the_block(monkeypatch):
-    monkeypatch.setattr(_driver, "_fit", lambda *a, **k: pytest.fail("compiled too early"))
+    monkeypatch.setattr(program, "fit_program", lambda *a, **k: pytest.fail("compiled too early"))
     blocks = bf.Blocks({"counts": ([0, 1], bf.Poisson()), "real": ([2], bf.Gaussian())})
     with pytest.raises(ValueError, match="block 'counts': .*negative"):
         bf.fit(bf.Model(blocks, 1), np.array([[1.0, -1.0, 0.5], [0.0, 2.0, 1.0]]))

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from conftest import planted
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers import program
 from bayesfactor.solvers.compress import (
     Tucker,
     compress_ranks,
@@ -123,7 +123,7 @@ def test_compress_rejects_what_it_cannot_fit(monkeypatch, model, x, kwargs, mess
     def forbidden(*args, **kwargs):
         raise AssertionError("ran before the input was checked")
 
-    monkeypatch.setattr(_driver, "tucker_compress", forbidden)
+    monkeypatch.setattr(program, "tucker_compress", forbidden)
     with pytest.raises(ValueError, match=f"compress needs a fully observed.*{message}"):
         bf.fit(model, x, compress=True, **kwargs)
 

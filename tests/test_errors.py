@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers import program
 
 X = np.random.default_rng(0).poisson(2.0, size=(8, 6)).astype(float)
 
@@ -16,7 +16,7 @@ def no_compilation(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("compiled/ran before the input was checked")
 
-    monkeypatch.setattr(_driver, "_fit", forbidden)
+    monkeypatch.setattr(program, "fit_program", forbidden)
 
 
 def _fit(model, x, **kwargs):

@@ -10,7 +10,7 @@ from conftest import planted
 from scipy.special import expit
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers import program
 
 
 def _fit(*args, **kwargs):
@@ -189,7 +189,7 @@ def test_intercept_errors_before_any_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("compiled before the input was checked")
 
-    monkeypatch.setattr(_driver, "_fit", forbidden)
+    monkeypatch.setattr(program, "fit_program", forbidden)
     with pytest.raises(ValueError, match=r"intercepts on modes \(2,\) but X has only 2"):
         bf.fit(bf.Model(bf.Gaussian(), 1, intercepts=(2,)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="'rows'/'columns'"):

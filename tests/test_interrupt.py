@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import bayesfactor as bf
-from bayesfactor.solvers import _driver, _loop
+from bayesfactor.solvers import Status, program
 
 # A fit that would run for minutes: tol=0 runs max_iter (after a first fit that compiled
 # the same programs and stopped at once, so the signal arrives during the loop).
@@ -46,8 +46,9 @@ def _interrupt(argv: list[str], ready: str) -> tuple[subprocess.CompletedProcess
 def test_ctrl_c_stops_a_fit_within_a_second():
     result, seconds = _interrupt([sys.executable, "-c", LONG_FIT], "fitting")
     assert "KeyboardInterrupt" in result.stderr and "finished" not in result.stdout
-    # Before chunking the compiled loop ran on for over a minute (74 s measured).
-    assert seconds < 5 * _loop.CHUNK_SECONDS + 2.0
+    # Before chunking the compiled loop ran on for over a minute (74 s measured). Chunks
+    # aim at 0.25 s each (CHUNK_SECONDS): stopped within 5 chunks, plus exiting.
+    assert seconds < 5 * 0.25 + 2.0
 
 
 def test_chunks_give_the_iterates_of_one_loop(monkeypatch):
@@ -56,17 +57,18 @@ def test_chunks_give_the_iterates_of_one_loop(monkeypatch):
     model = bf.Model(bf.Gaussian(), 3, bf.NonNegative())  # extrapolated: its carry too
     whole = bf.fit(model, x, key=2, restarts=3, max_iter=60, tol=1e-12)
     calls = []
-    run = _driver.run_in_chunks
 
-    def one_at_a_time(program, start, max_iter, flops):
-        def counted(start, **phase):
-            calls.append(phase.get("stop"))
-            return program(start, **phase)
+    def one_at_a_time(fit, start, max_iter, flops):  # chunks of 1 iteration
+        calls.append(None)
+        state = fit(start, phase="start")
+        for stop in range(1, max_iter + 1):
+            calls.append(stop)
+            state = fit(state, phase="advance", stop=stop)
+            if not (np.asarray(state.status) == Status.RUNNING).any():
+                break
+        return state
 
-        monkeypatch.setattr(_loop, "CHUNK_SECONDS", 0.0)  # every chunk 1 iteration
-        return run(counted, start, max_iter, 1e30)
-
-    monkeypatch.setattr(_driver, "run_in_chunks", one_at_a_time)
+    monkeypatch.setattr(program, "run_in_chunks", one_at_a_time)
     chunked = bf.fit(model, x, key=2, restarts=3, max_iter=60, tol=1e-12)
     # One start call, then one chunk per iteration until the longest restart stopped
     # (the kept restart may have stopped earlier; the others can run to max_iter).

@@ -461,28 +461,31 @@ def test_similarity_of_different_data_shapes_raises(rng):
 
 
 def test_cross_validation_compiles_once_per_sweep(rng):
-    from bayesfactor.solvers import _driver
+    from conftest import count_compiles
+
+    from bayesfactor.solvers.sweep import sweep_program
 
     x = rng.normal(size=(17, 13))  # a shape no other test compiles
     model = bf.Model(bf.Gaussian(), 2, bf.Normal(1.0))
-    before = _driver._fit_sweep._cache_size()
-    table = _quiet(
-        bf.cross_validate,
-        model,
-        x,
-        ranks=[2],
-        folds=3,
-        restarts=2,
-        per_restart=True,
-        max_iter=MAX_ITER,
-        key=0,
-    )
+    with count_compiles() as compiled:
+        table = _quiet(
+            bf.cross_validate,
+            model,
+            x,
+            ranks=[2],
+            folds=3,
+            restarts=2,
+            per_restart=True,
+            max_iter=MAX_ITER,
+            key=0,
+        )
     # 3 folds x 2 restarts, one compiled program (two: its start and its chunks)
     assert len(table) == 6
-    assert _driver._fit_sweep._cache_size() - before == 2
+    assert compiled.of(sweep_program) == 2
     sweep = {s: bf.Model(bf.Gaussian(), 2, bf.Normal(s)) for s in (0.5, 1.0, 2.0)}
-    _quiet(bf.cross_validate, sweep, x, folds=3, restarts=2, max_iter=MAX_ITER, key=1)
-    assert _driver._fit_sweep._cache_size() - before == 4  # new restarts; scales traced
+    with count_compiles() as compiled:
+        _quiet(bf.cross_validate, sweep, x, folds=3, restarts=2, max_iter=MAX_ITER, key=1)
+    assert compiled.of(sweep_program) == 2  # new restarts; scales traced
 
 
 @pytest.mark.slow

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import scipy.special
 from cases import CASES, MATRIX, TENSOR, assert_monotone, evaluated, make_data
+from conftest import count_compiles
 
 import bayesfactor as bf
 from bayesfactor._data import seed_words
-from bayesfactor.solvers import _driver
+from bayesfactor.solvers.program import fit_program
+from bayesfactor.solvers.start import draw_start, init_many
 
 
 def _fit(name, shape=MATRIX, **kwargs):
@@ -83,14 +85,14 @@ def test_restarts_keep_the_best_and_finished_restarts_stop():
     # Under vmap the loop runs until every restart is done; a restart that has
     # converged must not move: run each init alone and compare.
     dtype = jnp.float64
-    start = _driver.draw_start(model, MATRIX, 0, range(4), dtype, 1.0)
-    inits = _driver._init_many(model, MATRIX, dtype, start)
+    start = draw_start(model, MATRIX, 0, range(4), dtype, 1.0)
+    inits = init_many(model, MATRIX, dtype, start)
     xj, mask, tol = jnp.asarray(x), jnp.ones(MATRIX, bool), jnp.asarray(1e-6)
-    together = _driver._fit(model, xj, mask, inits, tol, max_iter=500, dense=True)
+    together = fit_program(model, xj, mask, inits, tol, max_iter=500, dense=True)
     steps = np.asarray(together.step)
     assert len(set(steps.tolist())) > 1  # restarts finish at different iterations
     for i in range(4):
-        alone = _driver._fit(
+        alone = fit_program(
             model, xj, mask, tuple(f[i : i + 1] for f in inits), tol, max_iter=500, dense=True
         )
         assert int(alone.step[0]) == steps[i]
@@ -120,26 +122,28 @@ def test_random_starts_are_drawn_on_the_host_not_compiled():
     # Random-bit generators compile to large kernels: none in the fit's program.
     model, kind = CASES["kl_nmf"]
     x = jnp.asarray(make_data(kind, MATRIX))
-    start = _driver.draw_start(model, MATRIX, 0, range(3), x.dtype, 1.0)
-    lowered = _driver._fit.lower(model, x, True, start, 1e-6, max_iter=5, dense=True)
+    start = draw_start(model, MATRIX, 0, range(3), x.dtype, 1.0)
+    lowered = fit_program.lower(model, x, True, start, 1e-6, max_iter=5, dense=True)
     text = lowered.as_text()
     assert "threefry" not in text and "rng_bit_generator" not in text
     # Restart i's draw is its own: restarts (1, 2) equal the last two of (0, 1, 2).
-    later = _driver.draw_start(model, MATRIX, 0, range(1, 3), x.dtype, 1.0)
+    later = draw_start(model, MATRIX, 0, range(1, 3), x.dtype, 1.0)
     np.testing.assert_array_equal(later.normals, start.normals[1:])
 
 
 def test_compiles_once_for_new_values_and_prior_scales_again_for_new_rank():
     x = make_data("real", (11, 9))
-    fit_cache = _driver._fit._cache_size
-    before = fit_cache()
-    bf.fit(bf.Model(bf.Gaussian(), 2, bf.HalfNormal(1.0)), x, max_iter=20, tol=1e-3)
-    first = fit_cache()
-    bf.fit(bf.Model(bf.Gaussian(2.0), 2, bf.HalfNormal(3.0)), x + 1.0, max_iter=20, tol=1e-3, key=5)
+    with count_compiles() as first:
+        bf.fit(bf.Model(bf.Gaussian(), 2, bf.HalfNormal(1.0)), x, max_iter=20, tol=1e-3)
+    with count_compiles() as again:
+        bf.fit(
+            bf.Model(bf.Gaussian(2.0), 2, bf.HalfNormal(3.0)), x + 1.0, max_iter=20, tol=1e-3, key=5
+        )
     # Two programs per fit: the loop's start, and its chunks (run_in_chunks).
-    assert fit_cache() == first == before + 2
-    bf.fit(bf.Model(bf.Gaussian(), 3, bf.HalfNormal(1.0)), x, max_iter=20, tol=1e-3)
-    assert fit_cache() == first + 2
+    assert first.of(fit_program) == 2 and again.of(fit_program) == 0
+    with count_compiles() as new_rank:
+        bf.fit(bf.Model(bf.Gaussian(), 3, bf.HalfNormal(1.0)), x, max_iter=20, tol=1e-3)
+    assert new_rank.of(fit_program) == 2
 
 
 @pytest.mark.filterwarnings("ignore::bayesfactor.ConvergenceWarning")

@@ -8,11 +8,13 @@ import jax
 import numpy as np
 import pytest
 from cases import CASES, MATRIX, assert_monotone, make_data
+from conftest import count_compiles
 
 import bayesfactor as bf
 from bayesfactor.selection import score
-from bayesfactor.solvers import _driver
-from bayesfactor.solvers._driver import fit_sweep
+from bayesfactor.solvers import program, sweep
+from bayesfactor.solvers.start import draw_start
+from bayesfactor.solvers.sweep import fit_sweep
 
 MAX_ITER = 60
 RANKS = (1, 3, 2, 3)  # the largest rank is not last: padding is per member
@@ -74,8 +76,8 @@ def test_inactive_components_stay_exactly_zero(name):
     x = make_data(kind, MATRIX)
     masks, keys = _members()
     full = dataclasses.replace(model, rank=max(RANKS))
-    starts = [_driver.draw_start(full, MATRIX, k, range(2), np.float64, 1.0) for k in keys]
-    state = _driver._fit_sweep(
+    starts = [draw_start(full, MATRIX, k, range(2), np.float64, 1.0) for k in keys]
+    state = sweep.sweep_program(
         full,
         jax.numpy.asarray(x),
         jax.numpy.asarray(masks),
@@ -109,24 +111,25 @@ def test_one_program_for_a_rank_fold_restart_sweep(rng, monkeypatch):
     x = rng.normal(size=(19, 11))  # a shape no other test compiles
     model = bf.Model(bf.Gaussian(), 2, bf.Flat())
     traces = []
-    fit_impl = _driver._fit_impl
+    fit_impl = sweep.fit_impl
 
     def counted(*args, **kwargs):  # runs once per trace of the compiled sweep's start
         if kwargs["phase"] == "start":
             traces.append(kwargs["active"].shape)
         return fit_impl(*args, **kwargs)
 
-    monkeypatch.setattr(_driver, "_fit_impl", counted)
-    before = _driver._fit._cache_size()
-    table = _quiet(
-        bf.cross_validate, model, x, ranks=[1, 2, 3], folds=2, restarts=2, max_iter=50, key=0
-    )
+    monkeypatch.setattr(sweep, "fit_impl", counted)
+    with count_compiles() as compiled:
+        table = _quiet(
+            bf.cross_validate, model, x, ranks=[1, 2, 3], folds=2, restarts=2, max_iter=50, key=0
+        )
     assert len(table) == 3 * 2 and (table.restart == "best").all()
     assert len(traces) == 1 and traces[0] == (3,)  # padded to the largest rank
-    assert _driver._fit._cache_size() == before  # no per-rank program
+    assert compiled.of(program.fit_program) == 0  # no per-rank program
+    assert compiled.of(sweep.sweep_program) == 2  # one sweep: its start and its chunks
     # A prior-strength sweep of the same structure reuses the program: numbers are traced.
-    sweep = {s: bf.Model(bf.Gaussian(), 2, bf.Normal(s)) for s in (0.5, 2.0)}
-    _quiet(bf.cross_validate, sweep, x, ranks=[1, 2, 3], folds=2, restarts=2, max_iter=50)
+    strengths = {s: bf.Model(bf.Gaussian(), 2, bf.Normal(s)) for s in (0.5, 2.0)}
+    _quiet(bf.cross_validate, strengths, x, ranks=[1, 2, 3], folds=2, restarts=2, max_iter=50)
     assert len(traces) == 2  # Normal's tree differs from Flat's: one more, for both scales
 
 
@@ -171,16 +174,16 @@ def test_large_sweeps_run_in_equal_calls_of_one_program(monkeypatch):
     model, kind = CASES["pca"]
     x = make_data(kind, MATRIX)
     masks, keys = _members()
-    monkeypatch.setattr(_driver, "_SWEEP_ENTRIES", 3 * x.size)  # 3 members per call
+    monkeypatch.setattr(sweep, "SWEEP_ENTRIES", 3 * x.size)  # 3 members per call
     calls = []
-    sweep = _driver._fit_sweep
+    sweep_program = sweep.sweep_program
 
     def recorded(*args, **kwargs):  # a call's first chunk starts the loop
         if kwargs.get("phase") == "start":
             calls.append(args[2].shape[0])
-        return sweep(*args, **kwargs)
+        return sweep_program(*args, **kwargs)
 
-    monkeypatch.setattr(_driver, "_fit_sweep", recorded)
+    monkeypatch.setattr(sweep, "sweep_program", recorded)
     fits = _quiet(fit_sweep, model, x, RANKS, masks, keys, max_iter=MAX_ITER, tol=1e-9)
     assert calls == [3, 3]  # 4 members: the second call filled with a copy
     for rank, mask, key, got in zip(RANKS, masks, keys, fits, strict=True):

@@ -16,7 +16,7 @@ from bayesfactor.likelihoods import warn_pmf_data
 from bayesfactor.model import Model
 from bayesfactor.priors import Prior
 from bayesfactor.result import IdentifiabilityWarning
-from bayesfactor.solvers._driver import check_factors
+from bayesfactor.solvers.checks import check_factors
 
 __all__: list[str] = []
 

@@ -26,7 +26,7 @@ from bayesfactor.sampling.checks import (
     _warn_identifiability,
 )
 from bayesfactor.sampling.idata import _attrs, _inference_data
-from bayesfactor.solvers._driver import _check_fixed
+from bayesfactor.solvers.checks import check_fixed as _check_fixed
 
 __all__ = ["laplace", "MAX_LAPLACE_PARAMETERS"]
 

@@ -31,7 +31,7 @@ from bayesfactor.sampling.checks import (
 from bayesfactor.sampling.idata import _attrs, _inference_data
 from bayesfactor.sampling.program import numpyro_model
 from bayesfactor.solvers import fit as _fit_map
-from bayesfactor.solvers._driver import _check_fixed
+from bayesfactor.solvers.checks import check_fixed as _check_fixed
 
 __all__ = ["sample", "INIT_RADIUS"]
 

@@ -92,7 +92,7 @@ class _Warnings:
 
     def sweep(self, model: Model, X: Any, **kwargs: Any) -> list[FitResult]:
         """``fit_sweep(model, X, **kwargs)``: many fits in one compiled program."""
-        from bayesfactor.solvers._driver import fit_sweep
+        from bayesfactor.solvers.sweep import fit_sweep
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

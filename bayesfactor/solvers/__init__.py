@@ -1,7 +1,7 @@
-"""Alternating-MAP fitting: the driver and the block updates it chooses."""
+"""Alternating-MAP fitting: the public fit, its pieces and the block updates it chooses."""
 
-from bayesfactor.solvers._driver import fit as fit
 from bayesfactor.solvers._loop import SolverState as SolverState, Status as Status
+from bayesfactor.solvers.fit import fit as fit
 from bayesfactor.solvers.updates import (
     describe_update as describe_update,
     select_update as select_update,
