@@ -3,7 +3,7 @@ r"""Model comparison and assessment: cross-validation, ensembles, similarity.
 Held-out data are a **mask**: a fold is a boolean array of ``X``'s shape (True =
 held out), and the fit of a fold is ``bf.fit(model, X, mask=observed & ~heldout)``
 (same shapes, new mask), so the fits of all folds, restarts and ranks run batched in
-one compiled program (:func:`bayesfactor.solvers._driver.fit_sweep`).
+one compiled program (:func:`bayesfactor.solvers.sweep.fit_sweep`).
 Held-out entries never reach the objective (they are zeroed and masked before
 anything is compiled); they are scored afterwards by the likelihood's own
 per-entry log-likelihood and by an error suited to the likelihood:

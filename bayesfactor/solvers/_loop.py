@@ -1,6 +1,6 @@
 """The alternating loop's state and ending: statuses, stopping rule, chunked runs, results.
 
-Shared by the CP driver (:mod:`bayesfactor.solvers._driver`) and the convolutional one
+Shared by the CP driver (:mod:`bayesfactor.solvers.program`) and the convolutional one
 (:mod:`bayesfactor.solvers.conv`): what a fit carries (:class:`SolverState`), why it
 stopped (:class:`Status`, :data:`MESSAGES`), when a change counts as convergence
 (:func:`converged`, :func:`energy_floor`), how the compiled loop runs in bounded chunks
@@ -185,7 +185,7 @@ _SLOW_FLOPS = 2e9
 
 
 def run_in_chunks(program: Any, start: Any, max_iter: int, flops: float) -> SolverState:
-    r"""Run a fit's loop (``program``: ``_fit`` or ``_fit_sweep`` bound to its data) in chunks.
+    r"""Run a fit's loop in chunks (``program``: a fit or sweep program bound to its data).
 
     The loop is compiled once (``phase="advance"``, its ``stop`` traced) and called
     for chunks of iterations of about :data:`CHUNK_SECONDS` of wall time each; between

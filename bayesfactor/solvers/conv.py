@@ -125,8 +125,8 @@ def _fit_conv(
 ) -> SolverState:
     """Alternating multiplicative MM from ``start`` (RandomStart, or (W, H) with a restart axis).
 
-    ``phase`` and ``stop`` split the loop into chunks as ``_driver._fit_impl``'s do
-    (:func:`~bayesfactor.solvers._driver.run_in_chunks`).
+    ``phase`` and ``stop`` split the loop into chunks as ``program.fit_impl``'s do
+    (:func:`~bayesfactor.solvers._loop.run_in_chunks`).
     """
     lik = model.likelihood
     prior_w, prior_h = model.factor_priors()
@@ -137,7 +137,7 @@ def _fit_conv(
     if phase != "advance" and isinstance(start, RandomStart):
         start = jax.vmap(lambda z: _random_start(model, x.shape, z, start.scale))(start.normals)
 
-    sat = saturated(lik, x, mask)  # the energy of a perfect fit (see _driver.saturated)
+    sat = saturated(lik, x, mask)  # the energy of a perfect fit (see _loop.saturated)
 
     def objective(w, h):  # without constant terms (added back in the result)
         return model.objective(x, mask, (w, h), ortho=ortho, constants=False) - sat

@@ -9,11 +9,13 @@ import pytest
 SLOW_DOCTESTS = {
     "bayesfactor.selection.loo.compare",  # two NUTS runs
     "bayesfactor.sampling.nuts.sample",  # a NUTS run
+    "bayesfactor.solvers.fit.fit",  # every kind of fit in its examples
 }
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
+    """Mark the doctests of SLOW_DOCTESTS slow (before ``-m 'not slow'`` deselects)."""
     for item in items:
         if item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
