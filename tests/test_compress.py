@@ -84,6 +84,7 @@ def test_compressed_pca_reaches_the_eckart_young_optimum(rng):
     assert result.restart_objectives.shape == (3,)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_compressed_nmf_matches_the_direct_fit(rng):
     w, h = (np.abs(rng.normal(size=(n, 5))) for n in (200, 150))
     x = np.maximum(w @ h.T + 0.3 * rng.normal(size=(200, 150)), 0.0)

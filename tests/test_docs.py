@@ -7,6 +7,7 @@ the build imports every module and renders eight notebooks (~15-30 s).
 
 import importlib
 import pathlib
+import re
 import subprocess
 import sys
 import types
@@ -95,3 +96,34 @@ def test_readme_lists_every_public_name():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [name for name in bf.__all__ if f"`{name}`" not in readme]
     assert not missing, missing
+
+
+def _architecture_block() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture\n", 1)[1]
+    return section.split("```\n", 2)[1]
+
+
+def test_readme_architecture_names_every_module_and_package():
+    """The README's map of the package matches the tree: each module or package of
+    ``bayesfactor/`` (and of each subpackage) appears in it, and nothing it names is
+    missing from the tree."""
+    block = _architecture_block()
+    package = ROOT / "bayesfactor"
+    tops = {p.name for p in package.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    tops -= {"__main__.py", "conftest.py"}
+    missing = sorted(n for n in tops if (n if n.endswith(".py") else f"{n}/") not in block)
+    assert not missing, f"README architecture lacks {missing}"
+    for sub in ("likelihoods", "priors", "solvers", "sampling", "selection", "io", "cli"):
+        lines = block[block.index(f"  {sub}/") :].splitlines()
+        rest = lines[1:]
+        ends = [i for i, line in enumerate(rest) if re.match(r"  \S", line)]
+        entry = "\n".join(lines[: 1 + (ends[0] if ends else len(rest))])
+        for p in (package / sub).glob("*.py"):
+            if p.stem != "__init__" and not re.search(rf"\b{p.stem}\b", entry):
+                missing.append(f"{sub}/{p.name}")
+    assert not missing, f"README architecture lacks {missing}"
+    for word in block.split():
+        name = word.strip("(),;")
+        if name.endswith(".py") and "/" not in name and name not in ("__init__.py",):
+            assert any(package.rglob(name)), f"README architecture names {name}, not in the tree"

@@ -102,6 +102,7 @@ def rank3():
     [0.0, pytest.param(0.1, marks=pytest.mark.slow)],  # per-row curvatures: another compile
     ids=["dense", "missing"],
 )
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_surplus_components_are_switched_off_exactly_where_normal_only_shrinks(
     rank3, missing, tmp_path
 ):

@@ -173,6 +173,7 @@ def test_row_baselines_of_counts_are_recovered(rng):
     assert rmse(with_rows) < 0.25 and rmse(plain) > 1.5 * rmse(with_rows)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_intercepts_save_load_and_cross_validate(x, tmp_path):
     model = bf.Model(bf.Gaussian(), 2, bf.Normal(3.0), intercepts=("columns",))
     fit = _fit(model, x)

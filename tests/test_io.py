@@ -115,6 +115,7 @@ def test_posterior_saves_with_arviz_netcdf(tmp_path, rng):
     np.testing.assert_array_equal(back.log_likelihood["X"].values, idata.log_likelihood["X"].values)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_offset_blocks_and_estimated_models_save_and_load(tmp_path, counts):
     frame = pd.DataFrame(
         {

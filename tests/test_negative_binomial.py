@@ -166,6 +166,7 @@ def test_sklearn_factor_model_fits_transforms_and_scores(counts):
     assert np.isfinite(score) and score > flat
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_laplace_with_fixed_loadings_has_the_glm_observed_information(rng):
     x, h = _design(rng, rows=3)
     model = bf.Model(NegativeBinomial(R), 3, bf.Flat())

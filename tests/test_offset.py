@@ -16,6 +16,7 @@ def _fit(*args, **kwargs):
         return bf.fit(*args, **kwargs)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_exposure_offset_recovers_rates_that_a_plain_fit_misses():
     rng = np.random.default_rng(3)
     _, log_rate = planted(rng, (60, 40), 2, scale=0.6)
@@ -71,6 +72,7 @@ def test_offset_errors_before_any_work(monkeypatch):
         bf.Model(bf.Offset(bf.Poisson(link="identity"), 1.0), 1, bf.Flat())
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_offset_models_sample_and_save(rng, tmp_path):
     x = rng.poisson(3.0, size=(6, 5)).astype(float)
     model = bf.Model(bf.Offset(bf.Poisson(), np.log(np.arange(1, 7))[:, None]), 1, bf.Normal(1.0))

@@ -332,6 +332,7 @@ def _rank1_gaussian_hessian(X, u, v, sigma, tau):
     )
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_laplace_matches_hand_derived_hessian(gauss_sharp):
     model, X, fit, lap, _ = gauss_sharp
     sigma, tau = model.likelihood.scale, model.mode_priors(2)[0].scale
@@ -406,6 +407,7 @@ def gibbs_sharp(gauss_sharp):
     return _gibbs_rank1(X, sigma, tau, v0, num_samples=5000, num_chains=4, seed=7)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_nuts_agrees_with_exact_gibbs(gauss_sharp, gibbs_sharp):
     """Mean and sd of every eta entry: NUTS vs an exact Gibbs sampler, within MCMC error."""
     *_, nuts = gauss_sharp
@@ -419,6 +421,7 @@ def test_nuts_agrees_with_exact_gibbs(gauss_sharp, gibbs_sharp):
     assert abs(np.median(ratio) - 1) < 0.05
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_laplace_agrees_with_exact_gibbs_to_its_approximation_error(gauss_sharp, gibbs_sharp):
     """Laplace vs the exact posterior on a nearly Gaussian posterior.
 
@@ -823,6 +826,7 @@ def test_posterior_predictive_has_poisson_noise(poisson_nmf):
     assert np.abs(z).max() < 5 and 0.7 < z.std() < 1.35
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_laplace_layout_from_xarray_with_mask_and_predictive(gauss_sharp):
     model, X, fit, *_ = gauss_sharp
     X = X.copy()
@@ -858,6 +862,7 @@ def test_laplace_layout_from_xarray_with_mask_and_predictive(gauss_sharp):
     assert "posterior_predictive" not in plain.groups()
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_reserved_and_missing_dim_names_fall_back(gauss_sharp):
     model, X, fit, *_ = gauss_sharp
     df = pd.DataFrame(X)

@@ -137,6 +137,7 @@ def test_full_rank_scores_below_the_planted_rank_held_out_but_not_held_in(rng):
     assert held_out[2] == pytest.approx(noise_only, abs=0.03)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_generic_model_and_logistic_preset(rng):
     logits = rng.normal(size=(40, 2)) @ rng.normal(size=(2, 20)) * 2
     x = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits))).astype(float)

@@ -68,6 +68,7 @@ def test_duplicates_summed_and_zeros_dropped(counts):
     np.testing.assert_allclose(sparse.history, dense.history, rtol=1e-8)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_sparse_tensor():
     t = np.random.default_rng(1).poisson(0.5, size=(5, 4, 3)).astype(float)
     model = bf.Model(KL, 2, bf.HalfNormal(2.0))
@@ -156,6 +157,7 @@ GLMS = {
 }
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 @pytest.mark.parametrize("convert", [sp.csr_matrix, jsparse.BCOO.fromdense], ids=["csr", "bcoo"])
 @pytest.mark.parametrize(("lik", "intercepts"), list(GLMS.values()), ids=list(GLMS))
 def test_glm_sparse_equals_dense(glm_counts, small_blocks, lik, intercepts, convert):
@@ -180,6 +182,7 @@ def test_glm_sparse_equals_dense(glm_counts, small_blocks, lik, intercepts, conv
     assert np.all(np.diff(sparse.history) <= 1e-9 * np.abs(sparse.history[1:]))  # monotone
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_glm_smooth_prior_and_one_block(glm_counts):
     """Any row-solve prior (here Smooth on the columns); one block holds every row."""
     model = bf.Model(bf.Poisson(), 2, (bf.Normal(2.0), bf.Smooth(1.0)))

@@ -40,6 +40,7 @@ SLOW = ["nmf_l1", "smooth", "kl_nmf_l1", "poisson_pca", "robust_pca", "kmeans", 
 @pytest.mark.parametrize(
     "name", FAST + [pytest.param(n, marks=pytest.mark.slow) for n in SLOW]
 )  # fmt: skip
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_sweep_equals_separate_fits(name):
     # HALS (nmf), row solves (pca), MU (kl_nmf), majorized row solves (logistic_pca);
     # slow: the prior's gradient at 0 (Exponential), Smooth, coordinate Newton with a
@@ -192,6 +193,7 @@ def test_large_sweeps_run_in_equal_calls_of_one_program(monkeypatch):
         assert got.objective == pytest.approx(ref.objective, rel=1e-8)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 @pytest.mark.parametrize("name", ["nmf", "logistic_pca"])
 def test_fully_observed_ensemble_equals_separate_fits(name):
     # Fully observed: the dense paths (Gram-form objective, one Gram for every row).

@@ -60,7 +60,8 @@ def seqnmf(
     ['', 'exemplars (4 lags)', 'time (frames)']
     >>> plt.close(fig)
     """
-    from bayesfactor.conv import _wh, conv_product, sort_factors
+    from bayesfactor.conv import conv_product, sort_factors
+    from bayesfactor.conv.tooling import _wh
 
     w, h = _wh(fit)
     x = np.asarray(conv_product(w, h)) if X is None else np.asarray(X, dtype=float)

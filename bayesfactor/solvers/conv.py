@@ -52,7 +52,7 @@ from jax import Array, lax
 
 from bayesfactor._data import Data, host_normals, seed_words, warn
 from bayesfactor._precision import fit_dtype
-from bayesfactor.conv import (
+from bayesfactor.conv.model import (
     ConvModel,
     _lag_stack,
     _off_diagonal,
