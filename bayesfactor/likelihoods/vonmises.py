@@ -50,7 +50,7 @@ class VonMises(Likelihood):
 
     def __post_init__(self):
         check_positive("concentration", self.concentration, "VonMises")
-        if isinstance(self.concentration, Estimated) and self.concentration.concentration < 1:
+        if any(prior.concentration < 1 for prior in self.estimates()):
             raise ValueError(
                 "VonMises: an Estimated concentration needs a prior shape >= 1 (a "
                 "log-concave Gamma prior, so the update has one root); got "
