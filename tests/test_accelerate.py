@@ -74,6 +74,7 @@ def test_pca_reaches_eckart_young(rng):
     np.testing.assert_allclose(result.objective, optimum, rtol=1e-8)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 @pytest.mark.parametrize("name", ["nmf", "kl_nmf", "logistic_pca", "poisson_pca"])
 def test_same_optimum_as_without_extrapolation(name):
     model, kind = CASES[name]

@@ -70,6 +70,7 @@ def test_mixed_table_recovers_the_shared_factors_better_than_one_likelihood():
         assert ours > 0.9 and ours > theirs + 0.05, (name, ours, theirs)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_block_densities_are_each_likelihoods_own(rng):
     blocks, x, _ = _mixed(rng, n=6, per_block=2)
     eta = rng.normal(size=x.shape)
@@ -139,6 +140,7 @@ def test_block_errors_name_the_block(monkeypatch):
         bf.Blocks.infer(pd.DataFrame({"name": ["a", "b"]}))
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_a_dataframe_fits_with_only_a_rank_and_reports_the_choice():
     rng = np.random.default_rng(1)
     n = 200

@@ -11,6 +11,7 @@ import bayesfactor as bf
 from bayesfactor.cli import main
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_demo_quick_writes_the_figure_and_factors(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--rank", "2", "--out", str(out)]) == 0

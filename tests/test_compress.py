@@ -98,6 +98,7 @@ def test_compressed_nmf_matches_the_direct_fit(rng):
     np.testing.assert_array_equal(again.factors[0], compressed.factors[0])
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_compressed_cp_recovers_a_planted_tensor(rng):
     factors, eta = planted(rng, (30, 25, 20), 3)
     noise = 0.05 * rng.normal(size=eta.shape)

@@ -71,6 +71,7 @@ def test_kl_nmf_default_ends_at_sklearn_mu_objective(rng):
     assert kl(ours.factors) <= peer + 1e-3 * abs(peer)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_smaller_tol_runs_longer_and_ends_no_higher(rng):
     x = rng.poisson(planted_nmf(rng, 60, 40, 3, 0.0)).astype(float)
     cases = [

@@ -26,6 +26,7 @@ def test_fit_computes_and_returns_in_the_data_precision(dtype, tmp_path):
     assert est.components_.dtype == expected and est.transform(x).dtype == expected
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_exact_data_are_recovered_to_each_precision():
     # Exact rank-3 data: float64 recovers it to ~1e-8; float32, whose stopping
     # objective is summed from the residuals (the Gram form would cancel), to ~1e-7.

@@ -523,6 +523,7 @@ def test_laplace_with_a_fixed_mode_is_the_closed_form(gauss_fixed_v):
     np.testing.assert_allclose(np.cov(dev.reshape(-1, 2).T), cov, atol=5 * cov.max() / np.sqrt(num))
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_nuts_with_a_fixed_mode_matches_the_closed_form(gauss_fixed_v):
     """Posterior mean of every u_ir and the 2 x 2 covariance of the rows, within MC error."""
     model, X, V, mean, cov, _ = gauss_fixed_v
@@ -559,6 +560,7 @@ def _coverage(idata, eta, prob=0.9):
     return float(np.mean((lower <= eta) & (eta <= upper)))
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_credible_intervals_cover_truth_drawn_from_prior(gauss_prior):
     """90% intervals of eta cover ~90% of the true entries when the truth is a prior draw."""
     *_, eta, idata = gauss_prior
@@ -581,6 +583,7 @@ def test_credible_intervals_are_calibrated_over_replicates():
     assert 0.85 <= np.mean(covered) <= 0.95
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_predictive_interval(gauss_prior, poisson_nmf):
     model, X, eta, idata = gauss_prior
     lower, upper = bf.predictive_interval(idata, model, prob=0.9)
@@ -1083,6 +1086,7 @@ def test_laplace_flat_directions_are_the_rotations(rank, rng):
         assert np.abs(along).max() < 1e-2 * np.linalg.norm(moves, axis=1).min()
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_predictive_interval_errors(gauss_prior):
     model, _, _, idata = gauss_prior
     with pytest.raises(ValueError, match="prob must be a number in"):

@@ -361,6 +361,7 @@ def test_prior_strength_sweep_prefers_a_moderate_prior(rng):
 # --- N-way data ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_three_way_tensor_cross_validation_and_ensemble():
     rng = np.random.default_rng(2)
     factors, eta = planted(rng, (8, 7, 6), 2)

@@ -108,6 +108,7 @@ def test_stopped_members_do_not_change():
         assert fit.objective == pytest.approx(fit.history[-1], rel=1e-12)
 
 
+@pytest.mark.slow  # over ~9 s on two cores (moved out of the default suite)
 def test_one_program_for_a_rank_fold_restart_sweep(rng, monkeypatch):
     x = rng.normal(size=(19, 11))  # a shape no other test compiles
     model = bf.Model(bf.Gaussian(), 2, bf.Flat())
