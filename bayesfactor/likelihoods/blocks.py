@@ -53,6 +53,8 @@ class Blocks(Likelihood):
     labels : tuple, optional
         A name per index along ``mode`` (:meth:`infer`: the DataFrame's columns).
 
+    Notes
+    -----
     After construction the fields hold the stored form (``likelihoods`` a tuple,
     ``assignment``, ``names``), which the constructor also takes:
     ``Blocks(b.likelihoods, b.assignment, b.mode, b.names, b.labels) == b``.

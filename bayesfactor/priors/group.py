@@ -45,7 +45,7 @@ class GroupLasso(Prior):
     :math:`F_{:r} \max(0, 1 - t\lambda / \|F_{:r}\|)`, so a MAP switches whole
     components off (exactly zero columns) where an L1 prior (``Laplace``) zeroes
     single entries and ``Normal`` only shrinks: fit a generous rank and let the
-    prior keep the components that pay (Yuan & Lin 2006; automatic relevance
+    prior keep the components that pay (Yuan & Lin 2006 [1]_; automatic relevance
     determination at the MAP). Not separable per entry: the block updates apply
     the prox to whole columns (HALS, coordinate Newton with a line search per
     column).
