@@ -16,6 +16,7 @@ them, so that ``bayesfactor --help`` lists them without loading JAX, and
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import pathlib
@@ -91,7 +92,8 @@ def _cli_names(node: ast.AST) -> list[str]:
     return []
 
 
-def _declared(kind: str) -> list[tuple[str, str, list[str]]]:
+@functools.cache  # parsed once per process (bf, the package __init__ and lookups ask)
+def _declared(kind: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     """``(module, class name, cli names)`` for each top-level class of ``bayesfactor.<kind>``."""
     found = []
     for path in _source_files(kind):
@@ -99,8 +101,8 @@ def _declared(kind: str) -> list[tuple[str, str, list[str]]]:
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.ClassDef):
                 names = [n for statement in node.body for n in _cli_names(statement)]
-                found.append((module, node.name, names))
-    return found
+                found.append((module, node.name, tuple(names)))
+    return tuple(found)
 
 
 def declared_cli_names(kind: str) -> tuple[str, ...]:

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax import Array
+from jax import Array, lax
 
 from bayesfactor._pytree import pytree_dataclass, unchecked_replace
 
 if TYPE_CHECKING:
     from bayesfactor.likelihoods._base import Likelihood
 
-__all__ = ["Estimated", "ParameterEstimates", "check_positive", "masked_sum"]
+__all__ = ["Estimated", "ParameterEstimates", "check_positive", "masked_sum", "log_bisection"]
 
 
 def check_positive(name: str, value: float, owner: str) -> None:
@@ -97,6 +97,24 @@ class Estimated:
     def replace(self, value: Any) -> Estimated:
         """The same prior with another ``value`` (no checks: ``value`` may be traced)."""
         return unchecked_replace(self, value=value)
+
+
+def log_bisection(slope, bound: float, steps: int, dtype) -> Array:
+    r"""The root :math:`k` of an increasing ``slope(log k)``, by bisection on :math:`\log k`.
+
+    ``steps`` halvings of :math:`[-\text{bound}, \text{bound}]`; returns :math:`k` at
+    the last interval's midpoint (the MAP of a concentration or shape parameter).
+    """
+
+    def bisect(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        up = slope(mid) > 0
+        return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+    bounds = (jnp.asarray(-bound, dtype), jnp.asarray(bound, dtype))
+    lo, hi = lax.fori_loop(0, steps, bisect, bounds)
+    return jnp.exp(0.5 * (lo + hi))
 
 
 def masked_sum(mask: Array, values: Array) -> tuple[Array, Array]:

@@ -7,13 +7,12 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax import lax
 from jax.scipy.special import digamma, gammaln
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass
 from bayesfactor.likelihoods._base import LINK_FLOOR, Likelihood
-from bayesfactor.likelihoods.estimated import Estimated, check_positive
+from bayesfactor.likelihoods.estimated import Estimated, check_positive, log_bisection
 
 __all__ = ["Gamma"]
 
@@ -140,13 +139,4 @@ class Gamma(Likelihood):
             k = jnp.exp(log_k)
             return total - n + n * (digamma(k) - log_k) + b - (a - 1.0) / k
 
-        def bisect(_, bounds):
-            lo, hi = bounds
-            mid = 0.5 * (lo + hi)
-            up = slope(mid) > 0
-            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
-
-        dtype = jnp.result_type(eta)
-        bounds = (jnp.asarray(-LOG_BOUND, dtype), jnp.asarray(LOG_BOUND, dtype))
-        lo, hi = lax.fori_loop(0, BISECTIONS, bisect, bounds)
-        return jnp.exp(0.5 * (lo + hi))
+        return log_bisection(slope, LOG_BOUND, BISECTIONS, jnp.result_type(eta))

@@ -7,12 +7,16 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax import lax
 from jax.scipy.special import i0e, i1e
 
 from bayesfactor._pytree import pytree_dataclass
 from bayesfactor.likelihoods._base import Likelihood
-from bayesfactor.likelihoods.estimated import Estimated, check_positive, masked_sum
+from bayesfactor.likelihoods.estimated import (
+    Estimated,
+    check_positive,
+    log_bisection,
+    masked_sum,
+)
 
 __all__ = ["VonMises"]
 
@@ -92,15 +96,7 @@ class VonMises(Likelihood):
             k = jnp.exp(log_k)
             return n * i1e(k) / i0e(k) + b - (a - 1.0) / k - total
 
-        def bisect(_, bounds):
-            lo, hi = bounds
-            mid = 0.5 * (lo + hi)
-            up = slope(mid) > 0
-            return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
-
-        dtype = jnp.result_type(eta)
-        lo, hi = lax.fori_loop(0, 60, bisect, (jnp.asarray(-12.0, dtype), jnp.asarray(12.0, dtype)))
-        return jnp.exp(0.5 * (lo + hi))
+        return log_bisection(slope, 12.0, 60, jnp.result_type(eta))
 
     def error(self, x, mu):  # noqa: D102
         return 1.0 - np.cos(x - mu)
