@@ -42,9 +42,12 @@ import numpy as np
 from jax import Array, lax
 from jax.scipy.special import gammaln
 
+from bayesfactor import observations
 from bayesfactor._data import Data, is_sparse
 from bayesfactor._pytree import pytree_dataclass, static_field
 from bayesfactor.likelihoods import Offset
+from bayesfactor.model import cp_product
+from bayesfactor.observations import data_term, dropped_constant
 
 __all__ = [
     "SparseCounts",
@@ -152,6 +155,27 @@ class SparseCounts:
             return acc.at[index[:, k]].add((x / jnp.maximum(eta, tiny))[:, None] * z)
 
         return self._blocks(factors, step, jnp.zeros_like(f))
+
+
+# The observations protocol (bayesfactor.observations): only the non-zeros are touched.
+@observations.energy.register
+def _(x: SparseCounts, model, mask, factors, eta=None, constants=True):
+    return x.neg_log_likelihood(factors, constants)
+
+
+@observations.dropped.register
+def _(x: SparseCounts, model, mask, factors):
+    return x.log_factorials()
+
+
+@observations.observed_sum.register
+def _(x: SparseCounts, elementwise, likelihood, mask):
+    return jnp.sum(elementwise(likelihood, x.values))
+
+
+@observations.ratio_mttkrp.register
+def _(x: SparseCounts, model, mask, factors, k):
+    return x.ratio_mttkrp(factors, k)
 
 
 @pytree_dataclass
@@ -276,6 +300,29 @@ class SparseRows:
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
         add = lambda total, xs: (jax.tree.map(jnp.add, total, one(xs)), None)  # noqa: E731
         return lax.scan(add, zeros, xs)[0]
+
+
+# The observations protocol (bayesfactor.observations): blocked dense passes.
+@observations.form.register
+def _(x: SparseRows):
+    return observations.Form(row_blocks=True)
+
+
+@observations.blockwise.register
+def _(x: SparseRows, fn, likelihood, mask, factors=(), *, stack=False):
+    return x.map_rows(fn, likelihood, factors, stack=stack)
+
+
+@observations.energy.register
+def _(x: SparseRows, model, mask, factors, eta=None, constants=True):
+    term = lambda lik, x, mask, fs: data_term(lik, x, mask, cp_product(fs), constants)  # noqa: E731
+    return x.map_rows(term, model.likelihood, factors)
+
+
+@observations.dropped.register
+def _(x: SparseRows, model, mask, factors):
+    term = lambda lik, x, mask, fs: dropped_constant(lik, x, mask, cp_product(fs))  # noqa: E731
+    return x.map_rows(term, model.likelihood, factors)
 
 
 def _product(rows: list[Array], keep_rank: bool = False) -> Array:

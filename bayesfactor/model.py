@@ -11,7 +11,6 @@ log posterior :math:`-\sum_{i \in \Omega} \log p(X_i \mid \eta_i) - \sum_k \log 
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,13 +20,11 @@ from jax import Array
 from numpyro.distributions import constraints
 
 from bayesfactor._pytree import pytree_dataclass, static_field
-from bayesfactor._sparse import SparseCounts, SparseRows
 from bayesfactor.likelihoods import Likelihood
+from bayesfactor.observations import _LETTERS, data_term, dropped_constant, energy
 from bayesfactor.priors import Prior
 
 __all__ = ["Model", "cp_product", "data_term", "dropped_constant"]
-
-_LETTERS = string.ascii_lowercase[:-1]  # "z" is the component index
 
 
 def cp_product(factors: Sequence[Array]) -> Array:
@@ -52,22 +49,6 @@ def cp_product(factors: Sequence[Array]) -> Array:
     modes = _LETTERS[: len(factors)]
     spec = ",".join(f"{m}z" for m in modes) + "->" + modes
     return jnp.einsum(spec, *factors)
-
-
-def data_term(likelihood: Any, x: Array, mask: Array, eta: Array, constants: bool = True) -> Array:
-    r"""The data's part of the objective, :math:`-\sum_{i \in \Omega} \log p(x_i \mid \eta_i)`.
-
-    With ``constants=False``, the sum of ``likelihood.energy`` instead: the same up to
-    terms no parameter changes.
-    """
-    per_entry = -likelihood.log_prob(x, eta) if constants else likelihood.energy(x, eta)
-    return jnp.sum(jnp.where(mask, per_entry, 0.0))
-
-
-def dropped_constant(likelihood: Any, x: Array, mask: Array, eta: Array) -> Array:
-    """What ``data_term(..., constants=False)`` leaves out (the same for any ``eta``)."""
-    dropped = -likelihood.log_prob(x, eta) - likelihood.energy(x, eta)
-    return jnp.sum(jnp.where(mask, dropped, 0.0))
 
 
 @pytree_dataclass
@@ -271,15 +252,5 @@ class Model:
         parameters, if any. ``constants=False`` sums ``likelihood.energy`` instead of
         the log-density: the same function of the parameters up to a constant.
         """
-        if isinstance(x, SparseCounts):  # KL-NMF from the non-zeros (bayesfactor._sparse)
-            return x.neg_log_likelihood(factors, constants) - self.log_prior(factors)
-        if isinstance(x, SparseRows):  # log/logit links: one dense block of rows at a time
-            nll = x.map_rows(
-                lambda lik, x, mask, fs: data_term(lik, x, mask, cp_product(fs), constants),
-                self.likelihood,
-                factors,
-            )
-        else:
-            eta = self.eta(factors) if eta is None else eta
-            nll = data_term(self.likelihood, x, mask, eta, constants)
+        nll = energy(x, self, mask, factors, eta, constants)  # any form (observations)
         return nll - self.log_prior(factors) - self.likelihood.log_prior_estimates()

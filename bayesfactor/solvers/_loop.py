@@ -21,9 +21,8 @@ from jax import Array
 
 from bayesfactor._data import warn
 from bayesfactor._pytree import unchecked_replace
-from bayesfactor._sparse import SparseCounts, SparseRows
+from bayesfactor.observations import energy_at_zero
 from bayesfactor.result import ConvergenceWarning, FitResult
-from bayesfactor.solvers.compress import Tucker
 
 
 class Status(enum.IntEnum):
@@ -130,41 +129,9 @@ def energy_floor(likelihood, x: Array, mask: Array, gram: bool = False) -> Array
     :math:`16 \epsilon^{3/2} E_0`, between the two, so that it never ends a fit whose
     objective is above :math:`10^{-9} E_0` in float32 (:math:`10^{-22} E_0` in float64).
     """
-    if isinstance(x, Tucker):  # Gaussian: E(x, 0) = x^2 / (2 sigma^2)
-        energy = 0.5 * x.sq_norm / likelihood.parameter_value**2
-    else:
-        at_zero = lambda lik, x: jnp.abs(lik.energy(x, jnp.zeros_like(x)))  # noqa: E731
-        energy = _observed_sum(at_zero, likelihood, x, mask)
+    energy = energy_at_zero(x, likelihood, mask)  # any form (bayesfactor.observations)
     eps = jnp.finfo(x.dtype).eps
     return 16 * eps * (1.0 if gram else jnp.sqrt(eps)) * energy
-
-
-def saturated(likelihood, x: Array, mask: Array) -> Array:
-    r""":math:`\sum_i \inf_\eta E(x_i, \eta)` (``Likelihood.saturated_energy``): a constant.
-
-    The fit's objective is the energy minus this (a deviance, 0 at a perfect fit,
-    plus the priors), so that its relative change does not depend on the data's scale.
-    """
-    if isinstance(x, Tucker):  # Gaussian
-        return jnp.zeros((), x.dtype)
-    return _observed_sum(lambda lik, x: lik.saturated_energy(x), likelihood, x, mask)
-
-
-def _observed_sum(elementwise, likelihood, x: Array, mask: Array) -> Array:
-    """The sum of ``elementwise(likelihood, x)`` over the observed entries of any data.
-
-    For sparse counts only the stored entries are summed: ``elementwise`` must be 0 at
-    ``x = 0`` there (KL-NMF's energies are). Sparse rows are densified a block at a time.
-    """
-
-    def total(likelihood, x, mask, factors=()):
-        return jnp.sum(jnp.where(mask, elementwise(likelihood, x), 0.0))
-
-    if isinstance(x, SparseCounts):
-        return total(likelihood, x.values, True)
-    if isinstance(x, SparseRows):
-        return x.map_rows(total, likelihood)
-    return total(likelihood, x, mask)
 
 
 class RandomStart(NamedTuple):

@@ -61,6 +61,7 @@ from bayesfactor.conv.model import (
     conv_product,
 )
 from bayesfactor.model import dropped_constant
+from bayesfactor.observations import saturated
 from bayesfactor.result import FitResult, IdentifiabilityWarning
 from bayesfactor.solvers._loop import (
     RandomStart,
@@ -71,7 +72,6 @@ from bayesfactor.solvers._loop import (
     converged,
     energy_floor,
     run_in_chunks,
-    saturated,
 )
 
 __all__ = ["fit_conv"]
@@ -137,7 +137,7 @@ def _fit_conv(
     if phase != "advance" and isinstance(start, RandomStart):
         start = jax.vmap(lambda z: _random_start(model, x.shape, z, start.scale))(start.normals)
 
-    sat = saturated(lik, x, mask)  # the energy of a perfect fit (see _loop.saturated)
+    sat = saturated(x, lik, mask)  # the energy of a perfect fit (observations.saturated)
 
     def objective(w, h):  # without constant terms (added back in the result)
         return model.objective(x, mask, (w, h), ortho=ortho, constants=False) - sat

@@ -52,8 +52,8 @@ import numpy as np
 from jax import Array
 
 from bayesfactor._data import Data, host_rng, seed_words
-from bayesfactor._sparse import SparseRows
 from bayesfactor.model import Model
+from bayesfactor.observations import blockwise
 from bayesfactor.solvers.compress import Tucker, compress_ranks, compress_sketches, tucker_compress
 from bayesfactor.solvers.updates import select_update
 
@@ -101,27 +101,25 @@ def _svd_of(t: Tucker, rank: int) -> tuple[Array, Array, Array]:
     return t.bases[0] @ p[:, :rank], s[:rank], (t.bases[1] @ wt[:rank].T).T
 
 
-def _means(x: Array | SparseRows, mask: Array, k: int | None) -> Array:
+def _means(x: Any, mask: Array, k: int | None) -> Array:
     """Means of the observed entries over every mode but ``k`` (all for None), kept dims.
 
     An index of mode ``k`` with no observed entry (a padding row) takes the grand mean.
+    The data in any form that has dense blocks (:func:`~bayesfactor.observations.blockwise`).
     """
-    if isinstance(x, SparseRows):  # every entry observed; padding rows add 0
-        m, n = x.shape
-        if k is None:
-            total = x.map_rows(lambda lik, x, mask, fs: jnp.sum(x), None)
-            return jnp.reshape(total / (m * n), (1, 1))
-        row = lambda lik, x, mask, fs: jnp.sum(x, axis=1 - k, keepdims=True)  # noqa: E731
-        return x.map_rows(row, None, stack=k == 0) / (n if k == 0 else m)
     axes = tuple(j for j in range(x.ndim) if j != k)
-    mask = jnp.broadcast_to(mask, x.shape)
-    total = jnp.sum(jnp.where(mask, x, 0.0), axis=axes, keepdims=True)
-    count = jnp.sum(mask, axis=axes, keepdims=True)
+
+    def sums(likelihood, x, mask, factors):
+        mask = jnp.broadcast_to(mask, x.shape)
+        total = jnp.sum(jnp.where(mask, x, 0.0), axis=axes, keepdims=True)
+        return total, jnp.sum(mask, axis=axes, keepdims=True)
+
+    total, count = blockwise(x, sums, None, mask, stack=k == 0)
     grand = jnp.sum(total) / jnp.maximum(jnp.sum(count), 1)
     return jnp.where(count > 0, total / jnp.maximum(count, 1), grand)
 
 
-def intercept_start(model: Model, x: Array | SparseRows, mask: Array) -> tuple[Array, ...]:
+def intercept_start(model: Model, x: Any, mask: Array) -> tuple[Array, ...]:
     r"""The intercepts' start: the data's means on the scale of :math:`\eta`.
 
     With intercept modes :math:`k_1 < k_2 < \dots` (``model.intercepts``) and

@@ -14,10 +14,9 @@ import functools
 
 import jax.numpy as jnp
 
-from bayesfactor._sparse import SparseRows
 from bayesfactor.likelihoods import Offset
 from bayesfactor.model import Model
-from bayesfactor.solvers.compress import Tucker
+from bayesfactor.observations import form
 from bayesfactor.solvers.updates import BlockUpdate, select_update
 
 __all__ = [
@@ -150,7 +149,8 @@ def make_plan(
     # eps ||X||^2 / ||X - eta||^2, enough in float64 (the benchmark CP: 2e-16 x 2e6)
     # but not in float32 (1e-7 x 2e6 > tol), where the residual is summed instead.
     # A Tucker compression is only ever fitted in Gram form.
-    gram = dense and gaussian and (jnp.finfo(x.dtype).eps < 1e-10 or isinstance(x, Tucker))
+    compressed, row_blocks = form(x)
+    gram = dense and gaussian and (jnp.finfo(x.dtype).eps < 1e-10 or compressed)
     # Gaussian non-negative CP: HALS zeroes a component that does not pay, and a
     # component that is 0 in one mode has no gradient in the others: it stays dead.
     # Not on matrices, where the conditional in the loop cost the extrapolated NMF
@@ -160,7 +160,7 @@ def make_plan(
         gaussian
         and x.ndim > 2
         and not fixed
-        and not isinstance(x, Tucker)
+        and not compressed
         and all(p.scale_free and p.nonnegative for p in priors)
     )
     return Plan(
@@ -168,7 +168,7 @@ def make_plan(
         order=order,
         updates=updates,
         gaussian=gaussian,
-        rows=isinstance(x, SparseRows),  # sparse, log/logit link: blocked dense passes
+        rows=row_blocks,  # sparse, log/logit link: blocked dense passes
         accelerate=accelerate,
         every=every,
         # Multiplicative updates keep a zero entry at zero: their extrapolation stays positive.

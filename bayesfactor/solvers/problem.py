@@ -16,11 +16,10 @@ import jax.numpy as jnp
 from jax import Array
 
 from bayesfactor._pytree import unchecked_replace
-from bayesfactor._sparse import SparseCounts
 from bayesfactor.likelihoods import Offset
-from bayesfactor.model import Model, cp_product, dropped_constant
+from bayesfactor.model import Model
+from bayesfactor.observations import dropped, squared_norm
 from bayesfactor.solvers._shard import Layout
-from bayesfactor.solvers.compress import Tucker
 from bayesfactor.solvers.plan import Plan
 from bayesfactor.solvers.updates import dense_gaussian_objective
 
@@ -78,7 +77,7 @@ def objective(p: Problem, factors: tuple, intercepts: tuple, estimates: tuple) -
     m, data = given(p, intercepts, estimates)
     if p.plan.gram:
         # Gram-matrix form: no reconstruction is formed (as scikit-learn's CD does).
-        x_sq = data.sq_norm if isinstance(data, Tucker) else jnp.sum(data * data)
+        x_sq = squared_norm(data)
         return dense_gaussian_objective(m, data, x_sq, factors, p.plan.last, False) - p.sat
     return m.objective(data, p.mask, factors, constants=False) - p.sat
 
@@ -89,18 +88,9 @@ def constant(p: Problem, factors: tuple, intercepts: tuple, estimates: tuple) ->
 
 
 def _dropped(p: Problem, factors: tuple, intercepts: tuple, estimates: tuple) -> Array:
-    """The terms ``likelihood.energy`` drops."""
-    x = p.x
-    if isinstance(x, SparseCounts):
-        return x.log_factorials()
-    if isinstance(x, Tucker):  # Gaussian: the same for every entry
-        zero = jnp.zeros((), x.dtype)
-        return x.size * dropped_constant(p.model.likelihood, zero, True, zero)
+    """The terms ``likelihood.energy`` drops, for the data in any form."""
     m, data = given(p, intercepts, estimates)
-    if p.plan.rows:
-        dropped = lambda lik, x, mask, fs: dropped_constant(lik, x, mask, cp_product(fs))  # noqa: E731
-        return data.map_rows(dropped, m.likelihood, factors)
-    return dropped_constant(m.likelihood, data, p.mask, m.eta(factors))
+    return dropped(data, m, p.mask, factors)
 
 
 def padding(p: Problem, factors: tuple) -> Array:

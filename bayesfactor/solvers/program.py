@@ -20,6 +20,7 @@ from jax import Array, lax
 
 from bayesfactor._data import seed_words
 from bayesfactor.model import Model
+from bayesfactor.observations import saturated
 from bayesfactor.solvers._loop import (
     SolverState,
     Status,
@@ -28,7 +29,6 @@ from bayesfactor.solvers._loop import (
     converged,
     energy_floor,
     run_in_chunks,
-    saturated,
 )
 from bayesfactor.solvers._shard import ONE_DEVICE, Layout
 from bayesfactor.solvers.accelerate import (
@@ -125,7 +125,7 @@ def fit_impl(
     if phase != "advance":  # else a carry of this loop: nothing to draw or pad
         start, assign = start_factors(model, plan, layout, x, start)
     intercepts0 = intercept_start(model, x, mask)  # the same for every restart
-    sat = saturated(model.likelihood, x, mask)  # the same for every restart
+    sat = saturated(x, model.likelihood, mask)  # the same for every restart
     p = Problem(
         model, x, mask, dense, layout, active, plan, sat, intercepts0, assign, tol, max_iter, stop
     )

@@ -46,11 +46,10 @@ import jax
 import jax.numpy as jnp
 from jax import Array, lax
 
-from bayesfactor._sparse import SparseCounts, SparseRows
 from bayesfactor.likelihoods import Likelihood
 from bayesfactor.model import Model, cp_product
+from bayesfactor.observations import _specs, blockwise, form, mttkrp, ratio_mttkrp
 from bayesfactor.priors import Prior
-from bayesfactor.solvers.compress import _specs, mttkrp
 
 __all__ = [
     "mttkrp",
@@ -116,20 +115,17 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
     """Gradient ``G`` (n, R) of the objective in ``F_k`` and curvature ``H`` (n|1, R, R)."""
     lik = model.likelihood
     f0 = factors[k]
-    if isinstance(x, SparseRows):
-        # Blocked dense pass: each block of rows gives its rows' terms (mode 0) or its
-        # share of every column's sums (mode 1). Padding rows past m have zero factor
-        # rows, so a constant weight's one Gram matrix per block is exact too.
-        grad, hess = x.map_rows(
-            functools.partial(_data_derivatives, k=k, dense=dense), lik, factors, stack=k == 0
-        )
-    elif dense and lik.least_squares:
+    if dense and lik.least_squares and not form(x).row_blocks:
         # Constant weights, no mask: (F_k Gram - X_(k) Z) / sigma^2, eta never formed.
         gram = _full_gram(factors, k) / lik.parameter_value**2
         grad = f0 @ gram - mttkrp(x, factors, k) / lik.parameter_value**2
         hess = gram[None]
     else:
-        grad, hess = _data_derivatives(lik, x, mask, factors, k=k, dense=dense)
+        # Stored by blocks of rows: each block gives its rows' terms (mode 0) or its
+        # share of every column's sums (mode 1). Padding rows past m have zero factor
+        # rows, so a constant weight's one Gram matrix per block is exact too.
+        derivatives = functools.partial(_data_derivatives, k=k, dense=dense)
+        grad, hess = blockwise(x, derivatives, lik, mask, factors, stack=k == 0)
     grad = grad + jax.grad(prior.penalty)(f0)
     return grad, hess
 
@@ -294,12 +290,7 @@ def _mu_update(model, prior, x, mask, factors, k, dense):
     non-zeros only.
     """
     f = factors[k]
-    if isinstance(x, SparseCounts):  # (X / eta) Z from the non-zeros only
-        c = f * x.ratio_mttkrp(factors, k)
-    else:
-        eta = model.eta(factors)
-        ratio = jnp.where(mask, x / jnp.maximum(eta, jnp.finfo(eta.dtype).tiny), 0.0)
-        c = f * mttkrp(ratio, factors, k)
+    c = f * ratio_mttkrp(x, model, mask, factors, k)  # sparse counts: from the non-zeros
     if dense:  # the MTTKRP of all ones: a product of column sums
         d = jnp.ones_like(f)
         for j, m in enumerate(factors):
