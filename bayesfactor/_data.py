@@ -22,6 +22,7 @@ __all__ = [
     "is_sparse",
     "physical_memory",
     "seed_words",
+    "STREAMS",
 ]
 
 
@@ -193,9 +194,29 @@ def seed_words(key: Any) -> list[int]:
     return [int(w) for w in np.asarray(jax.random.key_data(as_key(key))).ravel()]
 
 
-def host_rng(words: list[int], *stream: int) -> np.random.Generator:
-    """A NumPy generator for the draws ``stream`` (e.g. restart, use) of a key's ``words``."""
-    return np.random.default_rng([*words, *stream])
+#: The host streams of a key, by name: every draw a fit makes on the host has a stream
+#: of its own (a named use and its indices), so that a new draw never shifts the numbers
+#: of another, and a fit at rank r draws the first r columns of a fit at a higher rank.
+STREAMS = {
+    "normals": lambda restart: (restart, 0),  # a restart's random start
+    "forgy": lambda restart, mode: (restart, 1 + mode),  # its Forgy rows of a OneHot mode
+    "padding": lambda: (2**31 - 2,),  # an SVD start's columns past the data's rank
+    "sketch": lambda: (2**31 - 1,),  # the Gaussian sketches of a Tucker compression
+}
+
+
+def host_rng(words: list[int], stream: str, *index: int) -> np.random.Generator:
+    """The NumPy generator of the named ``stream`` (:data:`STREAMS`) of a key's ``words``.
+
+    Examples
+    --------
+    >>> from bayesfactor._data import host_rng, seed_words
+    >>> a = host_rng(seed_words(0), "forgy", 3, 1).permutation(5)
+    >>> b = host_rng(seed_words(0), "forgy", 3, 1).permutation(5)
+    >>> (a == b).all()
+    np.True_
+    """
+    return np.random.default_rng([*words, *STREAMS[stream](*index)])
 
 
 def host_normals(words: list[int], restarts, size: int, rank: int, dtype) -> np.ndarray:
@@ -207,7 +228,10 @@ def host_normals(words: list[int], restarts, size: int, rank: int, dtype) -> np.
     start to float32 and float64 data (NumPy's float32 stream is another sequence).
     """
     return np.stack(
-        [host_rng(words, i, 0).standard_normal((rank, size)).T.astype(dtype) for i in restarts]
+        [
+            host_rng(words, "normals", i).standard_normal((rank, size)).T.astype(dtype)
+            for i in restarts
+        ]
     )
 
 

@@ -262,7 +262,7 @@ def test_every_pair_descends_and_stays_in_support(lik, prior, kind, shape):
 def test_constant_weight_row_solve_equals_per_row_grams(likelihood):
     # A constant curvature bound gives one Gram matrix for all rows; the result must
     # equal the general path's n per-row Grams (mask given as a full array).
-    from bayesfactor.solvers.updates import _newton_update
+    from bayesfactor.solvers.updates import select_update
 
     rng = np.random.default_rng(0)
     factors = (jnp.asarray(rng.normal(size=(12, 3))), jnp.asarray(rng.normal(size=(9, 3))))
@@ -271,9 +271,11 @@ def test_constant_weight_row_solve_equals_per_row_grams(likelihood):
         x = jnp.asarray(rng.uniform(-np.pi, np.pi, size=(12, 9)))
     model = bf.Model(likelihood, 3, bf.Normal(1.0))
     assert likelihood.constant_weight
+    update = select_update(likelihood, bf.Normal(1.0))
+    assert update.kind == "row-solve"
     for k in (0, 1):
-        fast = _newton_update(model, bf.Normal(1.0), x, jnp.ones((), bool), factors, k, True)
-        full = _newton_update(model, bf.Normal(1.0), x, jnp.ones(x.shape, bool), factors, k, False)
+        fast = update.apply(model, bf.Normal(1.0), x, jnp.ones((), bool), factors, k, True)
+        full = update.apply(model, bf.Normal(1.0), x, jnp.ones(x.shape, bool), factors, k, False)
         np.testing.assert_allclose(fast, full, rtol=1e-10, atol=1e-12)
 
 

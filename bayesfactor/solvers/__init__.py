@@ -1,6 +1,7 @@
 """Alternating-MAP fitting: the public fit, its pieces and the block updates it chooses."""
 
-from bayesfactor.solvers._loop import SolverState as SolverState, Status as Status
+from bayesfactor.result import Status as Status
+from bayesfactor.solvers._loop import SolverState as SolverState
 from bayesfactor.solvers.fit import fit as fit
 from bayesfactor.solvers.updates import (
     describe_update as describe_update,

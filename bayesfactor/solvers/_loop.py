@@ -1,8 +1,9 @@
-"""The alternating loop's state and ending: statuses, stopping rule, chunked runs, results.
+"""The alternating loop's state and ending: stopping rule, chunked runs, results.
 
 Shared by the CP driver (:mod:`bayesfactor.solvers.program`) and the convolutional one
 (:mod:`bayesfactor.solvers.conv`): what a fit carries (:class:`SolverState`), why it
-stopped (:class:`Status`, :data:`MESSAGES`), when a change counts as convergence
+stopped (:class:`~bayesfactor.result.Status`, :data:`~bayesfactor.result.MESSAGES`,
+in :mod:`bayesfactor.result`), when a change counts as convergence
 (:func:`converged`, :func:`energy_floor`), how the compiled loop runs in bounded chunks
 so that Ctrl-C stops it (:func:`run_in_chunks`), and the :class:`FitResult` of its best
 restart (:func:`_result`).
@@ -10,7 +11,6 @@ restart (:func:`_result`).
 
 from __future__ import annotations
 
-import enum
 import time
 from typing import Any, NamedTuple
 
@@ -22,47 +22,7 @@ from jax import Array
 from bayesfactor._data import warn
 from bayesfactor._pytree import unchecked_replace
 from bayesfactor.observations import energy_at_zero
-from bayesfactor.result import ConvergenceWarning, FitResult
-
-
-class Status(enum.IntEnum):
-    """Why the solver stopped."""
-
-    RUNNING = -1  # internal only: never leaves the solver
-    CONVERGED = 0
-    MAX_ITER = 1
-    NONFINITE = 2
-    STALLED = 3  # no progress: a line search rejected every step, or a rise beyond rounding
-    SEPARATED = 4  # the objective fell to rounding where no finite parameters reach it
-
-
-MESSAGES = {
-    Status.MAX_ITER: (
-        "stopped after max_iter={max_iter} iterations without meeting tol={tol} "
-        "(last relative change {change:.2g}); raise max_iter or loosen tol."
-    ),
-    Status.STALLED: (
-        "stopped at iteration {n_iter} without meeting tol={tol}: the block updates stopped "
-        "making progress (a line search rejected every step of a Newton update, or a "
-        "monotone update raised the objective beyond rounding; last relative change "
-        "{change:.2g}), so this is not an optimum. Bring the data (or an Offset's offsets) "
-        "to the model's scale, e.g. with intercepts=(...) for a constant level, give every "
-        "mode a proper prior (bf.Normal(1.0)), try init='svd' or another key, or fit "
-        "float64 data."
-    ),
-    Status.SEPARATED: (
-        "stopped at iteration {n_iter}: the objective fell to the rounding level, which "
-        "{likelihood!r} reaches only as |eta| grows without bound (separable data: no "
-        "finite MAP under these priors; the factors were still growing). Give every mode "
-        "a proper prior, e.g. bf.Normal(1.0), so that the MAP exists."
-    ),
-    Status.NONFINITE: (
-        "the objective or the factors became non-finite at iteration {n_iter} in every "
-        "restart; "
-        "check the data scaling, the prior scales (a very small scale or a large "
-        "rate), or try another key."
-    ),
-}
+from bayesfactor.result import MESSAGES, ConvergenceWarning, FitResult, Status
 
 
 class SolverState(NamedTuple):

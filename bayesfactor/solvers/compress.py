@@ -51,9 +51,6 @@ __all__ = ["Tucker", "tucker_compress", "compress_ranks", "compress_sketches"]
 #: Directions kept per mode beyond the rank by ``compress=True`` (the oversampling of
 #: Erichson et al. 2018's randomized HALS).
 COMPRESS_OVERSAMPLE = 20
-#: The host stream (see :func:`~bayesfactor._data.host_rng`) of the sketches: restart
-#: ``i``'s streams are ``(i, 0)`` (normals) and ``(i, 1 + k)`` (Forgy rows).
-SKETCH_STREAM = (2**31 - 1,)
 
 #: Sweeps of the subspace iteration (each is one pass over X per mode); the first
 #: starts from Gaussian sketches, as the range finder with one power iteration.
@@ -158,7 +155,7 @@ def _contract(x: Array, bases: list[Array], k: int) -> Array:
 
 def compress_sketches(words: list[int], shape, ranks, dtype) -> tuple[np.ndarray, ...]:
     """Standard normal ``(n_k, q_k)`` sketches, drawn on the host from a key's ``words``."""
-    rng = host_rng(words, *SKETCH_STREAM)
+    rng = host_rng(words, "sketch")
     return tuple(rng.standard_normal((n, q), dtype) for n, q in zip(shape, ranks, strict=True))
 
 

@@ -62,11 +62,10 @@ from bayesfactor.conv.model import (
 )
 from bayesfactor.model import dropped_constant
 from bayesfactor.observations import saturated
-from bayesfactor.result import FitResult, IdentifiabilityWarning
+from bayesfactor.result import FitResult, IdentifiabilityWarning, Status
 from bayesfactor.solvers._loop import (
     RandomStart,
     SolverState,
-    Status,
     _result,
     _sweep_flops,
     converged,

@@ -63,8 +63,6 @@ __all__ = ["svd_init", "randomized_svd", "intercept_start"]
 #: start takes (its singular vectors themselves are used, not only their span: one
 #: sweep more than ``compress=``; scikit-learn's NNDSVDa matched in the tests).
 _OVERSAMPLE, _SWEEPS = 10, 3
-#: The host stream (:func:`~bayesfactor._data.host_rng`) of the padding columns.
-_PAD_STREAM = (2**31 - 2,)
 
 
 def randomized_svd(a: Array, rank: int, key: Any = 0) -> tuple[Array, Array, Array]:
@@ -194,7 +192,7 @@ def svd_init(model: Model, data: Data, dtype, key: Any) -> tuple[Array, ...]:
     ranks = compress_ranks(shape, rank + _OVERSAMPLE)
     sketches = compress_sketches(words, shape, ranks, dtype)
     # Fewer singular triplets than the rank (a short mode): small random columns.
-    rng = host_rng(words, *_PAD_STREAM)
+    rng = host_rng(words, "padding")
     triplets = [min(ranks)] * 2 if len(shape) == 2 else ranks
     pads = tuple(
         rng.standard_normal((n, rank - t), dtype) if t < rank else None

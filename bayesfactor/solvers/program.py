@@ -21,9 +21,9 @@ from jax import Array, lax
 from bayesfactor._data import seed_words
 from bayesfactor.model import Model
 from bayesfactor.observations import saturated
+from bayesfactor.result import Status
 from bayesfactor.solvers._loop import (
     SolverState,
-    Status,
     _sweep_flops,
     at_rounding_level,
     converged,

@@ -20,7 +20,8 @@ from jax import Array, lax
 
 from bayesfactor._data import host_normals, host_rng, seed_words
 from bayesfactor.model import Model
-from bayesfactor.solvers._loop import MESSAGES, RandomStart, SolverState, Status, _best
+from bayesfactor.result import MESSAGES, Status
+from bayesfactor.solvers._loop import RandomStart, SolverState, _best
 from bayesfactor.solvers._shard import Layout
 from bayesfactor.solvers.checks import as_init
 from bayesfactor.solvers.init import intercept_start, svd_init
@@ -90,7 +91,7 @@ def draw_start(
     rank = model.rank
     normals = host_normals(words, restarts, sum(shape), rank, dtype)
     rows = tuple(
-        np.stack([host_rng(words, i, 1 + k).permutation(n)[:rank] for i in restarts])
+        np.stack([host_rng(words, "forgy", i, k).permutation(n)[:rank] for i in restarts])
         if prior.assigns
         else None
         for k, (n, prior) in enumerate(zip(shape, priors, strict=True))
