@@ -72,6 +72,7 @@ from bayesfactor.solvers._loop import (
     energy_floor,
     run_in_chunks,
 )
+from bayesfactor.solvers.options import FitOptions
 
 __all__ = ["fit_conv"]
 
@@ -261,11 +262,9 @@ def _as_start(init: Any, model: ConvModel, shape, dtype) -> tuple[Array, Array]:
 def fit_conv(
     model: ConvModel,
     data: Data,
+    options: FitOptions,
     *,
     key: Any,
-    restarts: int,
-    max_iter: int,
-    tol: float,
     init: Any = None,
 ) -> FitResult:
     r"""Fit a :class:`~bayesfactor.ConvModel` (called by :func:`bayesfactor.fit`).
@@ -280,10 +279,11 @@ def fit_conv(
         Likelihood, rank, lags, priors and cross-orthogonality strength.
     data : Data
         Checked input from :func:`bayesfactor._data.as_data` (missing entries masked).
+    options : FitOptions
+        The checked ``restarts``, ``max_iter`` and ``tol`` of :func:`bayesfactor.fit`
+        (:func:`~bayesfactor.solvers.checks.check_conv_options` refuses the others).
     key : int or jax.random key
         Seed of the random starts.
-    restarts, max_iter, tol
-        As in :func:`bayesfactor.fit`.
     init : None, "random", FitResult or (W, H), optional
         Start; a given start is used by the single restart.
 
@@ -305,6 +305,7 @@ def fit_conv(
     True
     """
     _check(model, data)
+    restarts, max_iter, tol = options.restarts, options.max_iter, options.tol
     dtype = fit_dtype(data.x.dtype)
     x = jnp.asarray(data.x, dtype)
     mask = jnp.ones((), bool) if data.dense else jnp.asarray(data.mask)

@@ -221,15 +221,7 @@ def fit(
     )
     if isinstance(model, ConvModel):
         check_conv_options(options, fixed=fixed, sparse=sparse)
-        return fit_conv(
-            model,
-            data,
-            key=key,
-            restarts=options.restarts,
-            max_iter=options.max_iter,
-            tol=options.tol,
-            init=init,
-        )
+        return fit_conv(model, data, options, key=key, init=init)
     check_model(model, data.shape, options.restarts)  # warns: called from here (stacklevel)
     blocked, fixed, ranks = _checked(model, data, sparse, init, fixed, options)
     seed_words(key)  # a bad key raises here, before any work
