@@ -64,7 +64,7 @@ class Likelihood(ParameterEstimates, abc.ABC):
     #: entry and no offset (Gaussian): Gram-form objectives, SVD bounds, compression.
     least_squares: ClassVar[bool] = False
     #: Column-wise proximal coordinate descent (HALS) is exact for it: a quadratic energy
-    #: of the CP product itself, with one weight (Gaussian; not inside an Offset).
+    #: of eta with one weight (Gaussian, also inside an Offset: a shift keeps it quadratic).
     admits_hals: ClassVar[bool] = False
     #: The multiplicative MM update of KL-NMF applies (Poisson with the identity link).
     admits_multiplicative: ClassVar[bool] = False

@@ -79,6 +79,7 @@ class Offset(Likelihood):
     exact_quadratic = property(lambda self: self.base.exact_quadratic)
     majorizes = property(lambda self: self.base.majorizes)
     constant_weight = property(lambda self: self.base.constant_weight)
+    admits_hals = property(lambda self: self.base.admits_hals)  # the shift keeps E quadratic
     exact_fit = property(lambda self: self.base.exact_fit)
     admits_sparse_rows = property(lambda self: self.base.admits_sparse_rows)
     error_name = property(lambda self: self.base.error_name)
