@@ -60,8 +60,7 @@ from bayesfactor.conv.model import (
     _smooth,
     conv_product,
 )
-from bayesfactor.model import dropped_constant
-from bayesfactor.observations import saturated
+from bayesfactor.observations import dropped_constant, saturated
 from bayesfactor.result import FitResult, IdentifiabilityWarning, Status
 from bayesfactor.solvers._loop import (
     RandomStart,

@@ -121,9 +121,10 @@ def _gradient_and_curvature(model, prior, x, mask, factors, k, dense):
         grad = f0 @ gram - mttkrp(x, factors, k) / lik.parameter_value**2
         hess = gram[None]
     else:
-        # Stored by blocks of rows: each block gives its rows' terms (mode 0) or its
-        # share of every column's sums (mode 1). Padding rows past m have zero factor
-        # rows, so a constant weight's one Gram matrix per block is exact too.
+        # Dense blocks of the data (a dense array is one). Sparse rows: each block gives
+        # its rows' terms (mode 0) or its share of every column's sums (mode 1); padding
+        # rows past m have zero factor rows, so a constant weight's one Gram matrix per
+        # block is exact too.
         derivatives = functools.partial(_data_derivatives, k=k, dense=dense)
         grad, hess = blockwise(x, derivatives, lik, mask, factors, stack=k == 0)
     grad = grad + jax.grad(prior.penalty)(f0)
